@@ -1,0 +1,169 @@
+/**
+ * The service's configuration: every key with its environment variable, a default that works against the
+ * local PostgreSQL and RabbitMQ, and a doc line. Parsed once at start; a bad value stops the process with a
+ * message naming the variable.
+ */
+import { parseCurrencyTable } from './domain/currency.js';
+import type { CurrencyTable } from './domain/currency.js';
+
+export interface Config {
+  /** PostgreSQL connection string. */
+  databaseUrl: string;
+  /** Size of the PostgreSQL pool of one process. */
+  databasePoolMax: number;
+  /** RabbitMQ connection string. */
+  amqpUrl: string;
+  /** Suffix appended to every queue and exchange name (tests use one per run). */
+  amqpNamespace: string;
+  /** HTTP port of the API (0 picks a free port). */
+  port: number;
+  /** HTTP bind address of the API. */
+  host: string;
+  /** Port of /metrics, /healthz and /readyz for the worker, relay and sweeper roles (0 picks a free port). */
+  metricsPort: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Accepted currencies with their minor digits and maximum amount. */
+  currencies: CurrencyTable;
+  /** Simulated provider: delay of every submit, in milliseconds. */
+  providerDelayMs: number;
+  /** Simulated provider: share of submits that fail transiently (0..1). */
+  providerFaultRate: number;
+  /** Simulated provider: seed of the fault generator. */
+  providerSeed: number;
+  /** Simulated provider: IBANs it refuses (permanent failure `recipient_blocked`). */
+  providerBlockedIbans: string[];
+  /** Simulated provider: per-currency limit above which it refuses (permanent failure `provider_limit_exceeded`). */
+  providerLimits: Record<string, string>;
+  /** Worker: messages processed at once by one worker process. */
+  workerConcurrency: number;
+  /** Worker: delays of the retry tiers, in milliseconds; their count is the number of retries. */
+  retryDelaysMs: number[];
+  /** Relay: rows claimed per batch. */
+  relayBatchSize: number;
+  /** Relay: polling interval when no NOTIFY arrives, in milliseconds. */
+  relayPollMs: number;
+  /** Relay: how long a claimed row stays leased to one relay, in milliseconds. */
+  relayLeaseMs: number;
+  /** Relay: published rows older than this are pruned, in hours. */
+  outboxRetentionHours: number;
+  /** Sweeper: a payout in `created` or `processing` longer than this is re-driven, in seconds. */
+  stuckAfterSeconds: number;
+  /** Sweeper: interval between two sweeps, in milliseconds. */
+  sweepIntervalMs: number;
+  /** Idempotency keys are kept this long, in hours. */
+  idempotencyTtlHours: number;
+}
+
+export class ConfigError extends Error {
+  constructor(key: string, message: string) {
+    super(`Invalid configuration ${key}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, key: string, fallback: string): string {
+  const value = env[key];
+  return value === undefined || value === '' ? fallback : value;
+}
+
+function int(env: Env, key: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, key, String(fallback));
+  if (!/^\d+$/.test(raw)) throw new ConfigError(key, `expected an integer, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(key, `expected ${min}..${max}, got ${value}`);
+  return value;
+}
+
+function rate(env: Env, key: string, fallback: string): number {
+  const raw = str(env, key, fallback);
+  if (!/^(0(\.\d+)?|1(\.0+)?)$/.test(raw)) throw new ConfigError(key, `expected a number in 0..1, got "${raw}"`);
+  return Number(raw);
+}
+
+function url(env: Env, key: string, fallback: string, protocols: string[]): string {
+  const raw = str(env, key, fallback);
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(key, 'not a URL');
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(key, `expected a ${protocols.join(' or ')} URL`);
+  }
+  return raw;
+}
+
+function list(env: Env, key: string, fallback: string): string[] {
+  return str(env, key, fallback)
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Default maximum amount per currency, in major units: roughly one million US dollars each. */
+export const DEFAULT_CURRENCY_MAX =
+  'USD:1000000,EUR:1000000,GBP:800000,RUB:100000000,KZT:500000000,JPY:150000000,KWD:300000,BHD:375000,CHF:1000000';
+
+export function loadConfig(env: Env = process.env): Config {
+  const logLevel = str(env, 'LOG_LEVEL', 'info');
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const currencies = wrap('CURRENCIES', () =>
+    parseCurrencyTable(list(env, 'CURRENCIES', 'USD,EUR,GBP,RUB,KZT,JPY,KWD,BHD,CHF'), str(env, 'CURRENCY_MAX', DEFAULT_CURRENCY_MAX)),
+  );
+  const retryDelaysMs = list(env, 'RETRY_DELAYS_MS', '1000,5000,30000').map((item) => {
+    if (!/^\d{1,9}$/.test(item)) throw new ConfigError('RETRY_DELAYS_MS', `"${item}" is not a delay in ms`);
+    return Number(item);
+  });
+  if (retryDelaysMs.length === 0 || retryDelaysMs.length > 10) {
+    throw new ConfigError('RETRY_DELAYS_MS', 'expected 1 to 10 delays');
+  }
+  const providerLimits: Record<string, string> = {};
+  for (const entry of list(env, 'PROVIDER_LIMITS', 'USD:250000,EUR:250000,GBP:200000,JPY:30000000')) {
+    const match = /^([A-Z]{3}):(\d{1,18}(\.\d{1,3})?)$/.exec(entry);
+    if (!match) throw new ConfigError('PROVIDER_LIMITS', `"${entry}" is not CUR:amount`);
+    providerLimits[match[1]!] = match[2]!;
+  }
+  return {
+    databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/payouts', ['postgres:', 'postgresql:']),
+    databasePoolMax: int(env, 'DATABASE_POOL_MAX', 10, 1, 200),
+    amqpUrl: url(env, 'AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']),
+    amqpNamespace: str(env, 'AMQP_NAMESPACE', ''),
+    port: int(env, 'PORT', 8000, 0, 65535),
+    host: str(env, 'HOST', '127.0.0.1'),
+    metricsPort: int(env, 'METRICS_PORT', 9100, 0, 65535),
+    logLevel: logLevel as Config['logLevel'],
+    currencies,
+    providerDelayMs: int(env, 'PROVIDER_DELAY_MS', 500, 0, 600_000),
+    providerFaultRate: rate(env, 'PROVIDER_FAULT_RATE', '0'),
+    providerSeed: int(env, 'PROVIDER_SEED', 42, 0, 2 ** 31),
+    providerBlockedIbans: list(env, 'PROVIDER_BLOCKED_IBANS', 'GB33BUKB20201555555555').map((iban) =>
+      iban.replace(/\s+/g, '').toUpperCase(),
+    ),
+    providerLimits,
+    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 8, 1, 256),
+    retryDelaysMs,
+    relayBatchSize: int(env, 'RELAY_BATCH_SIZE', 100, 1, 10_000),
+    relayPollMs: int(env, 'RELAY_POLL_MS', 1000, 10, 600_000),
+    relayLeaseMs: int(env, 'RELAY_LEASE_MS', 30_000, 100, 3_600_000),
+    outboxRetentionHours: int(env, 'OUTBOX_RETENTION_HOURS', 168, 1, 100_000),
+    stuckAfterSeconds: int(env, 'STUCK_AFTER_SECONDS', 300, 1, 1_000_000),
+    sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 30_000, 10, 3_600_000),
+    idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 24, 100_000),
+  };
+}
+
+function wrap<T>(key: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(key, (error as Error).message);
+  }
+}

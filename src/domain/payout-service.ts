@@ -1,0 +1,432 @@
+/**
+ * The payout service: the one place where a change to a payout is decided and saved. The HTTP handlers, the
+ * worker, the sweeper and the commands all call these functions; none of them touches a repository or the
+ * machine directly. Every function takes the principal and runs in one transaction.
+ */
+import { createHash } from 'node:crypto';
+import type { Knex } from 'knex';
+import { v7 as uuidv7 } from 'uuid';
+import type { PayoutEvent, PayoutEventType, PayoutStatus } from '../machines/payout.machine.js';
+import {
+  PAYOUT_MACHINE_VERSION,
+  initialPayoutSnapshot,
+  nextPayoutSnapshot,
+  persistPayoutSnapshot,
+  restorePayoutSnapshot,
+  statusOf,
+} from '../machines/payout.machine.js';
+import type { Metrics } from '../metrics.js';
+import * as idempotency from '../persistence/idempotency-repository.js';
+import * as payouts from '../persistence/payout-repository.js';
+import type { CurrencyTable } from './currency.js';
+import type { FieldError } from './errors.js';
+import {
+  Forbidden,
+  IdempotencyKeyInFlight,
+  IdempotencyKeyReused,
+  PayoutNotDeletable,
+  PayoutNotFound,
+  TransitionNotAllowed,
+  ValidationFailed,
+  VersionMismatch,
+} from './errors.js';
+import { Money, MoneyError } from './money.js';
+import type { Payout, PayoutHistoryEntry, PayoutResource } from './payout.js';
+import { availableActions, toPayoutResource } from './payout.js';
+import type { Principal } from './principal.js';
+import { roleMaySend, roleNeedsReason } from './principal.js';
+import { parseRecipient } from './recipient.js';
+import type { OutboxWaker, ProcessingScheduler } from './scheduling.js';
+import { codePointLength, isCanonicalUuid, isStorable, textProblem } from './text.js';
+
+export interface CreatePayoutInput {
+  amount: string;
+  currency: string;
+  recipient: { type: string; iban?: string; bic?: string | null; holder_name?: string };
+  description?: string | null;
+}
+
+export interface CallContext {
+  /** The request id of the HTTP call or the message that caused this change. */
+  requestId: string | null;
+}
+
+export interface CreateContext extends CallContext {
+  idempotencyKey?: string;
+}
+
+export interface CreateResult {
+  /** The response body: on a replay, exactly the one stored with the first request. */
+  body: PayoutResource;
+  replayed: boolean;
+}
+
+export interface ChangeOptions extends CallContext {
+  /** The version the caller last saw (`If-Match`): a different current version is a 412, never an overwrite. */
+  expectedVersion?: number;
+  /** Why: required of operators resolving a payout by hand, recorded in the history. */
+  reason?: string;
+}
+
+export interface PayoutChangeRequest {
+  /** A requested status is a machine event: `cancelled` → CANCEL, `completed` → SUCCEED, and so on. */
+  status?: PayoutStatus;
+  description?: string | null;
+  /** For FAIL: the failure recorded on the payout. */
+  failure?: { code: string; message: string };
+}
+
+export interface ListPayoutsQuery {
+  limit: number;
+  cursor?: string;
+  status?: PayoutStatus;
+  currency?: string;
+  createdGte?: Date;
+  createdLt?: Date;
+}
+
+export interface PayoutPage {
+  items: Payout[];
+  nextCursor: string | null;
+}
+
+const EVENT_FOR_STATUS: Readonly<Partial<Record<PayoutStatus, PayoutEventType>>> = {
+  processing: 'START',
+  completed: 'SUCCEED',
+  failed: 'FAIL',
+  cancelled: 'CANCEL',
+};
+
+/** Up to this many optimistic tries before a change takes the row lock and decides once more. */
+const OPTIMISTIC_TRIES = 2;
+
+export interface PayoutServiceDeps {
+  db: Knex;
+  currencies: CurrencyTable;
+  scheduler: ProcessingScheduler;
+  waker?: OutboxWaker;
+  metrics?: Metrics;
+  idempotencyTtlHours?: number;
+}
+
+export class PayoutService {
+  private readonly idempotencyTtlHours: number;
+
+  constructor(private readonly deps: PayoutServiceDeps) {
+    this.idempotencyTtlHours = deps.idempotencyTtlHours ?? 24;
+  }
+
+  /**
+   * Validates and stores a new payout, its first history row and its processing message in one transaction.
+   * With an idempotency key, the key and the response are stored in that same transaction; a replay returns
+   * the stored response, a different request under the same key is refused.
+   */
+  async createPayout(principal: Principal, input: CreatePayoutInput, context: CreateContext): Promise<CreateResult> {
+    const fields = this.validateCreate(input);
+    const key = context.idempotencyKey;
+    const requestHash = key === undefined ? '' : fingerprint(input);
+
+    const result = await this.deps.db.transaction(async (tx) => {
+      if (key !== undefined) {
+        if (!(await idempotency.tryLockIdempotencyKey(tx, principal.clientId, key))) {
+          this.deps.metrics?.idempotencyReplays.inc({ outcome: 'in_flight' });
+          throw new IdempotencyKeyInFlight();
+        }
+        const stored = await idempotency.findIdempotentOutcome(tx, principal.clientId, key, this.idempotencyTtlHours);
+        if (stored) {
+          if (stored.requestHash !== requestHash) {
+            this.deps.metrics?.idempotencyReplays.inc({ outcome: 'mismatch' });
+            throw new IdempotencyKeyReused();
+          }
+          this.deps.metrics?.idempotencyReplays.inc({ outcome: 'replayed' });
+          return { body: stored.body as unknown as PayoutResource, replayed: true };
+        }
+      }
+
+      const snapshot = initialPayoutSnapshot();
+      const payout = await payouts.insertPayout(tx, {
+        id: uuidv7(),
+        clientId: principal.clientId,
+        amount: fields.amount,
+        recipient: fields.recipient,
+        status: statusOf(snapshot),
+        snapshot: persistPayoutSnapshot(snapshot),
+        machineVersion: PAYOUT_MACHINE_VERSION,
+        description: fields.description,
+      });
+      await payouts.insertHistory(tx, {
+        payoutId: payout.id,
+        from: null,
+        to: payout.status,
+        event: 'CREATE',
+        actor: principal.actor,
+        actorRole: principal.role,
+        reason: null,
+        requestId: context.requestId,
+      });
+      await this.deps.scheduler.schedule(tx, [
+        { payoutId: payout.id, clientId: payout.clientId, requestId: context.requestId },
+      ]);
+      const body = toPayoutResource(payout, principal);
+      if (key !== undefined) {
+        this.deps.metrics?.idempotencyReplays.inc({ outcome: 'new' });
+        await idempotency.saveIdempotentOutcome(tx, principal.clientId, key, {
+          requestHash,
+          payoutId: payout.id,
+          status: 201,
+          body: body as unknown as Record<string, unknown>,
+        });
+      }
+      return { body, replayed: false };
+    });
+
+    if (!result.replayed) {
+      this.deps.waker?.wake();
+      this.deps.metrics?.payoutsCreated.inc({ currency: result.body.currency });
+    }
+    return result;
+  }
+
+  async getPayout(principal: Principal, id: string): Promise<Payout> {
+    assertPayoutId(id);
+    const payout = await payouts.findPayout(this.deps.db, principal.clientId, id);
+    if (!payout) throw new PayoutNotFound(id);
+    return payout;
+  }
+
+  /** A page of the principal's payouts, newest first. The cursor is opaque to clients: the last row's `seq`. */
+  async listPayouts(principal: Principal, query: ListPayoutsQuery): Promise<PayoutPage> {
+    const errors: FieldError[] = [];
+    if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 100) {
+      errors.push({ pointer: '/query/limit', message: 'must be an integer from 1 to 100' });
+    }
+    let beforeSeq: string | undefined;
+    if (query.cursor !== undefined) {
+      beforeSeq = decodeCursor(query.cursor) ?? undefined;
+      if (beforeSeq === undefined) errors.push({ pointer: '/query/cursor', message: 'is not a cursor this API issued' });
+    }
+    if (query.currency !== undefined && !this.deps.currencies.has(query.currency)) {
+      errors.push({ pointer: '/query/currency', message: `must be one of ${[...this.deps.currencies.keys()].join(', ')}` });
+    }
+    if (errors.length > 0) throw new ValidationFailed(errors);
+
+    const page = await payouts.listPayoutPage(this.deps.db, principal.clientId, {
+      limit: query.limit,
+      beforeSeq,
+      status: query.status,
+      currency: query.currency,
+      createdGte: query.createdGte,
+      createdLt: query.createdLt,
+    });
+    return { items: page.payouts, nextCursor: page.hasMore && page.lastSeq ? encodeCursor(page.lastSeq) : null };
+  }
+
+  async listEvents(principal: Principal, id: string): Promise<PayoutHistoryEntry[]> {
+    const payout = await this.getPayout(principal, id);
+    return payouts.listHistory(this.deps.db, payout.id);
+  }
+
+  /** Sends one machine event to a payout, under the role rules and the version check. */
+  async applyEvent(principal: Principal, id: string, event: PayoutEvent, options: ChangeOptions): Promise<Payout> {
+    return this.change(principal, id, options, () => ({ event }));
+  }
+
+  async updateDescription(
+    principal: Principal,
+    id: string,
+    description: string | null,
+    options: ChangeOptions,
+  ): Promise<Payout> {
+    return this.updatePayout(principal, id, { description }, options);
+  }
+
+  /**
+   * The PATCH of a payout: a status change (as a machine event) and/or a new description, saved as one
+   * version.
+   */
+  async updatePayout(
+    principal: Principal,
+    id: string,
+    request: PayoutChangeRequest,
+    options: ChangeOptions,
+  ): Promise<Payout> {
+    const errors: FieldError[] = [];
+    let description: string | null | undefined;
+    if (request.description !== undefined) {
+      description = normaliseDescription(request.description, '/body/description', errors);
+    }
+    let event: PayoutEvent | undefined;
+    if (request.status !== undefined) {
+      const type = EVENT_FOR_STATUS[request.status];
+      if (type === undefined) throw new Forbidden(`Nobody may move a payout to ${request.status}.`);
+      if (!roleMaySend(principal.role, type)) {
+        throw new Forbidden(`A ${principal.role} may not move a payout to ${request.status}.`);
+      }
+      if (type === 'FAIL') {
+        const failure = request.failure ?? {
+          code: principal.role === 'operator' ? 'operator_failed' : 'failed',
+          message: options.reason ?? 'Failed',
+        };
+        event = { type, code: failure.code, message: failure.message };
+      } else {
+        event = { type } as PayoutEvent;
+      }
+      if (roleNeedsReason(principal.role, type) && (options.reason === undefined || options.reason.trim() === '')) {
+        errors.push({ pointer: '/body/reason', message: `is required to move a payout to ${request.status}` });
+      }
+    }
+    if (options.reason !== undefined) {
+      const problem = textProblem(options.reason, { allowNewlines: true });
+      if (problem) errors.push({ pointer: '/body/reason', message: problem });
+      else if (codePointLength(options.reason) > 500) errors.push({ pointer: '/body/reason', message: 'must be at most 500 characters' });
+    }
+    if (errors.length > 0) throw new ValidationFailed(errors);
+    if (event === undefined && description === undefined) {
+      throw new ValidationFailed([{ pointer: '/body', message: 'must change status or description' }]);
+    }
+    return this.change(principal, id, options, () => ({ event, description }));
+  }
+
+  /**
+   * Cancels a payout that has not started and hides it from reads and lists. The row and its history stay.
+   */
+  async deletePayout(principal: Principal, id: string, options: ChangeOptions): Promise<void> {
+    if (!roleMaySend(principal.role, 'CANCEL')) throw new Forbidden(`A ${principal.role} may not delete payouts.`);
+    await this.change(principal, id, { ...options, reason: options.reason ?? 'deleted' }, (payout) => {
+      if (payout.status !== 'created') throw new PayoutNotDeletable(payout.status);
+      return { event: { type: 'CANCEL' }, deleted: true };
+    });
+  }
+
+  /**
+   * Read, decide, write under the version check, in one transaction. When the versioned UPDATE matches no row
+   * somebody else changed the payout after we read it: read again and decide again (the decision may now be a
+   * conflict). After the optimistic tries the row is read `FOR UPDATE`, so the last decision cannot be
+   * overtaken and a busy payout still makes progress.
+   */
+  private async change(
+    principal: Principal,
+    id: string,
+    options: ChangeOptions,
+    decide: (payout: Payout) => { event?: PayoutEvent; description?: string | null; deleted?: boolean },
+  ): Promise<Payout> {
+    assertPayoutId(id);
+    const outcome = await this.deps.db.transaction(async (tx) => {
+      for (let attempt = 1; ; attempt += 1) {
+        const locking = attempt > OPTIMISTIC_TRIES;
+        const current = await payouts.findPayout(tx, principal.clientId, id, { forUpdate: locking });
+        if (!current) throw new PayoutNotFound(id);
+        if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
+          throw new VersionMismatch(options.expectedVersion, current.version);
+        }
+        const decision = decide(current);
+        const changes: payouts.PayoutChanges = { deleted: decision.deleted };
+        let transition: { from: PayoutStatus; to: PayoutStatus; event: PayoutEventType } | undefined;
+        if (decision.event) {
+          const snapshot = restorePayoutSnapshot(current.snapshot, current.machineVersion);
+          const next = nextPayoutSnapshot(snapshot, decision.event);
+          if (!next) {
+            throw new TransitionNotAllowed(decision.event.type, current.status, availableActions(current, principal));
+          }
+          changes.status = statusOf(next);
+          changes.snapshot = persistPayoutSnapshot(next);
+          changes.failure = next.context.failure;
+          transition = { from: current.status, to: changes.status, event: decision.event.type };
+        }
+        if (decision.description !== undefined) changes.description = decision.description;
+
+        const updated = await payouts.updatePayoutVersioned(tx, principal.clientId, id, current.version, changes);
+        if (!updated) {
+          if (locking) throw new Error(`payout ${id} changed while locked`);
+          continue;
+        }
+        await payouts.insertHistory(tx, {
+          payoutId: id,
+          from: current.status,
+          to: updated.status,
+          event: transition?.event ?? 'DESCRIBE',
+          actor: principal.actor,
+          actorRole: principal.role,
+          reason: options.reason ?? null,
+          requestId: options.requestId,
+        });
+        return { payout: updated, transition, createdAt: current.createdAt };
+      }
+    });
+    if (outcome.transition) this.recordTransition(outcome.transition, outcome.createdAt);
+    return outcome.payout;
+  }
+
+  private recordTransition(transition: { from: string; to: string; event: string }, createdAt: Date): void {
+    const metrics = this.deps.metrics;
+    if (!metrics) return;
+    metrics.transitions.inc(transition);
+    if (transition.to === 'completed' || transition.to === 'failed') {
+      metrics.processingDuration.observe({ outcome: transition.to }, (Date.now() - createdAt.getTime()) / 1000);
+    }
+  }
+
+  private validateCreate(input: CreatePayoutInput) {
+    const errors: FieldError[] = [];
+    let amount: Money | undefined;
+    try {
+      amount = Money.parse(input.amount, input.currency, this.deps.currencies);
+    } catch (error) {
+      if (!(error instanceof MoneyError)) throw error;
+      errors.push({ pointer: `/body/${error.field}`, message: error.message });
+    }
+    const recipient = parseRecipient(input.recipient);
+    if ('errors' in recipient) errors.push(...recipient.errors);
+    const description =
+      input.description === undefined ? null : normaliseDescription(input.description, '/body/description', errors);
+    if (errors.length > 0 || !amount || !('recipient' in recipient)) throw new ValidationFailed(errors);
+    return { amount, recipient: recipient.recipient, description: description ?? null };
+  }
+}
+
+function normaliseDescription(raw: string | null, pointer: string, errors: FieldError[]): string | null {
+  if (raw === null) return null;
+  const value = raw.trim();
+  const problem = textProblem(value, { allowNewlines: true });
+  if (problem) {
+    errors.push({ pointer, message: problem });
+    return null;
+  }
+  if (codePointLength(value) > 500) {
+    errors.push({ pointer, message: 'must be at most 500 characters' });
+    return null;
+  }
+  return value === '' ? null : value;
+}
+
+function assertPayoutId(id: string): void {
+  // A malformed id cannot name any payout; answering 404 keeps ids opaque and never reaches the database.
+  if (!isCanonicalUuid(id)) throw new PayoutNotFound(isStorable(id) ? id : '(invalid id)');
+}
+
+/** SHA-256 of the request's canonical JSON (keys sorted), so key order and whitespace do not matter. */
+export function fingerprint(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function encodeCursor(seq: string): string {
+  return Buffer.from(`v1:${seq}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string | null {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(cursor)) return null;
+  const match = /^v1:([1-9]\d{0,18})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match || BigInt(match[1]!) > 9223372036854775807n) return null;
+  return match[1]!;
+}

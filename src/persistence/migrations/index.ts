@@ -1,0 +1,25 @@
+/**
+ * Every migration, in order. Listed explicitly (not read from a folder) so that the same names are recorded
+ * whether the code runs from TypeScript sources or from the compiled `dist/`: names carry no extension.
+ */
+import type { Knex } from 'knex';
+import * as initialSchema from './20261124000001_initial_schema.js';
+
+interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+const MIGRATIONS: ReadonlyArray<[name: string, migration: Migration]> = [
+  ['20261124000001_initial_schema', initialSchema],
+];
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: () => Promise.resolve(MIGRATIONS.map(([name]) => name)),
+  getMigrationName: (name) => name,
+  getMigration: (name) => {
+    const found = MIGRATIONS.find(([candidate]) => candidate === name);
+    if (!found) throw new Error(`unknown migration ${name}`);
+    return Promise.resolve(found[1]);
+  },
+};

@@ -1,0 +1,65 @@
+/** The outbox adapter of the scheduling port, and the waker that NOTIFYs relays after commit. */
+import type { Knex } from 'knex';
+import { v7 as uuidv7 } from 'uuid';
+import type { OutboxWaker, ProcessingRequest, ProcessingScheduler } from '../domain/scheduling.js';
+import { insertOutboxMessages, notifyOutbox } from './outbox-repository.js';
+
+export const PROCESS_TOPIC = 'payout.process';
+export const PROCESS_MESSAGE_SCHEMA_VERSION = 1;
+
+/** The body of a processing message, as it travels from the outbox to the worker. */
+export interface ProcessMessage {
+  schema_version: 1;
+  message_id: string;
+  payout_id: string;
+  client_id: string;
+  request_id: string | null;
+}
+
+export class OutboxScheduler implements ProcessingScheduler {
+  async schedule(tx: Knex.Transaction, requests: ProcessingRequest[]): Promise<void> {
+    const messages = requests.map((request) => {
+      const id = uuidv7();
+      const payload: ProcessMessage = {
+        schema_version: PROCESS_MESSAGE_SCHEMA_VERSION,
+        message_id: id,
+        payout_id: request.payoutId,
+        client_id: request.clientId,
+        request_id: request.requestId,
+      };
+      return { id, topic: PROCESS_TOPIC, payload: payload as unknown as Record<string, unknown> };
+    });
+    await insertOutboxMessages(tx, messages);
+  }
+}
+
+/**
+ * Sends `NOTIFY` after commit. Calls that arrive while one is in flight are folded into one more, so a burst
+ * of creates costs two notifications, not one each.
+ */
+export class NotifyWaker implements OutboxWaker {
+  private inFlight = false;
+  private again = false;
+
+  constructor(
+    private readonly db: Knex,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  wake(): void {
+    if (this.inFlight) {
+      this.again = true;
+      return;
+    }
+    this.inFlight = true;
+    notifyOutbox(this.db)
+      .catch(this.onError)
+      .finally(() => {
+        this.inFlight = false;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        }
+      });
+  }
+}

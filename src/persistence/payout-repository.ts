@@ -1,0 +1,228 @@
+/**
+ * Reads and writes of payouts and their history. Every function takes the query runner (the pool or the
+ * service's transaction) and, for payouts, the client id: there is no unscoped read of a payout.
+ */
+import type { Knex } from 'knex';
+import type { PayoutFailure, PayoutStatus, PersistedPayoutSnapshot } from '../machines/payout.machine.js';
+import { MINOR_DIGITS } from '../domain/currency.js';
+import { Money } from '../domain/money.js';
+import type { Payout, PayoutHistoryEntry } from '../domain/payout.js';
+import type { Recipient } from '../domain/recipient.js';
+import { PayoutEventRow, PayoutRow } from './models.js';
+
+type Runner = Knex | Knex.Transaction;
+
+export function toPayout(row: PayoutRow): Payout {
+  const currency = row.currency;
+  const minorDigits = MINOR_DIGITS[currency];
+  if (minorDigits === undefined) throw new Error(`payout ${row.id} has unknown currency ${currency}`);
+  const failure: PayoutFailure | null =
+    row.failure_code === null ? null : { code: row.failure_code, message: row.failure_message ?? '' };
+  return {
+    id: row.id,
+    clientId: row.client_id,
+    amount: Money.fromStored(row.amount_minor, currency, minorDigits),
+    recipient: row.recipient as unknown as Recipient,
+    status: row.status as PayoutStatus,
+    snapshot: row.snapshot,
+    machineVersion: row.machine_version,
+    version: row.version,
+    description: row.description,
+    failure,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export interface NewPayout {
+  id: string;
+  clientId: string;
+  amount: Money;
+  recipient: Recipient;
+  status: PayoutStatus;
+  snapshot: PersistedPayoutSnapshot;
+  machineVersion: number;
+  description: string | null;
+}
+
+export async function insertPayout(tx: Knex.Transaction, payout: NewPayout): Promise<Payout> {
+  const row = await PayoutRow.query(tx)
+    .insert({
+      id: payout.id,
+      client_id: payout.clientId,
+      amount_minor: payout.amount.minor.toString(),
+      currency: payout.amount.currency,
+      recipient: payout.recipient as unknown as Record<string, unknown>,
+      status: payout.status,
+      snapshot: payout.snapshot,
+      machine_version: payout.machineVersion,
+      description: payout.description,
+    })
+    .returning('*');
+  return toPayout(row);
+}
+
+export async function findPayout(
+  runner: Runner,
+  clientId: string,
+  id: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<Payout | null> {
+  const query = PayoutRow.query(runner).findOne({ id, client_id: clientId }).whereNull('deleted_at');
+  if (options.forUpdate) void query.forUpdate();
+  const row = await query;
+  return row ? toPayout(row) : null;
+}
+
+export interface PayoutChanges {
+  status?: PayoutStatus;
+  snapshot?: PersistedPayoutSnapshot;
+  description?: string | null;
+  failure?: PayoutFailure | null;
+  deleted?: boolean;
+}
+
+/**
+ * The only write of an existing payout: `UPDATE … WHERE id AND client AND version`, bumping the version.
+ * Returns null when zero rows matched, i.e. somebody else changed the payout first: the caller re-reads and
+ * decides again, it never overwrites.
+ */
+export async function updatePayoutVersioned(
+  tx: Knex.Transaction,
+  clientId: string,
+  id: string,
+  expectedVersion: number,
+  changes: PayoutChanges,
+): Promise<Payout | null> {
+  const patch: Record<string, unknown> = {
+    version: tx.raw('version + 1'),
+    updated_at: tx.fn.now(),
+  };
+  if (changes.status !== undefined) patch.status = changes.status;
+  if (changes.snapshot !== undefined) patch.snapshot = JSON.stringify(changes.snapshot);
+  if (changes.description !== undefined) patch.description = changes.description;
+  if (changes.failure !== undefined) {
+    patch.failure_code = changes.failure?.code ?? null;
+    patch.failure_message = changes.failure?.message ?? null;
+  }
+  if (changes.deleted) patch.deleted_at = tx.fn.now();
+  const rows = (await tx('payouts')
+    .update(patch)
+    .where({ id, client_id: clientId, version: expectedVersion })
+    .whereNull('deleted_at')
+    .returning('*')) as PayoutRow[];
+  const row = rows[0];
+  return row ? toPayout(row) : null;
+}
+
+export interface PayoutListFilter {
+  limit: number;
+  /** Exclusive upper bound on `seq`: the keyset position of the previous page's last row. */
+  beforeSeq?: string;
+  status?: PayoutStatus;
+  currency?: string;
+  createdGte?: Date;
+  createdLt?: Date;
+}
+
+/** One page, newest first; fetches one row more than asked to know whether another page exists. */
+export async function listPayoutPage(
+  runner: Runner,
+  clientId: string,
+  filter: PayoutListFilter,
+): Promise<{ payouts: Payout[]; lastSeq: string | null; hasMore: boolean }> {
+  const query = PayoutRow.query(runner)
+    .where('client_id', clientId)
+    .whereNull('deleted_at')
+    .orderBy('seq', 'desc')
+    .limit(filter.limit + 1);
+  if (filter.beforeSeq !== undefined) void query.where('seq', '<', filter.beforeSeq);
+  if (filter.status !== undefined) void query.where('status', filter.status);
+  if (filter.currency !== undefined) void query.where('currency', filter.currency);
+  if (filter.createdGte !== undefined) void query.where('created_at', '>=', filter.createdGte);
+  if (filter.createdLt !== undefined) void query.where('created_at', '<', filter.createdLt);
+  const rows = await query;
+  const page = rows.slice(0, filter.limit);
+  return {
+    payouts: page.map(toPayout),
+    lastSeq: page.length > 0 ? page[page.length - 1]!.seq : null,
+    hasMore: rows.length > filter.limit,
+  };
+}
+
+export interface NewHistoryEntry {
+  payoutId: string;
+  from: PayoutStatus | null;
+  to: PayoutStatus;
+  event: string;
+  actor: string;
+  actorRole: string;
+  reason: string | null;
+  requestId: string | null;
+}
+
+export async function insertHistory(tx: Knex.Transaction, entry: NewHistoryEntry): Promise<void> {
+  await tx('payout_events').insert({
+    payout_id: entry.payoutId,
+    from_status: entry.from,
+    to_status: entry.to,
+    event: entry.event,
+    actor: entry.actor,
+    actor_role: entry.actorRole,
+    reason: entry.reason,
+    request_id: entry.requestId,
+  });
+}
+
+export async function listHistory(runner: Runner, payoutId: string): Promise<PayoutHistoryEntry[]> {
+  const rows = await PayoutEventRow.query(runner).where('payout_id', payoutId).orderBy('id', 'asc');
+  return rows.map((row) => ({
+    id: String(row.id),
+    from: row.from_status as PayoutStatus | null,
+    to: row.to_status as PayoutStatus,
+    event: row.event,
+    actor: row.actor,
+    actorRole: row.actor_role,
+    reason: row.reason,
+    requestId: row.request_id,
+    at: row.at,
+  }));
+}
+
+/** Marks a payout as just scheduled (a message for it went into the outbox). Not a change of the payout. */
+export async function markScheduled(tx: Knex.Transaction, ids: string[]): Promise<void> {
+  if (ids.length > 0) await tx('payouts').update({ scheduled_at: tx.fn.now() }).whereIn('id', ids);
+}
+
+/**
+ * Payouts left in `created` or `processing` whose last message is older than the threshold, across clients:
+ * the sweeper works for the whole service. Locked with SKIP LOCKED so two sweepers split the work.
+ */
+export async function claimStuckPayouts(
+  tx: Knex.Transaction,
+  olderThanSeconds: number,
+  limit: number,
+): Promise<Array<{ id: string; clientId: string; status: PayoutStatus }>> {
+  const rows = (await tx('payouts')
+    .select('id', 'client_id', 'status')
+    .whereIn('status', ['created', 'processing'])
+    .where('scheduled_at', '<', tx.raw(`now() - make_interval(secs => ?)`, [olderThanSeconds]))
+    .orderBy('scheduled_at')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()) as Array<{ id: string; client_id: string; status: PayoutStatus }>;
+  return rows.map((row) => ({ id: row.id, clientId: row.client_id, status: row.status }));
+}
+
+/** Counts of unfinished payouts older than the threshold, for the stuck-payouts gauge. */
+export async function countStuckPayouts(runner: Runner, olderThanSeconds: number): Promise<Record<string, number>> {
+  const rows = (await runner('payouts')
+    .select('status')
+    .count({ count: '*' })
+    .whereIn('status', ['created', 'processing'])
+    .where('updated_at', '<', runner.raw(`now() - make_interval(secs => ?)`, [olderThanSeconds]))
+    .groupBy('status')) as Array<{ status: string; count: string }>;
+  const counts: Record<string, number> = { created: 0, processing: 0 };
+  for (const row of rows) counts[row.status] = Number(row.count);
+  return counts;
+}
