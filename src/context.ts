@@ -1,0 +1,50 @@
+/**
+ * Everything a role needs, built once per process (and once per test app): configuration, the database pool,
+ * the logger, a metrics registry and the payout service wired to the outbox.
+ */
+import type { Config } from './config.js';
+import { PayoutService } from './domain/payout-service.js';
+import type { OutboxWaker, ProcessingScheduler } from './domain/scheduling.js';
+import type { Logger } from './logger.js';
+import { createLogger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { createMetrics } from './metrics.js';
+import type { Db } from './persistence/db.js';
+import { createDb } from './persistence/db.js';
+import { NotifyWaker, OutboxScheduler } from './persistence/outbox-scheduler.js';
+
+export interface AppContext {
+  config: Config;
+  db: Db;
+  log: Logger;
+  metrics: Metrics;
+  scheduler: ProcessingScheduler;
+  waker: OutboxWaker;
+  service: PayoutService;
+}
+
+export interface ContextOverrides {
+  db?: Db;
+  log?: Logger;
+  metrics?: Metrics;
+  scheduler?: ProcessingScheduler;
+  waker?: OutboxWaker;
+}
+
+export function createContext(config: Config, overrides: ContextOverrides = {}): AppContext {
+  const db = overrides.db ?? createDb(config.databaseUrl, config.databasePoolMax);
+  const log = overrides.log ?? createLogger({ level: config.logLevel });
+  const metrics = overrides.metrics ?? createMetrics();
+  const scheduler = overrides.scheduler ?? new OutboxScheduler();
+  const waker =
+    overrides.waker ?? new NotifyWaker(db, (error) => log.warn({ err: error }, 'outbox NOTIFY failed; relays will poll'));
+  const service = new PayoutService({
+    db,
+    currencies: config.currencies,
+    scheduler,
+    waker,
+    metrics,
+    idempotencyTtlHours: config.idempotencyTtlHours,
+  });
+  return { config, db, log, metrics, scheduler, waker, service };
+}
