@@ -78,7 +78,8 @@ function int(env: Env, key: string, fallback: number, min: number, max: number):
 
 function rate(env: Env, key: string, fallback: string): number {
   const raw = str(env, key, fallback);
-  if (!/^(0(\.\d+)?|1(\.0+)?)$/.test(raw)) throw new ConfigError(key, `expected a number in 0..1, got "${raw}"`);
+  if (!/^(0(\.\d+)?|1(\.0+)?)$/.test(raw))
+    throw new ConfigError(key, `expected a number in 0..1, got "${raw}"`);
   return Number(raw);
 }
 
@@ -115,7 +116,10 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}`);
   }
   const currencies = wrap('CURRENCIES', () =>
-    parseCurrencyTable(list(env, 'CURRENCIES', 'USD,EUR,GBP,RUB,KZT,JPY,KWD,BHD,CHF'), str(env, 'CURRENCY_MAX', DEFAULT_CURRENCY_MAX)),
+    parseCurrencyTable(
+      list(env, 'CURRENCIES', 'USD,EUR,GBP,RUB,KZT,JPY,KWD,BHD,CHF'),
+      str(env, 'CURRENCY_MAX', DEFAULT_CURRENCY_MAX),
+    ),
   );
   const retryDelaysMs = list(env, 'RETRY_DELAYS_MS', '1000,5000,30000').map((item) => {
     if (!/^\d{1,9}$/.test(item)) throw new ConfigError('RETRY_DELAYS_MS', `"${item}" is not a delay in ms`);
@@ -131,7 +135,10 @@ export function loadConfig(env: Env = process.env): Config {
     providerLimits[match[1]!] = match[2]!;
   }
   return {
-    databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/payouts', ['postgres:', 'postgresql:']),
+    databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/payouts', [
+      'postgres:',
+      'postgresql:',
+    ]),
     databasePoolMax: int(env, 'DATABASE_POOL_MAX', 10, 1, 200),
     amqpUrl: url(env, 'AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']),
     amqpNamespace: str(env, 'AMQP_NAMESPACE', ''),

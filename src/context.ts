@@ -37,7 +37,8 @@ export function createContext(config: Config, overrides: ContextOverrides = {}):
   const metrics = overrides.metrics ?? createMetrics();
   const scheduler = overrides.scheduler ?? new OutboxScheduler();
   const waker =
-    overrides.waker ?? new NotifyWaker(db, (error) => log.warn({ err: error }, 'outbox NOTIFY failed; relays will poll'));
+    overrides.waker ??
+    new NotifyWaker(db, (error) => log.warn({ err: error }, 'outbox NOTIFY failed; relays will poll'));
   const service = new PayoutService({
     db,
     currencies: config.currencies,

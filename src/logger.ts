@@ -25,7 +25,9 @@ export const REDACT_PATHS = [
   '*.key_hash',
 ];
 
-export function createLogger(options: { level?: string; name?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(
+  options: { level?: string; name?: string; destination?: NodeJS.WritableStream } = {},
+): Logger {
   return pino(
     {
       level: options.level ?? 'info',

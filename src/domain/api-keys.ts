@@ -28,7 +28,13 @@ export async function issueApiKey(
   const keyId = randomUUID();
   const client = await db.transaction(async (tx) => {
     const found = await clients.findOrCreateClient(tx, randomUUID(), clientName);
-    await clients.insertApiKey(tx, { id: keyId, clientId: found.id, role, hash: hashApiKey(key), prefix: key.slice(0, 11) });
+    await clients.insertApiKey(tx, {
+      id: keyId,
+      clientId: found.id,
+      role,
+      hash: hashApiKey(key),
+      prefix: key.slice(0, 11),
+    });
     return found;
   });
   return { key, clientId: client.id, keyId };

@@ -55,7 +55,10 @@ export class BadRequest extends AppError {
 
 export class Unauthenticated extends AppError {
   constructor(detail = 'A valid API key is required: Authorization: Bearer <key>.') {
-    super('unauthenticated', 401, 'Unauthenticated', { detail, headers: { 'WWW-Authenticate': 'Bearer realm="payouts"' } });
+    super('unauthenticated', 401, 'Unauthenticated', {
+      detail,
+      headers: { 'WWW-Authenticate': 'Bearer realm="payouts"' },
+    });
   }
 }
 

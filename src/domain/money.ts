@@ -43,7 +43,11 @@ export class Money {
     }
     const [, whole = '0', fraction = ''] = match;
     if (fraction.length > rule.minorDigits) {
-      throw new MoneyError('precision', 'amount', `${currency} allows at most ${rule.minorDigits} decimal places`);
+      throw new MoneyError(
+        'precision',
+        'amount',
+        `${currency} allows at most ${rule.minorDigits} decimal places`,
+      );
     }
     const minor = BigInt(whole + fraction.padEnd(rule.minorDigits, '0'));
     return Money.fromMinor(minor, rule);

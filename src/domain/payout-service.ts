@@ -121,7 +121,11 @@ export class PayoutService {
    * With an idempotency key, the key and the response are stored in that same transaction; a replay returns
    * the stored response, a different request under the same key is refused.
    */
-  async createPayout(principal: Principal, input: CreatePayoutInput, context: CreateContext): Promise<CreateResult> {
+  async createPayout(
+    principal: Principal,
+    input: CreatePayoutInput,
+    context: CreateContext,
+  ): Promise<CreateResult> {
     const fields = this.validateCreate(input);
     const key = context.idempotencyKey;
     const requestHash = key === undefined ? '' : fingerprint(input);
@@ -132,7 +136,12 @@ export class PayoutService {
           this.deps.metrics?.idempotencyReplays.inc({ outcome: 'in_flight' });
           throw new IdempotencyKeyInFlight();
         }
-        const stored = await idempotency.findIdempotentOutcome(tx, principal.clientId, key, this.idempotencyTtlHours);
+        const stored = await idempotency.findIdempotentOutcome(
+          tx,
+          principal.clientId,
+          key,
+          this.idempotencyTtlHours,
+        );
         if (stored) {
           if (stored.requestHash !== requestHash) {
             this.deps.metrics?.idempotencyReplays.inc({ outcome: 'mismatch' });
@@ -203,10 +212,14 @@ export class PayoutService {
     let beforeSeq: string | undefined;
     if (query.cursor !== undefined) {
       beforeSeq = decodeCursor(query.cursor) ?? undefined;
-      if (beforeSeq === undefined) errors.push({ pointer: '/query/cursor', message: 'is not a cursor this API issued' });
+      if (beforeSeq === undefined)
+        errors.push({ pointer: '/query/cursor', message: 'is not a cursor this API issued' });
     }
     if (query.currency !== undefined && !this.deps.currencies.has(query.currency)) {
-      errors.push({ pointer: '/query/currency', message: `must be one of ${[...this.deps.currencies.keys()].join(', ')}` });
+      errors.push({
+        pointer: '/query/currency',
+        message: `must be one of ${[...this.deps.currencies.keys()].join(', ')}`,
+      });
     }
     if (errors.length > 0) throw new ValidationFailed(errors);
 
@@ -218,7 +231,10 @@ export class PayoutService {
       createdGte: query.createdGte,
       createdLt: query.createdLt,
     });
-    return { items: page.payouts, nextCursor: page.hasMore && page.lastSeq ? encodeCursor(page.lastSeq) : null };
+    return {
+      items: page.payouts,
+      nextCursor: page.hasMore && page.lastSeq ? encodeCursor(page.lastSeq) : null,
+    };
   }
 
   async listEvents(principal: Principal, id: string): Promise<PayoutHistoryEntry[]> {
@@ -227,7 +243,12 @@ export class PayoutService {
   }
 
   /** Sends one machine event to a payout, under the role rules and the version check. */
-  async applyEvent(principal: Principal, id: string, event: PayoutEvent, options: ChangeOptions): Promise<Payout> {
+  async applyEvent(
+    principal: Principal,
+    id: string,
+    event: PayoutEvent,
+    options: ChangeOptions,
+  ): Promise<Payout> {
     return this.change(principal, id, options, () => ({ event }));
   }
 
@@ -269,16 +290,23 @@ export class PayoutService {
         };
         event = { type, code: failure.code, message: failure.message };
       } else {
-        event = { type } as PayoutEvent;
+        event = { type };
       }
-      if (roleNeedsReason(principal.role, type) && (options.reason === undefined || options.reason.trim() === '')) {
-        errors.push({ pointer: '/body/reason', message: `is required to move a payout to ${request.status}` });
+      if (
+        roleNeedsReason(principal.role, type) &&
+        (options.reason === undefined || options.reason.trim() === '')
+      ) {
+        errors.push({
+          pointer: '/body/reason',
+          message: `is required to move a payout to ${request.status}`,
+        });
       }
     }
     if (options.reason !== undefined) {
       const problem = textProblem(options.reason, { allowNewlines: true });
       if (problem) errors.push({ pointer: '/body/reason', message: problem });
-      else if (codePointLength(options.reason) > 500) errors.push({ pointer: '/body/reason', message: 'must be at most 500 characters' });
+      else if (codePointLength(options.reason) > 500)
+        errors.push({ pointer: '/body/reason', message: 'must be at most 500 characters' });
     }
     if (errors.length > 0) throw new ValidationFailed(errors);
     if (event === undefined && description === undefined) {
@@ -291,7 +319,8 @@ export class PayoutService {
    * Cancels a payout that has not started and hides it from reads and lists. The row and its history stay.
    */
   async deletePayout(principal: Principal, id: string, options: ChangeOptions): Promise<void> {
-    if (!roleMaySend(principal.role, 'CANCEL')) throw new Forbidden(`A ${principal.role} may not delete payouts.`);
+    if (!roleMaySend(principal.role, 'CANCEL'))
+      throw new Forbidden(`A ${principal.role} may not delete payouts.`);
     await this.change(principal, id, { ...options, reason: options.reason ?? 'deleted' }, (payout) => {
       if (payout.status !== 'created') throw new PayoutNotDeletable(payout.status);
       return { event: { type: 'CANCEL' }, deleted: true };
@@ -326,7 +355,11 @@ export class PayoutService {
           const snapshot = restorePayoutSnapshot(current.snapshot, current.machineVersion);
           const next = nextPayoutSnapshot(snapshot, decision.event);
           if (!next) {
-            throw new TransitionNotAllowed(decision.event.type, current.status, availableActions(current, principal));
+            throw new TransitionNotAllowed(
+              decision.event.type,
+              current.status,
+              availableActions(current, principal),
+            );
           }
           changes.status = statusOf(next);
           changes.snapshot = persistPayoutSnapshot(next);
@@ -335,7 +368,13 @@ export class PayoutService {
         }
         if (decision.description !== undefined) changes.description = decision.description;
 
-        const updated = await payouts.updatePayoutVersioned(tx, principal.clientId, id, current.version, changes);
+        const updated = await payouts.updatePayoutVersioned(
+          tx,
+          principal.clientId,
+          id,
+          current.version,
+          changes,
+        );
         if (!updated) {
           if (locking) throw new Error(`payout ${id} changed while locked`);
           continue;
@@ -362,7 +401,10 @@ export class PayoutService {
     if (!metrics) return;
     metrics.transitions.inc(transition);
     if (transition.to === 'completed' || transition.to === 'failed') {
-      metrics.processingDuration.observe({ outcome: transition.to }, (Date.now() - createdAt.getTime()) / 1000);
+      metrics.processingDuration.observe(
+        { outcome: transition.to },
+        (Date.now() - createdAt.getTime()) / 1000,
+      );
     }
   }
 
@@ -378,7 +420,9 @@ export class PayoutService {
     const recipient = parseRecipient(input.recipient);
     if ('errors' in recipient) errors.push(...recipient.errors);
     const description =
-      input.description === undefined ? null : normaliseDescription(input.description, '/body/description', errors);
+      input.description === undefined
+        ? null
+        : normaliseDescription(input.description, '/body/description', errors);
     if (errors.length > 0 || !amount || !('recipient' in recipient)) throw new ValidationFailed(errors);
     return { amount, recipient: recipient.recipient, description: description ?? null };
   }

@@ -26,12 +26,83 @@ export interface MaskedRecipient {
 
 /** IBAN length by country (SWIFT IBAN registry). */
 const IBAN_LENGTHS: Readonly<Record<string, number>> = {
-  AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BR: 29, BY: 28, CH: 21, CR: 22,
-  CY: 28, CZ: 24, DE: 22, DK: 18, DO: 28, EE: 20, EG: 29, ES: 24, FI: 18, FO: 18, FR: 27, GB: 22, GE: 22,
-  GI: 23, GL: 18, GR: 27, GT: 28, HR: 21, HU: 28, IE: 22, IL: 23, IQ: 23, IS: 26, IT: 27, JO: 30, KW: 30,
-  KZ: 20, LB: 28, LC: 32, LI: 21, LT: 20, LU: 20, LV: 21, MC: 27, MD: 24, ME: 22, MK: 19, MR: 27, MT: 31,
-  MU: 30, NL: 18, NO: 15, PK: 24, PL: 28, PS: 29, PT: 25, QA: 29, RO: 24, RS: 22, SA: 24, SC: 31, SE: 24,
-  SI: 19, SK: 24, SM: 27, ST: 25, SV: 28, TL: 23, TN: 24, TR: 26, UA: 29, VA: 22, VG: 24, XK: 20,
+  AD: 24,
+  AE: 23,
+  AL: 28,
+  AT: 20,
+  AZ: 28,
+  BA: 20,
+  BE: 16,
+  BG: 22,
+  BH: 22,
+  BR: 29,
+  BY: 28,
+  CH: 21,
+  CR: 22,
+  CY: 28,
+  CZ: 24,
+  DE: 22,
+  DK: 18,
+  DO: 28,
+  EE: 20,
+  EG: 29,
+  ES: 24,
+  FI: 18,
+  FO: 18,
+  FR: 27,
+  GB: 22,
+  GE: 22,
+  GI: 23,
+  GL: 18,
+  GR: 27,
+  GT: 28,
+  HR: 21,
+  HU: 28,
+  IE: 22,
+  IL: 23,
+  IQ: 23,
+  IS: 26,
+  IT: 27,
+  JO: 30,
+  KW: 30,
+  KZ: 20,
+  LB: 28,
+  LC: 32,
+  LI: 21,
+  LT: 20,
+  LU: 20,
+  LV: 21,
+  MC: 27,
+  MD: 24,
+  ME: 22,
+  MK: 19,
+  MR: 27,
+  MT: 31,
+  MU: 30,
+  NL: 18,
+  NO: 15,
+  PK: 24,
+  PL: 28,
+  PS: 29,
+  PT: 25,
+  QA: 29,
+  RO: 24,
+  RS: 22,
+  SA: 24,
+  SC: 31,
+  SE: 24,
+  SI: 19,
+  SK: 24,
+  SM: 27,
+  ST: 25,
+  SV: 28,
+  TL: 23,
+  TN: 24,
+  TR: 26,
+  UA: 29,
+  VA: 22,
+  VG: 24,
+  XK: 20,
 };
 
 const BIC = /^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$/;
@@ -43,7 +114,8 @@ export function normaliseIban(raw: string): string {
 
 /** Why the (normalised) IBAN is invalid, or null. Checks characters, country length and the mod-97 checksum. */
 export function ibanProblem(iban: string): string | null {
-  if (!/^[A-Z]{2}\d{2}[A-Z0-9]{1,30}$/.test(iban)) return 'must be an IBAN: country code, check digits, account';
+  if (!/^[A-Z]{2}\d{2}[A-Z0-9]{1,30}$/.test(iban))
+    return 'must be an IBAN: country code, check digits, account';
   const expected = IBAN_LENGTHS[iban.slice(0, 2)];
   if (expected === undefined) return `country ${iban.slice(0, 2)} does not use IBANs`;
   if (iban.length !== expected) return `must have ${expected} characters for ${iban.slice(0, 2)}`;
@@ -81,7 +153,8 @@ export function parseRecipient(
   let bic: string | null = null;
   if (input.bic !== undefined && input.bic !== null) {
     bic = input.bic.toUpperCase();
-    if (!BIC.test(bic)) errors.push({ pointer: `${pointerBase}/bic`, message: 'must be a BIC of 8 or 11 characters' });
+    if (!BIC.test(bic))
+      errors.push({ pointer: `${pointerBase}/bic`, message: 'must be a BIC of 8 or 11 characters' });
   }
 
   const holderName = (input.holder_name ?? '').trim();
@@ -94,7 +167,6 @@ export function parseRecipient(
   if (errors.length > 0) return { errors };
   return { recipient: { type: 'iban', iban, bic, holder_name: holderName } };
 }
-
 
 export function maskRecipient(recipient: Recipient): MaskedRecipient {
   return {

@@ -81,19 +81,24 @@ export function initialPayoutSnapshot(): PayoutSnapshot {
  * Rehydrates a stored snapshot. `transition()` cannot take the raw JSON, so an actor is created from it (and
  * never started: nothing runs) only to obtain a live snapshot.
  */
-export function restorePayoutSnapshot(persisted: PersistedPayoutSnapshot, machineVersion: number): PayoutSnapshot {
+export function restorePayoutSnapshot(
+  persisted: PersistedPayoutSnapshot,
+  machineVersion: number,
+): PayoutSnapshot {
   if (machineVersion !== PAYOUT_MACHINE_VERSION) {
-    throw new Error(`payout snapshot of machine version ${machineVersion} cannot be read by version ${PAYOUT_MACHINE_VERSION}`);
+    throw new Error(
+      `payout snapshot of machine version ${machineVersion} cannot be read by version ${PAYOUT_MACHINE_VERSION}`,
+    );
   }
   return createActor(payoutMachine, { snapshot: persisted as never }).getSnapshot();
 }
 
 export function persistPayoutSnapshot(snapshot: PayoutSnapshot): PersistedPayoutSnapshot {
-  return payoutMachine.getPersistedSnapshot(snapshot) as PersistedPayoutSnapshot;
+  return payoutMachine.getPersistedSnapshot(snapshot);
 }
 
 export function statusOf(snapshot: PayoutSnapshot): PayoutStatus {
-  return snapshot.value as PayoutStatus;
+  return snapshot.value;
 }
 
 /** The next snapshot, or null when the current state does not accept the event. */

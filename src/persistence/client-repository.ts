@@ -10,7 +10,11 @@ export interface ApiKeyRecord {
   role: 'client' | 'operator';
 }
 
-export async function findOrCreateClient(runner: Runner, id: string, name: string): Promise<{ id: string; name: string }> {
+export async function findOrCreateClient(
+  runner: Runner,
+  id: string,
+  name: string,
+): Promise<{ id: string; name: string }> {
   await runner('clients').insert({ id, name }).onConflict('name').ignore();
   const row = await ClientRow.query(runner).findOne({ name });
   if (!row) throw new Error(`client ${name} vanished`);

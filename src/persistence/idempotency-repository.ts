@@ -15,7 +15,11 @@ export interface StoredOutcome {
  * Serialises requests that carry the same key: a transaction-scoped advisory lock on (client, key). Returns
  * false at once when another transaction holds it (a duplicate still in flight) instead of waiting.
  */
-export async function tryLockIdempotencyKey(tx: Knex.Transaction, clientId: string, key: string): Promise<boolean> {
+export async function tryLockIdempotencyKey(
+  tx: Knex.Transaction,
+  clientId: string,
+  key: string,
+): Promise<boolean> {
   const result = await tx.raw<{ rows: Array<{ locked: boolean }> }>(
     `SELECT pg_try_advisory_xact_lock(hashtextextended(? || ':' || ?, 0)) AS locked`,
     [clientId, key],
@@ -33,7 +37,12 @@ export async function findIdempotentOutcome(
     .findOne({ client_id: clientId, key })
     .where('created_at', '>=', runner.raw(`now() - make_interval(hours => ?)`, [ttlHours]));
   if (!row) return null;
-  return { requestHash: row.request_hash, payoutId: row.payout_id, status: row.response_status, body: row.response_body };
+  return {
+    requestHash: row.request_hash,
+    payoutId: row.payout_id,
+    status: row.response_status,
+    body: row.response_body,
+  };
 }
 
 export async function saveIdempotentOutcome(
@@ -57,7 +66,11 @@ export async function saveIdempotentOutcome(
     .merge();
 }
 
-export async function deleteExpiredIdempotencyKeys(runner: Runner, ttlHours: number, limit = 10_000): Promise<number> {
+export async function deleteExpiredIdempotencyKeys(
+  runner: Runner,
+  ttlHours: number,
+  limit = 10_000,
+): Promise<number> {
   const result = await runner.raw<{ rowCount: number }>(
     `DELETE FROM idempotency_keys WHERE ctid IN (
        SELECT ctid FROM idempotency_keys WHERE created_at < now() - make_interval(hours => ?) LIMIT ?)`,

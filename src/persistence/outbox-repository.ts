@@ -21,7 +21,11 @@ export async function insertOutboxMessages(
 ): Promise<void> {
   if (messages.length === 0) return;
   await tx('outbox').insert(
-    messages.map((message) => ({ id: message.id, topic: message.topic, payload: JSON.stringify(message.payload) })),
+    messages.map((message) => ({
+      id: message.id,
+      topic: message.topic,
+      payload: JSON.stringify(message.payload),
+    })),
   );
 }
 
@@ -30,7 +34,11 @@ export async function insertOutboxMessages(
  * row locks of `FOR UPDATE SKIP LOCKED` last only for this statement's transaction; the lease is what keeps
  * other relays away while this one publishes.
  */
-export async function claimOutboxBatch(runner: Runner, limit: number, leaseMs: number): Promise<OutboxMessage[]> {
+export async function claimOutboxBatch(
+  runner: Runner,
+  limit: number,
+  leaseMs: number,
+): Promise<OutboxMessage[]> {
   const result = await runner.raw<{ rows: OutboxMessage[] }>(
     `UPDATE outbox SET locked_until = now() + make_interval(secs => ?::double precision / 1000), attempts = attempts + 1
       WHERE id IN (
@@ -46,12 +54,15 @@ export async function claimOutboxBatch(runner: Runner, limit: number, leaseMs: n
 }
 
 export async function markOutboxPublished(runner: Runner, ids: string[]): Promise<void> {
-  if (ids.length > 0) await runner('outbox').update({ published_at: runner.fn.now(), locked_until: null }).whereIn('id', ids);
+  if (ids.length > 0)
+    await runner('outbox').update({ published_at: runner.fn.now(), locked_until: null }).whereIn('id', ids);
 }
 
 /** Gives a row back after a failed publish, so the next claim (by any relay) retries it at once. */
 export async function releaseOutboxMessage(runner: Runner, id: string, error: string): Promise<void> {
-  await runner('outbox').update({ locked_until: null, last_error: error.slice(0, 1000) }).where({ id });
+  await runner('outbox')
+    .update({ locked_until: null, last_error: error.slice(0, 1000) })
+    .where({ id });
 }
 
 export async function pruneOutbox(runner: Runner, retentionHours: number, limit = 10_000): Promise<number> {

@@ -215,13 +215,16 @@ export async function claimStuckPayouts(
 }
 
 /** Counts of unfinished payouts older than the threshold, for the stuck-payouts gauge. */
-export async function countStuckPayouts(runner: Runner, olderThanSeconds: number): Promise<Record<string, number>> {
-  const rows = (await runner('payouts')
+export async function countStuckPayouts(
+  runner: Runner,
+  olderThanSeconds: number,
+): Promise<Record<string, number>> {
+  const rows: Array<{ status: string; count: string }> = await runner('payouts')
     .select('status')
     .count({ count: '*' })
     .whereIn('status', ['created', 'processing'])
     .where('updated_at', '<', runner.raw(`now() - make_interval(secs => ?)`, [olderThanSeconds]))
-    .groupBy('status')) as Array<{ status: string; count: string }>;
+    .groupBy('status');
   const counts: Record<string, number> = { created: 0, processing: 0 };
   for (const row of rows) counts[row.status] = Number(row.count);
   return counts;

@@ -12,7 +12,10 @@ export const ADMIN_URL = process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://post
 
 export function testDatabaseUrl(): string {
   const url = process.env.TEST_DATABASE_URL;
-  if (!url) throw new Error('TEST_DATABASE_URL is not set: run integration tests through mocha (test/support/global.ts)');
+  if (!url)
+    throw new Error(
+      'TEST_DATABASE_URL is not set: run integration tests through mocha (test/support/global.ts)',
+    );
   return url;
 }
 

@@ -1,0 +1,341 @@
+import { expect } from 'chai';
+import sinon from 'sinon';
+import { loadConfig } from '../../../src/config.js';
+import type { AppContext } from '../../../src/context.js';
+import { createContext } from '../../../src/context.js';
+import {
+  Forbidden,
+  PayoutNotDeletable,
+  PayoutNotFound,
+  TransitionNotAllowed,
+  ValidationFailed,
+  VersionMismatch,
+} from '../../../src/domain/errors.js';
+import type { Payout } from '../../../src/domain/payout.js';
+import { availableActions } from '../../../src/domain/payout.js';
+import type { Principal, Role } from '../../../src/domain/principal.js';
+import { roleMaySend, workerPrincipal } from '../../../src/domain/principal.js';
+import type { PayoutStatus } from '../../../src/machines/payout.machine.js';
+import {
+  PAYOUT_STATUSES,
+  acceptedEvents,
+  restorePayoutSnapshot,
+} from '../../../src/machines/payout.machine.js';
+import { OutboxScheduler } from '../../../src/persistence/outbox-scheduler.js';
+import { openTestDb, testDatabaseUrl } from '../../support/database.js';
+import type { TestClient } from '../../support/fixtures.js';
+import { createTestClient, payoutInput } from '../../support/fixtures.js';
+
+const ctxOptions = { requestId: 'req-test' };
+
+/** Drives a new payout into `status` through the service, as the worker and the client would. */
+async function payoutIn(ctx: AppContext, client: TestClient, status: PayoutStatus): Promise<Payout> {
+  const { body } = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
+  const worker = workerPrincipal(client.clientId);
+  const steps: Record<
+    PayoutStatus,
+    Array<[Principal, Parameters<AppContext['service']['applyEvent']>[2]]>
+  > = {
+    created: [],
+    processing: [[worker, { type: 'START' }]],
+    completed: [
+      [worker, { type: 'START' }],
+      [worker, { type: 'SUCCEED' }],
+    ],
+    failed: [
+      [worker, { type: 'START' }],
+      [worker, { type: 'FAIL', code: 'recipient_blocked', message: 'Blocked by the provider' }],
+    ],
+    cancelled: [[client.principal, { type: 'CANCEL' }]],
+  };
+  for (const [principal, event] of steps[status])
+    await ctx.service.applyEvent(principal, body.id, event, ctxOptions);
+  return ctx.service.getPayout(client.principal, body.id);
+}
+
+describe('payout service (real PostgreSQL)', () => {
+  let ctx: AppContext;
+  let client: TestClient;
+  let other: TestClient;
+
+  before(async () => {
+    const config = loadConfig({ DATABASE_URL: testDatabaseUrl(), LOG_LEVEL: 'silent' });
+    ctx = createContext(config, { db: openTestDb(10) });
+    client = await createTestClient(ctx.db);
+    other = await createTestClient(ctx.db);
+  });
+  after(() => ctx.db.destroy());
+  afterEach(() => sinon.restore());
+
+  describe('createPayout', () => {
+    it('creating a payout succeeds: payout, history and outbox rows in one commit', async () => {
+      const { body, replayed } = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      expect(replayed).to.equal(false);
+      expect(body).to.include({ amount: '1250.50', currency: 'EUR', status: 'created', version: 1 });
+      expect(body.recipient.iban_last4).to.equal('3000');
+      expect(body.available_actions).to.deep.equal(['cancel']);
+
+      const row = await ctx.db('payouts').where({ id: body.id }).first();
+      expect(row).to.include({
+        client_id: client.clientId,
+        amount_minor: '125050',
+        status: 'created',
+        machine_version: 1,
+      });
+      const history = await ctx.db('payout_events').where({ payout_id: body.id });
+      expect(history).to.have.length(1);
+      expect(history[0]).to.include({
+        from_status: null,
+        to_status: 'created',
+        event: 'CREATE',
+        request_id: 'req-test',
+      });
+      const outbox = await ctx.db('outbox').whereRaw(`payload->>'payout_id' = ?`, [body.id]);
+      expect(outbox).to.have.length(1);
+      expect(outbox[0].payload).to.include({
+        client_id: client.clientId,
+        request_id: 'req-test',
+        schema_version: 1,
+      });
+      expect(outbox[0].published_at).to.equal(null);
+    });
+
+    it('creating a payout schedules processing through the scheduling port', async () => {
+      const scheduler = new OutboxScheduler();
+      const schedule = sinon.spy(scheduler, 'schedule');
+      const wake = sinon.spy();
+      const local = createContext(ctx.config, { db: ctx.db, scheduler, waker: { wake } });
+      const { body } = await local.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      sinon.assert.calledOnce(schedule);
+      expect(schedule.firstCall.args[1]).to.deep.equal([
+        { payoutId: body.id, clientId: client.clientId, requestId: 'req-test' },
+      ]);
+      sinon.assert.calledOnce(wake);
+    });
+
+    it('leaves nothing behind when scheduling fails after the payout insert', async () => {
+      const scheduler = new OutboxScheduler();
+      sinon.stub(scheduler, 'schedule').rejects(new Error('outbox down'));
+      const lonely = await createTestClient(ctx.db);
+      const local = createContext(ctx.config, { db: ctx.db, scheduler });
+      let failure: unknown;
+      try {
+        await local.service.createPayout(lonely.principal, payoutInput(), ctxOptions);
+      } catch (error) {
+        failure = error;
+      }
+      expect((failure as Error).message).to.equal('outbox down');
+      expect(await ctx.db('payouts').where({ client_id: lonely.clientId })).to.have.length(0);
+      const history = await ctx
+        .db('payout_events as e')
+        .join('payouts as p', 'p.id', 'e.payout_id')
+        .where('p.client_id', lonely.clientId);
+      expect(history).to.have.length(0);
+      expect(await ctx.db('outbox').whereRaw(`payload->>'client_id' = ?`, [lonely.clientId])).to.have.length(
+        0,
+      );
+    });
+
+    it('names every bad field and stores nothing', async () => {
+      const lonely = await createTestClient(ctx.db);
+      let failure: unknown;
+      try {
+        await ctx.service.createPayout(
+          lonely.principal,
+          payoutInput({
+            amount: '1.001',
+            recipient: { type: 'iban', iban: 'DE00', holder_name: '' },
+            description: 'a\u0000',
+          }),
+          ctxOptions,
+        );
+      } catch (error) {
+        failure = error;
+      }
+      expect(failure).to.be.instanceOf(ValidationFailed);
+      expect((failure as ValidationFailed).errors!.map((error) => error.pointer)).to.have.members([
+        '/body/amount',
+        '/body/recipient/iban',
+        '/body/recipient/holder_name',
+        '/body/description',
+      ]);
+      expect(await ctx.db('payouts').where({ client_id: lonely.clientId })).to.have.length(0);
+    });
+
+    it('replays an idempotent create and refuses the key with another body', async () => {
+      const first = await ctx.service.createPayout(client.principal, payoutInput(), {
+        ...ctxOptions,
+        idempotencyKey: 'k-1',
+      });
+      const again = await ctx.service.createPayout(client.principal, payoutInput(), {
+        ...ctxOptions,
+        idempotencyKey: 'k-1',
+      });
+      expect(again.replayed).to.equal(true);
+      expect(again.body).to.deep.equal(first.body);
+      const reused = await ctx.service
+        .createPayout(client.principal, payoutInput({ amount: '2.00' }), {
+          ...ctxOptions,
+          idempotencyKey: 'k-1',
+        })
+        .catch((error: unknown) => error);
+      expect((reused as Error).name).to.equal('IdempotencyKeyReused');
+    });
+  });
+
+  describe('role rules, for every (role, status, requested status)', () => {
+    const roles: Role[] = ['client', 'operator', 'worker'];
+    for (const role of roles) {
+      for (const from of PAYOUT_STATUSES) {
+        for (const to of PAYOUT_STATUSES) {
+          it(`${role}: ${from} → ${to}`, async () => {
+            const payout = await payoutIn(ctx, client, from);
+            const principal: Principal =
+              role === 'client'
+                ? client.principal
+                : role === 'operator'
+                  ? client.operator
+                  : workerPrincipal(client.clientId);
+            const event = { processing: 'START', completed: 'SUCCEED', failed: 'FAIL', cancelled: 'CANCEL' }[
+              to as Exclude<PayoutStatus, 'created'>
+            ] as 'START' | 'SUCCEED' | 'FAIL' | 'CANCEL' | undefined;
+            const accepted = acceptedEvents(restorePayoutSnapshot(payout.snapshot, payout.machineVersion));
+            const outcome = await ctx.service
+              .updatePayout(
+                principal,
+                payout.id,
+                { status: to },
+                { ...ctxOptions, reason: 'resolved by hand' },
+              )
+              .then(
+                (updated) => updated,
+                (error: unknown) => error,
+              );
+
+            if (event === undefined || !roleMaySend(role, event)) {
+              expect(outcome, 'forbidden').to.be.instanceOf(Forbidden);
+            } else if (!accepted.includes(event)) {
+              expect(outcome, 'conflict').to.be.instanceOf(TransitionNotAllowed);
+              expect((outcome as TransitionNotAllowed).extensions.available_actions).to.deep.equal(
+                availableActions(payout, principal),
+              );
+            } else {
+              expect((outcome as Payout).status).to.equal(to);
+              expect((outcome as Payout).version).to.equal(payout.version + 1);
+            }
+          });
+        }
+      }
+    }
+
+    it('requires a reason when an operator resolves a payout', async () => {
+      const payout = await payoutIn(ctx, client, 'processing');
+      const outcome = await ctx.service
+        .updatePayout(client.operator, payout.id, { status: 'completed' }, ctxOptions)
+        .catch((error: unknown) => error);
+      expect(outcome).to.be.instanceOf(ValidationFailed);
+      expect((outcome as ValidationFailed).errors![0]!.pointer).to.equal('/body/reason');
+    });
+
+    it('derives available_actions from the machine and the role', async () => {
+      const created = await payoutIn(ctx, client, 'created');
+      const processing = await payoutIn(ctx, client, 'processing');
+      expect(availableActions(created, client.principal)).to.deep.equal(['cancel']);
+      expect(availableActions(created, workerPrincipal(client.clientId))).to.deep.equal(['start']);
+      expect(availableActions(processing, client.principal)).to.deep.equal([]);
+      expect(availableActions(processing, client.operator)).to.deep.equal(['succeed', 'fail']);
+    });
+  });
+
+  describe('versioned writes', () => {
+    it('20 concurrent changes on one payout: versions strictly increase, one history row per success, no lost update', async () => {
+      const { body } = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      const calls = Array.from({ length: 20 }, (_, index) =>
+        index === 7
+          ? ctx.service.applyEvent(client.principal, body.id, { type: 'CANCEL' }, ctxOptions)
+          : ctx.service.updateDescription(client.principal, body.id, `description ${index}`, ctxOptions),
+      );
+      const results = await Promise.allSettled(calls);
+      const successes = results
+        .filter((result) => result.status === 'fulfilled')
+        .map((result) => result.value);
+      const failures = results.filter((result) => result.status === 'rejected');
+      expect(failures, JSON.stringify(failures)).to.have.length(0);
+      const versions = successes.map((payout) => payout.version).sort((a, b) => a - b);
+      expect(versions).to.deep.equal(Array.from({ length: 20 }, (_, index) => index + 2));
+
+      const final = await ctx.service.getPayout(client.principal, body.id);
+      expect(final.version).to.equal(21);
+      expect(final.status).to.equal('cancelled');
+      const history = await ctx.db('payout_events').where({ payout_id: body.id }).orderBy('id');
+      expect(history).to.have.length(21);
+      expect(history.filter((row: { event: string }) => row.event === 'CANCEL')).to.have.length(1);
+    });
+
+    it('refuses a stale expected version with 412 semantics and writes nothing', async () => {
+      const { body } = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      await ctx.service.updateDescription(client.principal, body.id, 'first', {
+        ...ctxOptions,
+        expectedVersion: 1,
+      });
+      const stale = await ctx.service
+        .updateDescription(client.principal, body.id, 'second', { ...ctxOptions, expectedVersion: 1 })
+        .catch((error: unknown) => error);
+      expect(stale).to.be.instanceOf(VersionMismatch);
+      expect((await ctx.service.getPayout(client.principal, body.id)).description).to.equal('first');
+    });
+  });
+
+  describe('delete', () => {
+    it('cancels and hides a created payout; the row and its history stay', async () => {
+      const payout = await payoutIn(ctx, client, 'created');
+      await ctx.service.deletePayout(client.principal, payout.id, ctxOptions);
+      const gone = await ctx.service.getPayout(client.principal, payout.id).catch((error: unknown) => error);
+      expect(gone).to.be.instanceOf(PayoutNotFound);
+      const row = await ctx.db('payouts').where({ id: payout.id }).first();
+      expect(row.status).to.equal('cancelled');
+      expect(row.deleted_at).to.be.instanceOf(Date);
+      expect(await ctx.db('payout_events').where({ payout_id: payout.id })).to.have.length(2);
+    });
+
+    it('refuses to delete a payout that started', async () => {
+      const payout = await payoutIn(ctx, client, 'processing');
+      const refused = await ctx.service
+        .deletePayout(client.principal, payout.id, ctxOptions)
+        .catch((error: unknown) => error);
+      expect(refused).to.be.instanceOf(PayoutNotDeletable);
+    });
+  });
+
+  describe('tenancy', () => {
+    it('never lets a client load, list, change or delete another client’s payout', async () => {
+      const payout = await payoutIn(ctx, client, 'created');
+      const attempts = [
+        ctx.service.getPayout(other.principal, payout.id),
+        ctx.service.listEvents(other.principal, payout.id),
+        ctx.service.updateDescription(other.principal, payout.id, 'mine now', ctxOptions),
+        ctx.service.applyEvent(other.principal, payout.id, { type: 'CANCEL' }, ctxOptions),
+        ctx.service.deletePayout(other.principal, payout.id, ctxOptions),
+        ctx.service.applyEvent(workerPrincipal(other.clientId), payout.id, { type: 'START' }, ctxOptions),
+      ];
+      for (const outcome of await Promise.allSettled(attempts)) {
+        expect(outcome.status).to.equal('rejected');
+        expect((outcome as PromiseRejectedResult).reason).to.be.instanceOf(PayoutNotFound);
+      }
+      let cursor: string | undefined;
+      do {
+        const page = await ctx.service.listPayouts(other.principal, { limit: 100, cursor });
+        expect(page.items.map((item) => item.id)).to.not.include(payout.id);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      expect((await ctx.service.getPayout(client.principal, payout.id)).version).to.equal(1);
+    });
+
+    it('answers a malformed id as not found without asking the database', async () => {
+      for (const id of ['urn:uuid:0195f0a4-8e7b-7c3d-9a1e-2b3c4d5e6f70', 'x\u0000', '']) {
+        const outcome = await ctx.service.getPayout(client.principal, id).catch((error: unknown) => error);
+        expect(outcome).to.be.instanceOf(PayoutNotFound);
+      }
+    });
+  });
+});

@@ -1,0 +1,37 @@
+import { expect } from 'chai';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('config', () => {
+  it('works with no environment at all, against the local services', () => {
+    const config = loadConfig({});
+    expect(config.databaseUrl).to.equal('postgres://postgres@127.0.0.1:5432/payouts');
+    expect(config.amqpUrl).to.equal('amqp://guest:guest@127.0.0.1:5672');
+    expect(config.port).to.equal(8000);
+    expect(config.host).to.equal('127.0.0.1');
+    for (const code of ['USD', 'EUR', 'GBP', 'RUB', 'KZT', 'JPY', 'KWD'])
+      expect(config.currencies.has(code), code).to.equal(true);
+    expect(config.currencies.get('JPY')!.minorDigits).to.equal(0);
+    expect(config.currencies.get('KWD')!.maxMinor).to.equal(300000000n);
+  });
+
+  it('allows port 0 so tests can bind a free port', () => {
+    expect(loadConfig({ PORT: '0' }).port).to.equal(0);
+  });
+
+  for (const [key, value] of [
+    ['PORT', '80a'],
+    ['PORT', '70000'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['AMQP_URL', 'not a url'],
+    ['LOG_LEVEL', 'loud'],
+    ['CURRENCIES', 'EUR,XYZ'],
+    ['CURRENCY_MAX', 'EUR:1.5'],
+    ['PROVIDER_FAULT_RATE', '1.5'],
+    ['RETRY_DELAYS_MS', '100,abc'],
+    ['IDEMPOTENCY_TTL_HOURS', '1'],
+  ] as const) {
+    it(`stops on a bad ${key} and names it`, () => {
+      expect(() => loadConfig({ [key]: value })).to.throw(ConfigError, key);
+    });
+  }
+});
