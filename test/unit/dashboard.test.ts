@@ -1,0 +1,117 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { Counter, Gauge, Histogram, Summary } from 'prom-client';
+import { createMetrics } from '../../src/metrics.js';
+import type { NamedQuery } from '../support/promql.js';
+import {
+  exposedSeries,
+  promqlReferences,
+  readDashboardQueries,
+  readRuleQueries,
+  unknownReferences,
+} from '../support/promql.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const DASHBOARD = join(ROOT, 'deploy/grafana/dashboards/payouts.json');
+const ALERTS = join(ROOT, 'deploy/prometheus/alerts.yml');
+
+/**
+ * The text a fresh registry serves after one observation in every metric, so labelled counters and
+ * histograms have series (an untouched labelled metric exposes only its HELP and TYPE lines).
+ */
+async function exposition(): Promise<string> {
+  const metrics = createMetrics();
+  for (const metric of Object.values(metrics)) {
+    const labelNames = (metric as { labelNames?: string[] }).labelNames ?? [];
+    const labels = Object.fromEntries(labelNames.map((name) => [name, 'sample']));
+    if (metric instanceof Counter) metric.inc(labels);
+    else if (metric instanceof Gauge) metric.set(labels, 1);
+    else if (metric instanceof Histogram || metric instanceof Summary) metric.observe(labels, 0.1);
+  }
+  return metrics.registry.metrics();
+}
+
+describe('dashboard and alerts', () => {
+  let text: string;
+  const dashboard = readDashboardQueries(DASHBOARD);
+  const alerts = readRuleQueries(ALERTS);
+
+  before(async () => {
+    text = await exposition();
+  });
+
+  it('finds the queries it checks', () => {
+    expect(dashboard.length).to.be.greaterThan(20);
+    expect(alerts.map((query) => query.source)).to.include.members([
+      'PayoutsRoleDown',
+      'PayoutsOutboxStale',
+      'PayoutsDeadLetters',
+      'PayoutsStuck',
+      'PayoutsApiErrorRate',
+      'PayoutsApiLatencyHigh',
+    ]);
+  });
+
+  const check = (name: string, queries: () => NamedQuery[]) =>
+    it(`${name} names only series and labels the service exports`, () => {
+      expect(unknownReferences(queries(), text)).to.deep.equal([]);
+    });
+  check('the Grafana dashboard', () => dashboard);
+  check('the Prometheus alerts', () => alerts);
+
+  it('covers every payouts_* metric on the dashboard', () => {
+    const used = new Set(dashboard.flatMap(({ expr }) => promqlReferences(expr).metrics));
+    const families = [...exposedSeries(text).keys()]
+      .filter((series) => series.startsWith('payouts_') || series.startsWith('http_'))
+      .map((series) => series.replace(/_(bucket|sum|count)$/, ''));
+    const shown = (family: string) =>
+      [...used].some((series) => series === family || series.startsWith(`${family}_`));
+    expect([...new Set(families)].filter((family) => !shown(family))).to.deep.equal([]);
+  });
+});
+
+describe('promqlReferences', () => {
+  it('reads metric names past functions, grouping, matchers, ranges and Grafana variables', () => {
+    expect(
+      promqlReferences(
+        'histogram_quantile(0.99, sum by (le, route) (rate(http_request_duration_seconds_bucket{status=~"5..", route!="by(x)"}[$__rate_interval])))',
+      ),
+    ).to.deep.equal({ metrics: ['http_request_duration_seconds_bucket'], labels: ['le', 'route', 'status'] });
+  });
+
+  it('reads both sides of binary operators and absent()', () => {
+    expect(
+      promqlReferences(
+        'sum(rate(a_total[5m] offset 1h)) / on (job) group_left sum(b) > 1e3 or absent(up{job="x"})',
+      ),
+    ).to.deep.equal({ metrics: ['a_total', 'b', 'up'], labels: ['job'] });
+  });
+
+  it('reports names a registry does not export and labels none of the series carries', () => {
+    const exposed = [
+      '# TYPE http_request_duration_seconds histogram',
+      'http_request_duration_seconds_count{route="/x",status="200"} 1',
+      '# TYPE payouts_stuck gauge',
+      '',
+    ].join('\n');
+    expect(
+      unknownReferences(
+        [
+          { source: 'ok', expr: 'sum by (route) (rate(http_request_duration_seconds_count[5m]))' },
+          { source: 'typo', expr: 'rate(http_requests_total[5m])' },
+          { source: 'label', expr: 'sum by (path) (http_request_duration_seconds_count)' },
+          // Declared without samples yet: the name is known, its labels cannot be checked.
+          {
+            source: 'declared',
+            expr: 'max by (status) (payouts_stuck) + sum(http_request_duration_seconds_sum)',
+          },
+        ],
+        exposed,
+      ),
+    ).to.deep.equal([
+      'typo: http_requests_total is not exported',
+      'label: label "path" is on none of http_request_duration_seconds_count',
+    ]);
+  });
+});
