@@ -15,6 +15,8 @@ export interface Config {
   amqpUrl: string;
   /** Suffix appended to every queue and exchange name (tests use one per run). */
   amqpNamespace: string;
+  /** Queues are deleted after this long unused, in milliseconds; 0 keeps them forever (tests set it so a crashed run leaves nothing). */
+  amqpQueueExpiresMs: number;
   /** HTTP port of the API (0 picks a free port). */
   port: number;
   /** HTTP bind address of the API. */
@@ -142,6 +144,7 @@ export function loadConfig(env: Env = process.env): Config {
     databasePoolMax: int(env, 'DATABASE_POOL_MAX', 10, 1, 200),
     amqpUrl: url(env, 'AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']),
     amqpNamespace: str(env, 'AMQP_NAMESPACE', ''),
+    amqpQueueExpiresMs: int(env, 'AMQP_QUEUE_EXPIRES_MS', 0, 0, 2 ** 31 - 1),
     port: int(env, 'PORT', 8000, 0, 65535),
     host: str(env, 'HOST', '127.0.0.1'),
     metricsPort: int(env, 'METRICS_PORT', 9100, 0, 65535),

@@ -3,9 +3,18 @@
  * commands below. Configuration comes from the environment (src/config.ts).
  */
 import { ConfigError, loadConfig } from './config.js';
+import { dlqList, dlqReplay, migrateTopology } from './consumers/commands.js';
+import { startRelay } from './consumers/outbox-relay.js';
+import { startWorker } from './consumers/payout-consumer.js';
+import type { RoleHandle } from './consumers/role.js';
+import { startSweeper } from './consumers/sweeper.js';
+import { createContext } from './context.js';
+import type { AppContext } from './context.js';
 import { issueApiKey, listApiKeys, revokeApiKeys } from './domain/api-keys.js';
+import { startApi } from './http/server.js';
 import { createDb, ensureDatabase, migrateLatest } from './persistence/db.js';
 import { createLogger } from './logger.js';
+import { handleShutdownSignals } from './shutdown.js';
 
 type Command = (args: string[]) => Promise<void>;
 
@@ -31,11 +40,73 @@ async function withDb<T>(fn: (db: ReturnType<typeof createDb>) => Promise<T>): P
   }
 }
 
+/** Runs long-lived roles in one process until a signal; stops them in reverse order, then the pool. */
+async function serve(start: (ctx: AppContext) => Promise<Array<{ stop(): Promise<void> }>>): Promise<AppContext> {
+  const ctx = createContext(config, { log });
+  const handles = await start(ctx);
+  handleShutdownSignals(
+    async () => {
+      for (const handle of handles.reverse()) await handle.stop();
+      await ctx.db.destroy();
+    },
+    { log },
+  );
+  return ctx;
+}
+
+async function migrate(): Promise<void> {
+  await ensureDatabase(config.databaseUrl);
+  const applied = await withDb(migrateLatest);
+  log.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
+  await migrateTopology(config, log);
+}
+
 const commands: Record<string, Command> = {
-  async migrate() {
-    await ensureDatabase(config.databaseUrl);
-    const applied = await withDb(migrateLatest);
-    log.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
+  migrate,
+
+  async api() {
+    await serve(async (ctx) => [await startApi(ctx)]);
+  },
+
+  async worker() {
+    await serve(async (ctx) => [await startWorker(ctx)]);
+  },
+
+  async relay() {
+    await serve(async (ctx) => [await startRelay(ctx)]);
+  },
+
+  async sweeper() {
+    await serve(async (ctx) => [await startSweeper(ctx)]);
+  },
+
+  /** Everything on one laptop: migrate, then api + relay + worker + sweeper in one process, and a ready key. */
+  async dev() {
+    await migrate();
+    const ctx = await serve(async (ctx) => {
+      const roles: Array<RoleHandle | { stop(): Promise<void> }> = [];
+      roles.push(await startRelay(ctx, { opsServer: false }));
+      roles.push(await startWorker(ctx, { opsServer: false }));
+      roles.push(await startSweeper(ctx, { opsServer: false }));
+      const api = await startApi(ctx);
+      roles.push(api);
+      log.info({ url: `http://${config.host}:${api.port}`, docs: `http://${config.host}:${api.port}/api/docs/` }, 'dev ready');
+      return roles;
+    });
+    const issued = await issueApiKey(ctx.db, 'dev', 'client');
+    process.stdout.write(`\nDevelopment API key (client "dev"), valid until revoked:\nexport KEY=${issued.key}\n\n`);
+  },
+
+  async 'dlq-list'([limit]) {
+    const letters = await dlqList(config, limit === undefined ? 100 : Number(limit));
+    for (const letter of letters) process.stdout.write(`${JSON.stringify(letter)}\n`);
+    process.stderr.write(`${letters.length} dead letter(s) listed; all are still in the queue\n`);
+  },
+
+  async 'dlq-replay'([limit]) {
+    const report = await dlqReplay(config, log, limit === undefined ? undefined : Number(limit));
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    if (report.failed > 0) process.exitCode = 1;
   },
 
   async key([name, role = 'client']) {

@@ -93,7 +93,8 @@ export class TransitionNotAllowed extends AppError {
   constructor(event: string, status: string, availableActions: string[]) {
     super('transition_not_allowed', 409, 'Transition not allowed', {
       detail: `A ${status} payout does not accept ${event}.`,
-      extensions: { status, available_actions: availableActions },
+      // `payout_status`, not `status`: a problem document's `status` is its HTTP status code.
+      extensions: { payout_status: status, available_actions: availableActions },
     });
   }
 }
@@ -102,7 +103,7 @@ export class PayoutNotDeletable extends AppError {
   constructor(status: string) {
     super('payout_not_deletable', 409, 'Payout cannot be deleted', {
       detail: `Only a created payout can be deleted; this one is ${status}.`,
-      extensions: { status },
+      extensions: { payout_status: status },
     });
   }
 }

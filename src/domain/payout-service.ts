@@ -196,9 +196,15 @@ export class PayoutService {
     return result;
   }
 
+  /**
+   * One payout of the principal's client. Deleted payouts are hidden, except from the worker, which must see a
+   * deleted (cancelled) payout to acknowledge its message instead of dead-lettering it as unknown.
+   */
   async getPayout(principal: Principal, id: string): Promise<Payout> {
     assertPayoutId(id);
-    const payout = await payouts.findPayout(this.deps.db, principal.clientId, id);
+    const payout = await payouts.findPayout(this.deps.db, principal.clientId, id, {
+      includeDeleted: principal.role === 'worker',
+    });
     if (!payout) throw new PayoutNotFound(id);
     return payout;
   }
@@ -405,6 +411,21 @@ export class PayoutService {
         { outcome: transition.to },
         (Date.now() - createdAt.getTime()) / 1000,
       );
+    }
+  }
+
+  /**
+   * The domain's field errors for a create request (amount against the currency table, IBAN checksum, text
+   * rules), storing nothing. The HTTP layer asks for them when the contract has already refused other fields,
+   * so that one answer names every bad field.
+   */
+  createPayoutProblems(input: CreatePayoutInput): FieldError[] {
+    try {
+      this.validateCreate(input);
+      return [];
+    } catch (error) {
+      if (error instanceof ValidationFailed) return error.errors ?? [];
+      throw error;
     }
   }
 

@@ -58,10 +58,24 @@ export async function markOutboxPublished(runner: Runner, ids: string[]): Promis
     await runner('outbox').update({ published_at: runner.fn.now(), locked_until: null }).whereIn('id', ids);
 }
 
-/** Gives a row back after a failed publish, so the next claim (by any relay) retries it at once. */
-export async function releaseOutboxMessage(runner: Runner, id: string, error: string): Promise<void> {
+/**
+ * Gives a row back after a failed publish. With `retryInMs` the row stays leased that long (a back-off, so a
+ * broker that refuses publishes is not hammered by every relay); without it the next claim retries it at once.
+ */
+export async function releaseOutboxMessage(
+  runner: Runner,
+  id: string,
+  error: string,
+  retryInMs = 0,
+): Promise<void> {
   await runner('outbox')
-    .update({ locked_until: null, last_error: error.slice(0, 1000) })
+    .update({
+      locked_until:
+        retryInMs > 0
+          ? runner.raw(`now() + make_interval(secs => ?::double precision / 1000)`, [retryInMs])
+          : null,
+      last_error: error.slice(0, 1000),
+    })
     .where({ id });
 }
 

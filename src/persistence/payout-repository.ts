@@ -66,9 +66,10 @@ export async function findPayout(
   runner: Runner,
   clientId: string,
   id: string,
-  options: { forUpdate?: boolean } = {},
+  options: { forUpdate?: boolean; includeDeleted?: boolean } = {},
 ): Promise<Payout | null> {
-  const query = PayoutRow.query(runner).findOne({ id, client_id: clientId }).whereNull('deleted_at');
+  const query = PayoutRow.query(runner).findOne({ id, client_id: clientId });
+  if (!options.includeDeleted) void query.whereNull('deleted_at');
   if (options.forUpdate) void query.forUpdate();
   const row = await query;
   return row ? toPayout(row) : null;

@@ -1,0 +1,131 @@
+/** The broker connection of a role and the one way we publish: persistent, mandatory, with publisher confirms. */
+import { randomUUID } from 'node:crypto';
+import { Connection } from 'rabbitmq-client';
+import type { Envelope, Publisher } from 'rabbitmq-client';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * One connection per role. It reconnects by itself (quickly: outages in tests last seconds, and in production a
+ * broker restart should not cost half a minute of backlog); channels are recreated by the consumer and publisher.
+ */
+export function openBrokerConnection(config: Config, log: Logger, name: string): Connection {
+  const connection = new Connection({
+    url: config.amqpUrl,
+    connectionName: `payouts-${name}`,
+    acquireTimeout: 10_000,
+    connectionTimeout: 10_000,
+    retryLow: 200,
+    retryHigh: 5_000,
+    heartbeat: 30,
+  });
+  let connected = false;
+  connection.on('error', (error: unknown) => {
+    log.warn({ err: error }, 'broker connection error');
+  });
+  connection.on('connection', () => {
+    log.info(connected ? 'broker connection re-established' : 'broker connected');
+    connected = true;
+  });
+  connection.on('connection.blocked', (reason: string) => log.warn({ reason }, 'broker blocked publishing'));
+  connection.on('connection.unblocked', () => log.info('broker unblocked publishing'));
+  return connection;
+}
+
+/** The broker confirmed the publish but could route it nowhere (a missing queue or binding): nothing was stored. */
+export class UnroutableMessage extends Error {
+  constructor(destination: string, replyText: string) {
+    super(`message to ${destination} was returned unroutable: ${replyText}`);
+    this.name = 'UnroutableMessage';
+  }
+}
+
+export class PublishTimeout extends Error {
+  constructor(ms: number) {
+    super(`publish not confirmed within ${ms} ms`);
+    this.name = 'PublishTimeout';
+  }
+}
+
+const PUBLISH_ID = 'x-publish-id';
+
+/**
+ * Publishes with confirms and `mandatory`. A publish resolves only once the broker has taken responsibility for
+ * the message in a queue: a nack (e.g. a full queue with reject-publish) or a return (no queue bound) rejects.
+ * Without `mandatory` an unroutable message is confirmed and silently dropped, which for the relay would mean
+ * marking a row sent that no queue holds.
+ */
+export class ConfirmedPublisher {
+  private readonly publisher: Publisher;
+  private readonly returned = new Map<string, string>();
+  private readonly pending = new Set<string>();
+
+  constructor(
+    connection: Connection,
+    private readonly timeoutMs = 30_000,
+  ) {
+    // maxAttempts 1: a failed publish is reported to the caller, who decides (release the outbox row, requeue).
+    this.publisher = connection.createPublisher({ confirm: true, maxAttempts: 1 });
+    this.publisher.on('basic.return', (message) => {
+      const id: unknown = message.headers?.[PUBLISH_ID];
+      if (typeof id === 'string' && this.pending.has(id))
+        this.returned.set(id, message.replyText ?? 'NO_ROUTE');
+    });
+  }
+
+  async publish(envelope: Envelope, body: unknown): Promise<void> {
+    const publishId = randomUUID();
+    this.pending.add(publishId);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new PublishTimeout(this.timeoutMs)), this.timeoutMs);
+      });
+      await Promise.race([
+        this.publisher.send(
+          { ...envelope, mandatory: true, headers: { ...envelope.headers, [PUBLISH_ID]: publishId } },
+          body,
+        ),
+        timeout,
+      ]);
+      // The broker sends basic.return before the confirm, but the client emits it on setImmediate, after the
+      // confirm's promise continuation: one macrotask turn lets it arrive.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const replyText = this.returned.get(publishId);
+      if (replyText !== undefined) {
+        throw new UnroutableMessage(
+          `${envelope.exchange || '(default)'}/${envelope.routingKey ?? ''}`,
+          replyText,
+        );
+      }
+    } finally {
+      clearTimeout(timer);
+      this.pending.delete(publishId);
+      this.returned.delete(publishId);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.publisher.close();
+  }
+}
+
+/** Sleeps `ms`, or less when the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Exponential back-off with full jitter: `base·2^(n-1)` capped, then a random point in its upper half. */
+export function backoffMs(failures: number, baseMs: number, capMs: number): number {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, Math.min(failures - 1, 30)));
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}

@@ -1,0 +1,300 @@
+/**
+ * The relay role: publishes outbox rows to the work exchange.
+ *
+ * A round claims a bounded batch (`FOR UPDATE SKIP LOCKED` inside one short statement that sets a lease, so no
+ * row lock is held while publishing and several relays split the rows), publishes each row with a publisher
+ * confirm, marks the confirmed rows published and releases the others with a back-off. A crash anywhere leaves
+ * rows either unclaimed or leased; a lease expires and another round publishes them again. The worst case is a
+ * message published twice (confirmed but not yet marked), which the idempotent worker absorbs; never a row
+ * without its message.
+ *
+ * Rounds are woken by NOTIFY on a dedicated connection (LISTEN again after every reconnect) and by a poll, so a
+ * lost notification or a dead listener only delays a message by one poll interval.
+ */
+import pg from 'pg';
+import type { Connection } from 'rabbitmq-client';
+import type { AppContext } from '../context.js';
+import type { Logger } from '../logger.js';
+import type { ProcessMessage } from '../persistence/outbox-scheduler.js';
+import { PROCESS_TOPIC } from '../persistence/outbox-scheduler.js';
+import type { OutboxMessage } from '../persistence/outbox-repository.js';
+import {
+  OUTBOX_CHANNEL,
+  claimOutboxBatch,
+  markOutboxPublished,
+  outboxBacklog,
+  pruneOutbox,
+  releaseOutboxMessage,
+} from '../persistence/outbox-repository.js';
+import { startOpsServer } from '../ops-server.js';
+import { ConfirmedPublisher, backoffMs, openBrokerConnection, sleep } from './amqp.js';
+import type { RoleHandle, RoleOptions } from './role.js';
+import { databaseReachable, ensureTopology } from './role.js';
+import type { TopologyNames } from './topology.js';
+import { processEnvelope, topologyNames, workDestination } from './topology.js';
+
+/** Gauges are refreshed at most this often (a COUNT over the partial index of unsent rows). */
+const GAUGE_INTERVAL_MS = 5_000;
+/** Published rows older than the retention are pruned at most this often. */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
+
+/**
+ * A wake-up flag with a timeout. A `wake()` while nobody waits is remembered, so a NOTIFY that arrives during a
+ * round is not lost: the next wait returns at once.
+ */
+export class Wakeup {
+  private pending = false;
+  private resolve: (() => void) | undefined;
+
+  wake(): void {
+    if (this.resolve) {
+      const resolve = this.resolve;
+      this.resolve = undefined;
+      resolve();
+    } else {
+      this.pending = true;
+    }
+  }
+
+  wait(ms: number): Promise<void> {
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.resolve = undefined;
+        resolve();
+      }, ms);
+      this.resolve = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+/**
+ * LISTEN on a connection of its own (a pooled connection would be handed to other queries and lose the LISTEN).
+ * On any error or end it reconnects with back-off and LISTENs again, then wakes the relay once, since
+ * notifications sent while it was away are lost.
+ */
+export class OutboxListener {
+  private client: pg.Client | undefined;
+  private stopped = false;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  listening = false;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly onNotify: () => void,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    void this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    this.retryTimer = undefined;
+    if (this.stopped) return;
+    const client = new pg.Client({
+      connectionString: this.databaseUrl,
+      application_name: 'payouts-relay-listen',
+      keepAlive: true,
+      connectionTimeoutMillis: 10_000,
+    });
+    this.client = client;
+    let lost = false;
+    const onLost = (error?: Error) => {
+      if (lost) return;
+      lost = true;
+      this.listening = false;
+      if (this.stopped) return;
+      this.failures += 1;
+      this.log.warn(
+        { err: error, failures: this.failures },
+        'outbox listener lost its connection; reconnecting',
+      );
+      client.removeAllListeners('notification');
+      void client.end().catch(() => undefined);
+      this.retryTimer = setTimeout(() => void this.connect(), backoffMs(this.failures, 250, 5_000));
+    };
+    client.on('error', onLost);
+    client.on('end', () => onLost());
+    client.on('notification', () => this.onNotify());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${pg.escapeIdentifier(OUTBOX_CHANNEL)}`);
+      if (this.stopped) {
+        await client.end();
+        return;
+      }
+      this.listening = true;
+      this.failures = 0;
+      this.onNotify();
+    } catch (error) {
+      onLost(error as Error);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.listening = false;
+    await this.client?.end().catch(() => undefined);
+  }
+}
+
+export interface RelayOptions extends RoleOptions {
+  /** Start the LISTEN connection (default true); tests of the polling path turn it off. */
+  listen?: boolean;
+}
+
+export class OutboxRelay {
+  readonly wakeup = new Wakeup();
+  private readonly abort = new AbortController();
+  private lastGauges = 0;
+  private lastPrune = 0;
+
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly publisher: ConfirmedPublisher,
+    private readonly names: TopologyNames,
+    private readonly log: Logger,
+  ) {}
+
+  /** Rounds until stopped. Never throws: every failure is logged and backed off. */
+  async run(): Promise<void> {
+    const { relayBatchSize, relayPollMs } = this.ctx.config;
+    let failures = 0;
+    while (!this.abort.signal.aborted) {
+      let claimed = 0;
+      try {
+        const round = await this.relayRound();
+        claimed = round.claimed;
+        failures = round.failed > 0 ? failures + 1 : 0;
+      } catch (error) {
+        failures += 1;
+        this.log.warn({ err: error, failures }, 'outbox relay round failed');
+      }
+      await this.maintain();
+      if (this.abort.signal.aborted) break;
+      if (failures > 0) await sleep(backoffMs(failures, 200, 10_000), this.abort.signal);
+      // A full batch means more rows are probably waiting: go on at once.
+      else if (claimed < relayBatchSize) await this.wakeup.wait(relayPollMs);
+    }
+  }
+
+  stop(): void {
+    this.abort.abort();
+    this.wakeup.wake();
+  }
+
+  /** One round: claim, publish with confirms, mark the confirmed, release the rest. */
+  async relayRound(): Promise<{ claimed: number; published: number; failed: number }> {
+    const { db, config, metrics } = this.ctx;
+    const rows = await claimOutboxBatch(db, config.relayBatchSize, config.relayLeaseMs);
+    if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
+    const results = await Promise.allSettled(rows.map((row) => this.publish(row)));
+    const published: string[] = [];
+    const failed: Array<{ row: OutboxMessage; error: unknown }> = [];
+    results.forEach((result, index) => {
+      const row = rows[index]!;
+      if (result.status === 'fulfilled') published.push(row.id);
+      else failed.push({ row, error: result.reason });
+    });
+    // If marking fails (database gone), the rows stay leased and are published again after the lease:
+    // a duplicate message, never a lost one.
+    await markOutboxPublished(db, published);
+    metrics.outboxPublished.inc(published.length);
+    for (const { row, error } of failed) {
+      metrics.outboxPublishFailures.inc();
+      const retryInMs = backoffMs(row.attempts, 500, 30_000);
+      this.log.warn(
+        { err: error, outbox_id: row.id, attempts: row.attempts, retry_in_ms: retryInMs },
+        'outbox publish failed',
+      );
+      await releaseOutboxMessage(db, row.id, String((error as Error)?.message ?? error), retryInMs);
+    }
+    return { claimed: rows.length, published: published.length, failed: failed.length };
+  }
+
+  private async publish(row: OutboxMessage): Promise<void> {
+    if (row.topic !== PROCESS_TOPIC) throw new Error(`outbox row ${row.id} has unknown topic ${row.topic}`);
+    const message = row.payload as unknown as ProcessMessage;
+    // The publish must be confirmed well within the lease, or another relay could publish the row meanwhile.
+    await this.publisher.publish(processEnvelope(workDestination(this.names), message), message);
+  }
+
+  /** Gauges and pruning, throttled; failures only logged (the next round tries again). */
+  private async maintain(): Promise<void> {
+    const { db, config, metrics } = this.ctx;
+    const now = Date.now();
+    try {
+      if (now - this.lastGauges >= GAUGE_INTERVAL_MS) {
+        this.lastGauges = now;
+        const backlog = await outboxBacklog(db);
+        metrics.outboxBacklog.set(backlog.count);
+        metrics.outboxOldestAge.set(backlog.oldestAgeSeconds);
+      }
+      if (now - this.lastPrune >= PRUNE_INTERVAL_MS) {
+        this.lastPrune = now;
+        const pruned = await pruneOutbox(db, config.outboxRetentionHours);
+        if (pruned > 0) this.log.info({ pruned }, 'pruned published outbox rows');
+      }
+    } catch (error) {
+      this.log.warn({ err: error }, 'outbox maintenance failed');
+    }
+  }
+}
+
+export async function startRelay(ctx: AppContext, options: RelayOptions = {}): Promise<RoleHandle> {
+  const { config } = ctx;
+  const log = ctx.log.child({ component: 'relay' });
+  const names = topologyNames(config.amqpNamespace);
+  const connection: Connection = openBrokerConnection(config, log, 'relay');
+  // Confirms must arrive well within the lease; past half of it the row is released and retried.
+  const publisher = new ConfirmedPublisher(connection, Math.max(1_000, Math.floor(config.relayLeaseMs / 2)));
+  const relay = new OutboxRelay(ctx, publisher, names, log);
+  const listener =
+    options.listen === false
+      ? undefined
+      : new OutboxListener(config.databaseUrl, () => relay.wakeup.wake(), log);
+
+  const ops =
+    options.opsServer === false
+      ? undefined
+      : await startOpsServer({
+          port: config.metricsPort,
+          host: config.host,
+          registry: ctx.metrics.registry,
+          checks: { database: () => databaseReachable(ctx.db), broker: () => connection.ready },
+        });
+
+  const abort = new AbortController();
+  const running = ensureTopology(connection, config, log, abort.signal).then(async (declared) => {
+    if (!declared || abort.signal.aborted) return;
+    listener?.start();
+    await relay.run();
+  });
+  log.info({ exchange: names.exchange, ops_port: ops?.port }, 'relay started');
+
+  return {
+    opsPort: ops?.port,
+    async stop() {
+      abort.abort();
+      relay.stop();
+      // The round in flight finishes: its confirmed rows are marked, the others released.
+      await running;
+      await listener?.stop();
+      await publisher.close().catch(() => undefined);
+      await connection
+        .close()
+        .catch((error: unknown) => log.warn({ err: error }, 'broker connection close failed'));
+      await ops?.close();
+      log.info('relay stopped');
+    },
+  };
+}

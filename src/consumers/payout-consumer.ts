@@ -1,0 +1,318 @@
+/**
+ * The worker role: consumes `payouts.process` with manual acknowledgements and bounded concurrency. Each message
+ * becomes one call of the payout processor; the message is acknowledged only after that call's commits, or after
+ * a copy of it was confirmed by the broker in a delay queue or the dead-letter queue. So a crash at any point
+ * leaves the message unacknowledged, and its redelivery finishes the payout.
+ */
+import type { AsyncMessage, Connection } from 'rabbitmq-client';
+import { ConsumerStatus } from 'rabbitmq-client';
+import type { AppContext } from '../context.js';
+import { PayoutNotFound } from '../domain/errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { ProcessMessage } from '../persistence/outbox-scheduler.js';
+import { startOpsServer } from '../ops-server.js';
+import { ConfirmedPublisher, openBrokerConnection, sleep } from './amqp.js';
+import { decodeProcessMessage } from './process-message.js';
+import type { ProcessOutcome } from './process-payout.js';
+import { PayoutProcessor } from './process-payout.js';
+import type { PaymentProvider } from './provider.js';
+import { SimulatedProvider, simulatedProviderOptions } from './provider.js';
+import type { RetryDecision } from './retry-policy.js';
+import { classifyError, decideRetry } from './retry-policy.js';
+import type { RoleHandle, RoleOptions } from './role.js';
+import { databaseReachable, ensureTopology } from './role.js';
+import type { TopologyNames } from './topology.js';
+import {
+  HEADERS,
+  counterHeader,
+  processEnvelope,
+  queueDestination,
+  retryQueueName,
+  topologyNames,
+} from './topology.js';
+
+export interface WorkerOptions extends RoleOptions {
+  /** The payment provider; the simulated one from configuration by default. */
+  provider?: PaymentProvider;
+}
+
+/** How long the consumer may stay without a ready channel before an error is logged (the client retries silently). */
+const NOT_READY_ALERT_MS = 30_000;
+
+/** Headers the broker writes when it dead-letters; copying them into a message we publish would be misleading. */
+const BROKER_DEATH_HEADERS = /^x-(death|first-death-|last-death-)/;
+
+export interface ProcessMessageHandlerDeps {
+  processor: PayoutProcessor;
+  publisher: ConfirmedPublisher;
+  names: TopologyNames;
+  retryDelaysMs: readonly number[];
+  metrics: Metrics;
+  log: Logger;
+}
+
+/** Turns one delivery into one processor call and the result into an acknowledgement. */
+export class ProcessMessageHandler {
+  constructor(private readonly deps: ProcessMessageHandlerDeps) {}
+
+  async handle(delivery: AsyncMessage): Promise<ConsumerStatus> {
+    const decoded = decodeProcessMessage(delivery.body);
+    if (!decoded.ok) return this.deadLetter(delivery, decoded.reason, decoded.detail);
+    const message = decoded.message;
+    const counters = {
+      attempt: counterHeader(delivery.headers, HEADERS.attempt),
+      waits: counterHeader(delivery.headers, HEADERS.waits),
+    };
+    const log = this.deps.log.child({
+      message_id: message.message_id,
+      payout_id: message.payout_id,
+      request_id: message.request_id,
+      attempt: counters.attempt,
+    });
+    try {
+      return this.acknowledge(await this.deps.processor.process(message), 'processed', log);
+    } catch (error) {
+      return this.onFailure(delivery, message, counters, error, log);
+    }
+  }
+
+  private async onFailure(
+    delivery: AsyncMessage,
+    message: ProcessMessage,
+    counters: { attempt: number; waits: number },
+    error: unknown,
+    log: Logger,
+  ): Promise<ConsumerStatus> {
+    if (error instanceof PayoutNotFound) return this.deadLetter(delivery, 'unknown_payout', error.detail);
+    const verdict = classifyError(error);
+    if (!verdict.transient) {
+      log.error({ err: error }, 'permanent processing error');
+      return this.deadLetter(delivery, verdict.reason, (error as Error)?.message ?? String(error));
+    }
+    const decision = decideRetry(verdict.rule, counters, this.deps.retryDelaysMs);
+    if (decision.action === 'retry') return this.retry(message, decision, verdict.rule.reason, error, log);
+    try {
+      const outcome = await this.deps.processor.exhaust(message);
+      log.warn({ status: outcome.status, err: error }, 'retries exhausted: payout settled');
+      return this.acknowledge(outcome, 'retries_exhausted', log);
+    } catch (exhaustError) {
+      const again = classifyError(exhaustError);
+      if (!again.transient) {
+        log.error({ err: exhaustError }, 'permanent error while failing an exhausted payout');
+        return this.deadLetter(
+          delivery,
+          again.reason,
+          (exhaustError as Error)?.message ?? String(exhaustError),
+        );
+      }
+      // Failing the payout must itself be retried until it is written: wait in the longest tier, counters kept.
+      const longest = this.deps.retryDelaysMs[this.deps.retryDelaysMs.length - 1]!;
+      return this.retry(
+        message,
+        { ...decision, action: 'retry', waits: counters.waits + 1, delayMs: longest },
+        again.rule.reason,
+        exhaustError,
+        log,
+      );
+    }
+  }
+
+  private acknowledge(outcome: ProcessOutcome, reason: string, log: Logger): ConsumerStatus {
+    if (outcome.found !== 'created') {
+      // A redelivery, a duplicate or a sweeper re-drive: a payout found in processing was resumed, a final one
+      // only acknowledged.
+      this.deps.metrics.redeliveries.inc({ status: outcome.found });
+    }
+    const label = outcome.found === 'created' || outcome.found === 'processing' ? reason : 'already_final';
+    this.deps.metrics.consumerOutcomes.inc({ outcome: 'ack', reason: label });
+    log.info({ found: outcome.found, status: outcome.status }, 'payout message processed');
+    return ConsumerStatus.ACK;
+  }
+
+  /** Publishes a copy to the delay tier (confirmed) and only then acknowledges the original. */
+  private async retry(
+    message: ProcessMessage,
+    decision: RetryDecision,
+    reason: string,
+    error: unknown,
+    log: Logger,
+  ): Promise<ConsumerStatus> {
+    const queue = retryQueueName(this.deps.names, decision.delayMs);
+    await this.publishOrRequeue(
+      processEnvelope(queueDestination(queue), message, { attempt: decision.attempt, waits: decision.waits }),
+      message,
+    );
+    this.deps.metrics.consumerOutcomes.inc({ outcome: 'retry', reason });
+    log.warn(
+      {
+        reason,
+        delay_ms: decision.delayMs,
+        next_attempt: decision.attempt,
+        waits: decision.waits,
+        err: error,
+      },
+      'retrying later',
+    );
+    return ConsumerStatus.ACK;
+  }
+
+  /**
+   * Publishes the message to the dead-letter queue with the reason in its headers (confirmed), then acknowledges
+   * the original: a poison message leaves the work queue once, visibly, and is never requeued forever.
+   */
+  private async deadLetter(delivery: AsyncMessage, reason: string, detail: string): Promise<ConsumerStatus> {
+    const headers: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(delivery.headers ?? {})) {
+      if (!BROKER_DEATH_HEADERS.test(name)) headers[name] = value;
+    }
+    Object.assign(headers, {
+      [HEADERS.deathReason]: reason,
+      [HEADERS.deathDetail]: detail.slice(0, 1000),
+      [HEADERS.deadLetteredAt]: new Date().toISOString(),
+      'x-original-queue': this.deps.names.workQueue,
+    });
+    await this.publishOrRequeue(
+      {
+        exchange: '',
+        routingKey: this.deps.names.deadLetterQueue,
+        durable: true,
+        contentType: delivery.contentType,
+        messageId: delivery.messageId,
+        correlationId: delivery.correlationId,
+        type: delivery.type,
+        headers,
+      },
+      delivery.body,
+    );
+    this.deps.metrics.consumerOutcomes.inc({ outcome: 'dead_letter', reason });
+    this.deps.log.error(
+      {
+        reason,
+        detail: detail.slice(0, 1000),
+        message_id: delivery.messageId,
+        payout_id: delivery.headers?.[HEADERS.payoutId],
+      },
+      'message dead-lettered',
+    );
+    return ConsumerStatus.ACK;
+  }
+
+  /**
+   * A failed publish must not lose the original: the error propagates, the consumer nacks with requeue, and the
+   * message comes back. The pause keeps a broker that refuses publishes from turning that into a hot loop; the
+   * queue's delivery limit is the backstop.
+   */
+  private async publishOrRequeue(
+    envelope: Parameters<ConfirmedPublisher['publish']>[0],
+    body: unknown,
+  ): Promise<void> {
+    try {
+      await this.deps.publisher.publish(envelope, body);
+    } catch (error) {
+      this.deps.metrics.consumerOutcomes.inc({ outcome: 'requeue', reason: 'publish_failed' });
+      await sleep(1_000);
+      throw error;
+    }
+  }
+}
+
+export async function startWorker(ctx: AppContext, options: WorkerOptions = {}): Promise<RoleHandle> {
+  const { config, metrics } = ctx;
+  const log = ctx.log.child({ component: 'worker' });
+  const names = topologyNames(config.amqpNamespace);
+  if (config.databasePoolMax < config.workerConcurrency + 1) {
+    // Each handler holds one connection at a time; fewer connections than handlers turns into pool timeouts.
+    log.warn(
+      { pool: config.databasePoolMax, concurrency: config.workerConcurrency },
+      'DATABASE_POOL_MAX is below WORKER_CONCURRENCY + 1: handlers will wait for connections',
+    );
+  }
+  const connection: Connection = openBrokerConnection(config, log, 'worker');
+  const publisher = new ConfirmedPublisher(connection);
+  const provider = options.provider ?? new SimulatedProvider(simulatedProviderOptions(config, ctx.db));
+  const handler = new ProcessMessageHandler({
+    processor: new PayoutProcessor(ctx.service, provider, metrics),
+    publisher,
+    names,
+    retryDelaysMs: config.retryDelaysMs,
+    metrics,
+    log,
+  });
+
+  // Prefetch twice the concurrency keeps the next message at hand without hoarding work other workers could do.
+  // The queue is declared passively: the topology step owns its arguments.
+  const consumer = connection.createConsumer(
+    {
+      queue: names.workQueue,
+      queueOptions: { passive: true },
+      qos: { prefetchCount: config.workerConcurrency * 2 },
+      concurrency: config.workerConcurrency,
+      requeue: true,
+      lazy: true,
+    },
+    (delivery) => handler.handle(delivery),
+  );
+  consumer.on('error', (error: unknown) => log.warn({ err: error }, 'consumer error'));
+
+  let notReadySince: number | undefined = Date.now();
+  let alerted = false;
+  consumer.on('ready', () => {
+    if (alerted) log.info('consumer ready again');
+    notReadySince = undefined;
+    alerted = false;
+  });
+  const watchdog = setInterval(() => {
+    if (consumer.consumerTag !== '') return;
+    notReadySince ??= Date.now();
+    if (!alerted && Date.now() - notReadySince > NOT_READY_ALERT_MS) {
+      alerted = true;
+      log.error(
+        { queue: names.workQueue },
+        'worker is not consuming: broker down or work queue missing (run migrate)',
+      );
+    }
+  }, 5_000);
+  watchdog.unref();
+
+  const ops =
+    options.opsServer === false
+      ? undefined
+      : await startOpsServer({
+          port: config.metricsPort,
+          host: config.host,
+          registry: metrics.registry,
+          checks: {
+            database: () => databaseReachable(ctx.db),
+            broker: () => connection.ready && consumer.consumerTag !== '',
+          },
+        });
+
+  const abort = new AbortController();
+  const starting = ensureTopology(connection, config, log, abort.signal).then((declared) => {
+    if (declared && !abort.signal.aborted) consumer.start();
+  });
+  log.info(
+    { queue: names.workQueue, concurrency: config.workerConcurrency, ops_port: ops?.port },
+    'worker started',
+  );
+
+  return {
+    opsPort: ops?.port,
+    async stop() {
+      abort.abort();
+      clearInterval(watchdog);
+      await starting;
+      // Cancels the subscription, waits for the handlers in flight (each ends with its ack), and closes the
+      // channel: prefetched messages not yet started go back to the queue.
+      // A lost connection makes the cancel fail; the broker then returns the unacknowledged messages itself.
+      await consumer.close().catch((error: unknown) => log.warn({ err: error }, 'consumer close failed'));
+      await publisher.close().catch(() => undefined);
+      await connection
+        .close()
+        .catch((error: unknown) => log.warn({ err: error }, 'broker connection close failed'));
+      await ops?.close();
+      log.info('worker stopped');
+    },
+  };
+}

@@ -1,0 +1,192 @@
+/**
+ * The provider port — where money actually leaves — and the simulated provider behind it.
+ *
+ * Every call carries an idempotency key (the payout's own id), and the provider performs at most one effect per
+ * key: a repeated submit answers with the first result. That is what makes a crash between "the provider paid"
+ * and "we saved SUCCEED" harmless: the redelivered message submits again and gets the same answer.
+ */
+import type { Knex } from 'knex';
+import type { Config } from '../config.js';
+import { MINOR_DIGITS } from '../domain/currency.js';
+import type { Payout } from '../domain/payout.js';
+
+export type ProviderResult =
+  { status: 'succeeded' } | { status: 'failed'; failure: { code: string; message: string } };
+
+export interface PaymentProvider {
+  /** Pays the payout once per key; a repeated call returns the first result. Throws `ProviderTransientError` to say "try later". */
+  submit(payout: Payout, idempotencyKey: string): Promise<ProviderResult>;
+  /** The first result under this key, or null when nothing was submitted. */
+  status(idempotencyKey: string): Promise<ProviderResult | null>;
+  /**
+   * Closes the key for good: when nothing was paid under it, nothing ever will be (a later submit answers with
+   * the failure given here). Returns the key's first result, which may be an earlier success. This is how the
+   * worker gives up on a payout without racing a submit still in flight for it (another copy of its message):
+   * reading `status` and then failing would let that submit pay a payout we are about to mark failed.
+   */
+  voidTransfer(
+    idempotencyKey: string,
+    payoutId: string,
+    failure: { code: string; message: string },
+  ): Promise<ProviderResult>;
+}
+
+/** The provider could not be reached or asked us to come back: retry later. No effect was recorded. */
+export class ProviderTransientError extends Error {
+  constructor(message = 'The provider is temporarily unavailable.') {
+    super(message);
+    this.name = 'ProviderTransientError';
+  }
+}
+
+export interface SimulatedProviderOptions {
+  db: Knex;
+  /** Delay of every submit, in milliseconds (`PROVIDER_DELAY_MS`). */
+  delayMs: number;
+  /** Share of submits that fail transiently, 0..1 (`PROVIDER_FAULT_RATE`). */
+  faultRate: number;
+  /** Seed of the fault generator (`PROVIDER_SEED`), so a run's faults can be replayed. */
+  seed: number;
+  /** Normalised IBANs that the provider refuses (`recipient_blocked`). */
+  blockedIbans: readonly string[];
+  /** Per-currency limit, a decimal string in major units; amounts strictly above are refused (`provider_limit_exceeded`). */
+  limits: Readonly<Record<string, string>>;
+}
+
+export function simulatedProviderOptions(config: Config, db: Knex): SimulatedProviderOptions {
+  return {
+    db,
+    delayMs: config.providerDelayMs,
+    faultRate: config.providerFaultRate,
+    seed: config.providerSeed,
+    blockedIbans: config.providerBlockedIbans,
+    limits: config.providerLimits,
+  };
+}
+
+interface TransferRow {
+  result: 'succeeded' | 'failed';
+  failure_code: string | null;
+  failure_message: string | null;
+}
+
+/**
+ * A provider with its own ledger, `provider_transfers` (one row per idempotency key, ever). Its rules are
+ * deterministic (a blocklist, a per-currency limit compared exactly in minor units); its transient faults come
+ * from a seeded generator and are thrown before anything is recorded, like a request that never reached it.
+ */
+export class SimulatedProvider implements PaymentProvider {
+  private readonly random: () => number;
+  private readonly limitsMinor: ReadonlyMap<string, bigint>;
+  private readonly blocked: ReadonlySet<string>;
+
+  constructor(private readonly options: SimulatedProviderOptions) {
+    this.random = mulberry32(options.seed);
+    this.blocked = new Set(options.blockedIbans);
+    const limits = new Map<string, bigint>();
+    for (const [currency, decimal] of Object.entries(options.limits)) {
+      const digits = MINOR_DIGITS[currency];
+      if (digits === undefined) throw new Error(`provider limit for unknown currency ${currency}`);
+      limits.set(currency, decimalToMinor(decimal, digits));
+    }
+    this.limitsMinor = limits;
+  }
+
+  async submit(payout: Payout, idempotencyKey: string): Promise<ProviderResult> {
+    if (this.options.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.options.delayMs));
+    if (this.options.faultRate > 0 && this.random() < this.options.faultRate) {
+      throw new ProviderTransientError('Simulated provider fault: try again later.');
+    }
+    const decision = this.decide(payout);
+    // Insert-or-nothing, then read: under concurrent submits of one key exactly one INSERT wins (the other waits
+    // for its commit and does nothing), and both read the same first row.
+    await this.options.db.raw(
+      `INSERT INTO provider_transfers (idempotency_key, payout_id, result, failure_code, failure_message)
+       VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`,
+      [
+        idempotencyKey,
+        payout.id,
+        decision.status,
+        decision.status === 'failed' ? decision.failure.code : null,
+        decision.status === 'failed' ? decision.failure.message : null,
+      ],
+    );
+    const first = await this.status(idempotencyKey);
+    if (!first) throw new Error(`provider transfer ${idempotencyKey} vanished after insert`);
+    return first;
+  }
+
+  async status(idempotencyKey: string): Promise<ProviderResult | null> {
+    const row = (await this.options
+      .db('provider_transfers')
+      .select('result', 'failure_code', 'failure_message')
+      .where({ idempotency_key: idempotencyKey })
+      .first()) as TransferRow | undefined;
+    return row ? toResult(row) : null;
+  }
+
+  async voidTransfer(
+    idempotencyKey: string,
+    payoutId: string,
+    failure: { code: string; message: string },
+  ): Promise<ProviderResult> {
+    await this.options.db.raw(
+      `INSERT INTO provider_transfers (idempotency_key, payout_id, result, failure_code, failure_message)
+       VALUES (?, ?, 'failed', ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`,
+      [idempotencyKey, payoutId, failure.code, failure.message],
+    );
+    const first = await this.status(idempotencyKey);
+    if (!first) throw new Error(`provider transfer ${idempotencyKey} vanished after insert`);
+    return first;
+  }
+
+  private decide(payout: Payout): ProviderResult {
+    if (this.blocked.has(payout.recipient.iban)) {
+      return {
+        status: 'failed',
+        failure: { code: 'recipient_blocked', message: 'The provider refuses this recipient.' },
+      };
+    }
+    const limit = this.limitsMinor.get(payout.amount.currency);
+    if (limit !== undefined && payout.amount.minor > limit) {
+      return {
+        status: 'failed',
+        failure: {
+          code: 'provider_limit_exceeded',
+          message: `The amount exceeds the provider's limit of ${this.options.limits[payout.amount.currency]} ${payout.amount.currency}.`,
+        },
+      };
+    }
+    return { status: 'succeeded' };
+  }
+}
+
+function toResult(row: TransferRow): ProviderResult {
+  if (row.result === 'succeeded') return { status: 'succeeded' };
+  return {
+    status: 'failed',
+    failure: { code: row.failure_code ?? 'provider_failed', message: row.failure_message ?? '' },
+  };
+}
+
+/** A decimal string in major units to integer minor units, exactly (the limit table is configuration, not input). */
+export function decimalToMinor(decimal: string, minorDigits: number): bigint {
+  const match = /^(\d+)(?:\.(\d+))?$/.exec(decimal);
+  if (!match) throw new Error(`"${decimal}" is not a decimal amount`);
+  const fraction = match[2] ?? '';
+  if (fraction.length > minorDigits)
+    throw new Error(`"${decimal}" has more than ${minorDigits} decimal places`);
+  return BigInt(match[1]! + fraction.padEnd(minorDigits, '0'));
+}
+
+/** A small seeded PRNG (mulberry32): the same seed gives the same sequence of faults. */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * The sweeper role: the safety net under the pipeline.
+ *
+ * - Re-drives payouts left in `created` or `processing` longer than `STUCK_AFTER_SECONDS` (a message lost, dropped
+ *   or dead-lettered): a fresh outbox row for each, written in one transaction with the claim, then the relays are
+ *   woken. The worker is idempotent, so a re-drive of a payout whose message was merely slow costs a duplicate.
+ * - Exports the stuck-payout and dead-letter-queue gauges, so nothing stays stuck without an operator seeing it.
+ * - Removes expired idempotency keys.
+ *
+ * Re-driving schedules a message; it does not change a payout (no machine event, no version bump), which is why it
+ * works on the outbox directly rather than through the payout service.
+ */
+import { v7 as uuidv7 } from 'uuid';
+import type { Connection } from 'rabbitmq-client';
+import type { AppContext } from '../context.js';
+import type { Logger } from '../logger.js';
+import { deleteExpiredIdempotencyKeys } from '../persistence/idempotency-repository.js';
+import { claimStuckPayouts, countStuckPayouts, markScheduled } from '../persistence/payout-repository.js';
+import { startOpsServer } from '../ops-server.js';
+import { openBrokerConnection, sleep } from './amqp.js';
+import type { RoleHandle, RoleOptions } from './role.js';
+import { databaseReachable, ensureTopology } from './role.js';
+import { queueDepth, topologyNames } from './topology.js';
+
+/** Payouts re-driven per transaction, and transactions per sweep: bounded work, the next sweep continues. */
+const REDRIVE_BATCH = 500;
+const REDRIVE_BATCHES_PER_SWEEP = 20;
+
+export interface SweepReport {
+  redriven: number;
+  stuck: Record<string, number>;
+  expiredKeysDeleted: number;
+  dlqDepth: number | null;
+}
+
+/** Re-drives stuck payouts through the outbox; returns how many, by status. */
+export async function redriveStuckPayouts(ctx: AppContext, log: Logger): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (let batch = 0; batch < REDRIVE_BATCHES_PER_SWEEP; batch += 1) {
+    const requestId = `sweeper-${uuidv7()}`;
+    // One transaction: the claim's row locks (SKIP LOCKED, so two sweepers split the work), the new outbox rows
+    // and the new scheduled_at commit together; a crash before commit leaves the payouts as they were.
+    const stuck = await ctx.db.transaction(async (tx) => {
+      const claimed = await claimStuckPayouts(tx, ctx.config.stuckAfterSeconds, REDRIVE_BATCH);
+      await ctx.scheduler.schedule(
+        tx,
+        claimed.map((payout) => ({ payoutId: payout.id, clientId: payout.clientId, requestId })),
+      );
+      await markScheduled(
+        tx,
+        claimed.map((payout) => payout.id),
+      );
+      return claimed;
+    });
+    if (stuck.length === 0) break;
+    // NOTIFY after commit, outside the transaction.
+    ctx.waker.wake();
+    for (const payout of stuck) {
+      counts[payout.status] = (counts[payout.status] ?? 0) + 1;
+      ctx.metrics.sweeperRedriven.inc({ status: payout.status });
+    }
+    log.warn({ request_id: requestId, count: stuck.length }, 're-drove stuck payouts through the outbox');
+    if (stuck.length < REDRIVE_BATCH) break;
+  }
+  return counts;
+}
+
+/** One sweep. Each duty runs even when another fails; failures are logged and retried next sweep. */
+export async function sweepOnce(ctx: AppContext, log: Logger, broker?: Connection): Promise<SweepReport> {
+  const report: SweepReport = { redriven: 0, stuck: {}, expiredKeysDeleted: 0, dlqDepth: null };
+  const duty = async (name: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (error) {
+      log.warn({ err: error, duty: name }, 'sweeper duty failed');
+    }
+  };
+  await duty('redrive', async () => {
+    const counts = await redriveStuckPayouts(ctx, log);
+    report.redriven = Object.values(counts).reduce((sum, count) => sum + count, 0);
+  });
+  await duty('stuck_gauge', async () => {
+    report.stuck = await countStuckPayouts(ctx.db, ctx.config.stuckAfterSeconds);
+    for (const [status, count] of Object.entries(report.stuck))
+      ctx.metrics.stuckPayouts.set({ status }, count);
+  });
+  await duty('idempotency_keys', async () => {
+    report.expiredKeysDeleted = await deleteExpiredIdempotencyKeys(ctx.db, ctx.config.idempotencyTtlHours);
+    if (report.expiredKeysDeleted > 0)
+      log.info({ deleted: report.expiredKeysDeleted }, 'removed expired idempotency keys');
+  });
+  if (broker) {
+    await duty('dlq_gauge', async () => {
+      report.dlqDepth = await queueDepth(broker, topologyNames(ctx.config.amqpNamespace).deadLetterQueue);
+      ctx.metrics.dlqDepth.set(report.dlqDepth);
+    });
+  }
+  return report;
+}
+
+export async function startSweeper(ctx: AppContext, options: RoleOptions = {}): Promise<RoleHandle> {
+  const { config } = ctx;
+  const log = ctx.log.child({ component: 'sweeper' });
+  const connection = openBrokerConnection(config, log, 'sweeper');
+  const ops =
+    options.opsServer === false
+      ? undefined
+      : await startOpsServer({
+          port: config.metricsPort,
+          host: config.host,
+          registry: ctx.metrics.registry,
+          checks: { database: () => databaseReachable(ctx.db), broker: () => connection.ready },
+        });
+
+  const abort = new AbortController();
+  // The DLQ gauge needs the queue; re-driving does not, so the sweeps start whatever the broker does.
+  const declaring = ensureTopology(connection, config, log, abort.signal);
+  const running = (async () => {
+    while (!abort.signal.aborted) {
+      await sweepOnce(ctx, log, connection);
+      await sleep(config.sweepIntervalMs, abort.signal);
+    }
+  })();
+  log.info(
+    { interval_ms: config.sweepIntervalMs, stuck_after_s: config.stuckAfterSeconds },
+    'sweeper started',
+  );
+
+  return {
+    opsPort: ops?.port,
+    async stop() {
+      abort.abort();
+      await running;
+      await declaring;
+      await connection
+        .close()
+        .catch((error: unknown) => log.warn({ err: error }, 'broker connection close failed'));
+      await ops?.close();
+      log.info('sweeper stopped');
+    },
+  };
+}

@@ -1,0 +1,127 @@
+/** The simulated provider against its real table: one effect per key, deterministic refusals, seeded faults. */
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import type { Config } from '../../../src/config.js';
+import type { SimulatedProviderOptions } from '../../../src/consumers/provider.js';
+import {
+  ProviderTransientError,
+  SimulatedProvider,
+  decimalToMinor,
+  mulberry32,
+  simulatedProviderOptions,
+} from '../../../src/consumers/provider.js';
+import type { AppContext } from '../../../src/context.js';
+import type { Payout } from '../../../src/domain/payout.js';
+import { consumerConfig, createPayouts, query, testContext, testNamespace } from '../../support/consumers.js';
+import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
+
+describe('consumers: simulated provider', () => {
+  let config: Config;
+  let ctx: AppContext;
+  let options: SimulatedProviderOptions;
+
+  before(() => {
+    config = consumerConfig(testNamespace(), {
+      PROVIDER_LIMITS: 'EUR:250000,JPY:30000000,KWD:1000.5',
+      PROVIDER_BLOCKED_IBANS: IBANS.NL,
+    });
+    ctx = testContext(config);
+    options = simulatedProviderOptions(config, ctx.db);
+  });
+
+  after(async () => {
+    await ctx.db.destroy();
+  });
+
+  async function payout(input = payoutInput()): Promise<Payout> {
+    const client = await createTestClient(ctx.db, 'provider');
+    const [id] = await createPayouts(ctx, client.principal, 1, () => input);
+    return ctx.service.getPayout(client.principal, id!);
+  }
+
+  const effects = async (key: string) =>
+    Number(
+      (
+        await query<{ count: string }>(
+          ctx.db,
+          'SELECT count(*) AS count FROM provider_transfers WHERE idempotency_key = ?',
+          [key],
+        )
+      )[0]!.count,
+    );
+
+  it('records one effect per key and answers a repeated submit with the first result', async () => {
+    const target = await payout();
+    const provider = new SimulatedProvider(options);
+    const results = await Promise.all(Array.from({ length: 10 }, () => provider.submit(target, target.id)));
+    expect(results.every((result) => result.status === 'succeeded')).to.equal(true);
+    expect(await effects(target.id)).to.equal(1);
+    // Even a provider whose rules changed since answers with the first result.
+    const stricter = new SimulatedProvider({ ...options, blockedIbans: [target.recipient.iban] });
+    expect(await stricter.submit(target, target.id)).to.deep.equal({ status: 'succeeded' });
+    expect(await stricter.status(target.id)).to.deep.equal({ status: 'succeeded' });
+    expect(await provider.status(randomUUID())).to.equal(null);
+  });
+
+  it('refuses blocked recipients and amounts above the per-currency limit, compared exactly', async () => {
+    const provider = new SimulatedProvider(options);
+    const blocked = await payout(
+      payoutInput({ recipient: { type: 'iban', iban: IBANS.NL, holder_name: 'Blocked' } }),
+    );
+    expect(await provider.submit(blocked, blocked.id)).to.deep.include({ status: 'failed' });
+    expect(((await provider.status(blocked.id)) as { failure: { code: string } }).failure.code).to.equal(
+      'recipient_blocked',
+    );
+
+    const atLimit = await payout(payoutInput({ amount: '250000.00' }));
+    expect(await provider.submit(atLimit, atLimit.id)).to.deep.equal({ status: 'succeeded' });
+    const oneCentOver = await payout(payoutInput({ amount: '250000.01' }));
+    const refused = await provider.submit(oneCentOver, oneCentOver.id);
+    expect(refused.status === 'failed' && refused.failure.code).to.equal('provider_limit_exceeded');
+  });
+
+  it('converts limits to minor units exactly', () => {
+    expect(decimalToMinor('1000.5', 3)).to.equal(1_000_500n);
+    expect(decimalToMinor('30000000', 0)).to.equal(30_000_000n);
+    expect(decimalToMinor('92233720368547758.07', 2)).to.equal(9_223_372_036_854_775_807n);
+    expect(() => decimalToMinor('1.234', 2)).to.throw();
+  });
+
+  it('throws seeded transient faults before recording anything', async () => {
+    const target = await payout();
+    const always = new SimulatedProvider({ ...options, faultRate: 1 });
+    let error: unknown;
+    try {
+      await always.submit(target, target.id);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).to.be.instanceOf(ProviderTransientError);
+    expect(await effects(target.id)).to.equal(0);
+    // The same seed gives the same sequence.
+    const a = mulberry32(7);
+    const b = mulberry32(7);
+    expect(Array.from({ length: 5 }, a)).to.deep.equal(Array.from({ length: 5 }, b));
+  });
+
+  it('voids a key: nothing is paid under it afterwards, and an earlier payment wins', async () => {
+    const provider = new SimulatedProvider(options);
+    const unpaid = await payout();
+    const voided = await provider.voidTransfer(unpaid.id, unpaid.id, {
+      code: 'retries_exhausted',
+      message: 'gave up',
+    });
+    expect(voided).to.deep.equal({
+      status: 'failed',
+      failure: { code: 'retries_exhausted', message: 'gave up' },
+    });
+    expect((await provider.submit(unpaid, unpaid.id)).status).to.equal('failed');
+
+    const paid = await payout();
+    await provider.submit(paid, paid.id);
+    expect(
+      await provider.voidTransfer(paid.id, paid.id, { code: 'retries_exhausted', message: 'gave up' }),
+    ).to.deep.equal({ status: 'succeeded' });
+    expect(await effects(paid.id)).to.equal(1);
+  });
+});

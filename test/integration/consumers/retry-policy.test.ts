@@ -1,0 +1,69 @@
+/** The retry policy table and the attempt arithmetic (pure; kept beside the consumer tests it explains). */
+import { expect } from 'chai';
+import { VersionMismatch } from '../../../src/domain/errors.js';
+import { PayoutKeptChanging } from '../../../src/consumers/process-payout.js';
+import { ProviderTransientError } from '../../../src/consumers/provider.js';
+import { MAX_INFRASTRUCTURE_WAITS, classifyError, decideRetry } from '../../../src/consumers/retry-policy.js';
+
+const withCode = (code: string, message = 'boom') => Object.assign(new Error(message), { code });
+
+describe('consumers: retry policy', () => {
+  it('classifies transient errors by the table, including causes', () => {
+    const reason = (error: unknown) => {
+      const verdict = classifyError(error);
+      return verdict.transient ? verdict.rule.reason : `permanent:${verdict.reason}`;
+    };
+    expect(reason(new ProviderTransientError())).to.equal('provider_unavailable');
+    expect(reason(withCode('40001'))).to.equal('database_conflict');
+    expect(reason(withCode('40P01'))).to.equal('database_conflict');
+    expect(reason(new VersionMismatch(1, 2))).to.equal('version_conflict');
+    expect(reason(new PayoutKeptChanging('x'))).to.equal('version_conflict');
+    expect(reason(withCode('57P01'))).to.equal('database_unavailable');
+    expect(reason(withCode('ECONNREFUSED'))).to.equal('connection_error');
+    expect(reason(new Error('Connection terminated unexpectedly'))).to.equal('database_connection_lost');
+    expect(reason(new Error('outer', { cause: withCode('ECONNRESET') }))).to.equal('connection_error');
+    expect(reason(withCode('23505'))).to.equal('permanent:processing_error');
+    expect(reason(new TypeError('a bug'))).to.equal('permanent:processing_error');
+    expect(reason('not even an error')).to.equal('permanent:processing_error');
+  });
+
+  it('spends one retry per payout-level failure and exhausts after the last tier', () => {
+    const rule = (classifyError(new ProviderTransientError()) as { rule: Parameters<typeof decideRetry>[0] })
+      .rule;
+    const delays = [10, 20, 30];
+    expect(decideRetry(rule, { attempt: 0, waits: 0 }, delays)).to.deep.equal({
+      action: 'retry',
+      attempt: 1,
+      waits: 0,
+      delayMs: 10,
+    });
+    expect(decideRetry(rule, { attempt: 2, waits: 5 }, delays)).to.deep.equal({
+      action: 'retry',
+      attempt: 3,
+      waits: 5,
+      delayMs: 30,
+    });
+    expect(decideRetry(rule, { attempt: 3, waits: 0 }, delays).action).to.equal('exhaust');
+  });
+
+  it('waits for our own infrastructure without spending retries, up to a bound', () => {
+    const rule = (classifyError(withCode('ECONNREFUSED')) as { rule: Parameters<typeof decideRetry>[0] })
+      .rule;
+    const delays = [10, 20, 30];
+    expect(decideRetry(rule, { attempt: 3, waits: 0 }, delays)).to.deep.equal({
+      action: 'retry',
+      attempt: 3,
+      waits: 1,
+      delayMs: 10,
+    });
+    expect(decideRetry(rule, { attempt: 1, waits: 7 }, delays)).to.deep.equal({
+      action: 'retry',
+      attempt: 1,
+      waits: 8,
+      delayMs: 30,
+    });
+    expect(decideRetry(rule, { attempt: 3, waits: MAX_INFRASTRUCTURE_WAITS }, delays).action).to.equal(
+      'exhaust',
+    );
+  });
+});
