@@ -53,7 +53,7 @@ test-unit: ## Unit tests (no I/O)
 	npx mocha
 
 test-integration: ## Integration tests against real PostgreSQL and RabbitMQ
-	npx mocha --config .mocharc.integration.json
+	npx mocha --config .mocharc.integration.json 'test/integration/**/*.test.ts'
 
 lint: ## ESLint and Prettier check
 	npx eslint .

@@ -3,6 +3,7 @@
  * the logger, a metrics registry and the payout service wired to the outbox.
  */
 import type { Config } from './config.js';
+import { MaintenanceService } from './domain/maintenance-service.js';
 import { PayoutService } from './domain/payout-service.js';
 import type { OutboxWaker, ProcessingScheduler } from './domain/scheduling.js';
 import type { Logger } from './logger.js';
@@ -21,6 +22,7 @@ export interface AppContext {
   scheduler: ProcessingScheduler;
   waker: OutboxWaker;
   service: PayoutService;
+  maintenance: MaintenanceService;
 }
 
 export interface ContextOverrides {
@@ -47,5 +49,12 @@ export function createContext(config: Config, overrides: ContextOverrides = {}):
     metrics,
     idempotencyTtlHours: config.idempotencyTtlHours,
   });
-  return { config, db, log, metrics, scheduler, waker, service };
+  const maintenance = new MaintenanceService({
+    db,
+    scheduler,
+    waker,
+    stuckAfterSeconds: config.stuckAfterSeconds,
+    idempotencyTtlHours: config.idempotencyTtlHours,
+  });
+  return { config, db, log, metrics, scheduler, waker, service, maintenance };
 }

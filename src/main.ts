@@ -41,7 +41,9 @@ async function withDb<T>(fn: (db: ReturnType<typeof createDb>) => Promise<T>): P
 }
 
 /** Runs long-lived roles in one process until a signal; stops them in reverse order, then the pool. */
-async function serve(start: (ctx: AppContext) => Promise<Array<{ stop(): Promise<void> }>>): Promise<AppContext> {
+async function serve(
+  start: (ctx: AppContext) => Promise<Array<{ stop(): Promise<void> }>>,
+): Promise<AppContext> {
   const ctx = createContext(config, { log });
   const handles = await start(ctx);
   handleShutdownSignals(
@@ -90,11 +92,16 @@ const commands: Record<string, Command> = {
       roles.push(await startSweeper(ctx, { opsServer: false }));
       const api = await startApi(ctx);
       roles.push(api);
-      log.info({ url: `http://${config.host}:${api.port}`, docs: `http://${config.host}:${api.port}/api/docs/` }, 'dev ready');
+      log.info(
+        { url: `http://${config.host}:${api.port}`, docs: `http://${config.host}:${api.port}/api/docs/` },
+        'dev ready',
+      );
       return roles;
     });
     const issued = await issueApiKey(ctx.db, 'dev', 'client');
-    process.stdout.write(`\nDevelopment API key (client "dev"), valid until revoked:\nexport KEY=${issued.key}\n\n`);
+    process.stdout.write(
+      `\nDevelopment API key (client "dev"), valid until revoked:\nexport KEY=${issued.key}\n\n`,
+    );
   },
 
   async 'dlq-list'([limit]) {

@@ -7,15 +7,13 @@
  * - Exports the stuck-payout and dead-letter-queue gauges, so nothing stays stuck without an operator seeing it.
  * - Removes expired idempotency keys.
  *
- * Re-driving schedules a message; it does not change a payout (no machine event, no version bump), which is why it
- * works on the outbox directly rather than through the payout service.
+ * The database work is the maintenance service's (src/domain/maintenance-service.ts); this role only paces it and
+ * exports what it finds.
  */
 import { v7 as uuidv7 } from 'uuid';
 import type { Connection } from 'rabbitmq-client';
 import type { AppContext } from '../context.js';
 import type { Logger } from '../logger.js';
-import { deleteExpiredIdempotencyKeys } from '../persistence/idempotency-repository.js';
-import { claimStuckPayouts, countStuckPayouts, markScheduled } from '../persistence/payout-repository.js';
 import { startOpsServer } from '../ops-server.js';
 import { openBrokerConnection, sleep } from './amqp.js';
 import type { RoleHandle, RoleOptions } from './role.js';
@@ -38,23 +36,8 @@ export async function redriveStuckPayouts(ctx: AppContext, log: Logger): Promise
   const counts: Record<string, number> = {};
   for (let batch = 0; batch < REDRIVE_BATCHES_PER_SWEEP; batch += 1) {
     const requestId = `sweeper-${uuidv7()}`;
-    // One transaction: the claim's row locks (SKIP LOCKED, so two sweepers split the work), the new outbox rows
-    // and the new scheduled_at commit together; a crash before commit leaves the payouts as they were.
-    const stuck = await ctx.db.transaction(async (tx) => {
-      const claimed = await claimStuckPayouts(tx, ctx.config.stuckAfterSeconds, REDRIVE_BATCH);
-      await ctx.scheduler.schedule(
-        tx,
-        claimed.map((payout) => ({ payoutId: payout.id, clientId: payout.clientId, requestId })),
-      );
-      await markScheduled(
-        tx,
-        claimed.map((payout) => payout.id),
-      );
-      return claimed;
-    });
+    const stuck = await ctx.maintenance.redriveStuckPayouts(REDRIVE_BATCH, requestId);
     if (stuck.length === 0) break;
-    // NOTIFY after commit, outside the transaction.
-    ctx.waker.wake();
     for (const payout of stuck) {
       counts[payout.status] = (counts[payout.status] ?? 0) + 1;
       ctx.metrics.sweeperRedriven.inc({ status: payout.status });
@@ -80,12 +63,12 @@ export async function sweepOnce(ctx: AppContext, log: Logger, broker?: Connectio
     report.redriven = Object.values(counts).reduce((sum, count) => sum + count, 0);
   });
   await duty('stuck_gauge', async () => {
-    report.stuck = await countStuckPayouts(ctx.db, ctx.config.stuckAfterSeconds);
+    report.stuck = await ctx.maintenance.countStuckPayouts();
     for (const [status, count] of Object.entries(report.stuck))
       ctx.metrics.stuckPayouts.set({ status }, count);
   });
   await duty('idempotency_keys', async () => {
-    report.expiredKeysDeleted = await deleteExpiredIdempotencyKeys(ctx.db, ctx.config.idempotencyTtlHours);
+    report.expiredKeysDeleted = await ctx.maintenance.removeExpiredIdempotencyKeys();
     if (report.expiredKeysDeleted > 0)
       log.info({ deleted: report.expiredKeysDeleted }, 'removed expired idempotency keys');
   });
