@@ -34,8 +34,13 @@ export interface ContextOverrides {
 }
 
 export function createContext(config: Config, overrides: ContextOverrides = {}): AppContext {
-  const db = overrides.db ?? createDb(config.databaseUrl, config.databasePoolMax);
   const log = overrides.log ?? createLogger({ level: config.logLevel });
+  const db =
+    overrides.db ??
+    createDb(config.databaseUrl, config.databasePoolMax, {
+      warn: (message) => log.warn({ component: 'knex' }, message),
+      error: (message) => log.error({ component: 'knex' }, message),
+    });
   const metrics = overrides.metrics ?? createMetrics();
   const scheduler = overrides.scheduler ?? new OutboxScheduler();
   const waker =

@@ -6,9 +6,24 @@ import { migrationSource } from './migrations/index.js';
 export type Db = Knex;
 export type Tx = Knex.Transaction;
 
-export function createDb(databaseUrl: string, poolMax = 10): Db {
+/** Where knex's own warnings go (connection errors during an outage); the console when not given. */
+export interface DbLog {
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export function createDb(databaseUrl: string, poolMax = 10, log?: DbLog): Db {
   return knexFactory({
     client: 'pg',
+    ...(log && {
+      log: {
+        warn: (message: unknown) => log.warn(String(message)),
+        error: (message: unknown) => log.error(String(message)),
+        deprecate: (method: string, alternative: string) =>
+          log.warn(`${method} is deprecated, use ${alternative}`),
+        debug: () => undefined,
+      },
+    }),
     connection: { connectionString: databaseUrl, application_name: 'payouts' },
     pool: { min: 0, max: poolMax },
     migrations: { migrationSource, tableName: 'knex_migrations' },

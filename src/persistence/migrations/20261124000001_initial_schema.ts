@@ -85,7 +85,8 @@ export async function up(knex: Knex): Promise<void> {
       request_hash text NOT NULL,
       payout_id uuid NOT NULL REFERENCES payouts (id),
       response_status integer NOT NULL,
-      response_body jsonb NOT NULL,
+      -- json, not jsonb: a replay returns the stored document byte for byte, key order included.
+      response_body json NOT NULL,
       created_at timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (client_id, key)
     );

@@ -1,0 +1,160 @@
+/**
+ * The HTTP API as an Express app, built from `openapi.yaml`: openapi-backend routes each request to the
+ * handler named by its operationId, runs the `bearerAuth` security handler and validates the request against
+ * the contract before the handler runs. No listen here: one app per test, `startApi` for the process.
+ *
+ * Order matters: request id first (every response carries it), then 415 before any routing or parsing (so a
+ * non-JSON body is 415 whatever the route), the JSON parser (400 malformed, 413 too large), the docs' static
+ * assets, the contract, and last the one error middleware.
+ */
+import express from 'express';
+import type { Express, Request, RequestHandler } from 'express';
+import ajvFormats from 'ajv-formats';
+import { OpenAPIBackend } from 'openapi-backend';
+import type { Context, Request as ApiRequest } from 'openapi-backend';
+import type { AppContext } from '../context.js';
+import { authenticate } from '../domain/api-keys.js';
+import {
+  BadRequest,
+  MethodNotAllowed,
+  RouteNotFound,
+  Unauthenticated,
+  UnsupportedMediaType,
+  ValidationFailed,
+} from '../domain/errors.js';
+import { docsPages } from './docs.js';
+import { operationHandlers } from './handlers.js';
+import { BODY_LIMIT, errorMiddleware } from './problem.js';
+import { requestContext } from './request-context.js';
+import type { ApiSpec } from './spec.js';
+import { loadSpec } from './spec.js';
+import {
+  MAX_FIELD_ERRORS,
+  besideContractErrors,
+  bestEffortCreateInput,
+  fieldErrors,
+} from './validation-errors.js';
+
+export interface AppOptions {
+  /** The contract; read from `openapi.yaml` when not given. */
+  spec?: ApiSpec;
+}
+
+export async function createApp(ctx: AppContext, options: AppOptions = {}): Promise<Express> {
+  const spec = options.spec ?? loadSpec();
+  const docs = docsPages();
+  const api = new OpenAPIBackend({
+    definition: spec.document(),
+    // A broken contract (or a handler for an operation it does not have) stops the start.
+    strict: true,
+    // Query and path parameters arrive as strings; `limit` must reach the handler as the integer it was checked as.
+    coerceTypes: true,
+    ajvOpts: { allErrors: true, discriminator: true, verbose: true },
+    customizeAjv: (ajv) => {
+      // ajv-formats is CommonJS: its plugin is both the module and its `default`; only `default` is typed so.
+      ajvFormats.default(ajv);
+      return ajv;
+    },
+    securityHandlers: {
+      bearerAuth: (c: Context) =>
+        authenticate(ctx.db, bearerToken((c.request.headers as Record<string, unknown>).authorization)),
+    },
+    handlers: {
+      ...operationHandlers(ctx, spec, docs),
+      notFound: (c: Context) => {
+        throw new RouteNotFound(c.request.path);
+      },
+      methodNotAllowed: (c: Context) => {
+        throw new MethodNotAllowed(
+          c.request.method.toUpperCase(),
+          spec.routes.allowedMethods(c.request.path),
+        );
+      },
+      unauthorizedHandler: (c: Context) => {
+        // The security handler's own error: Unauthenticated, or a database failure that must not read as a 401.
+        const outcome = c.security.bearerAuth as { error?: unknown } | undefined;
+        throw outcome?.error instanceof Error ? outcome.error : new Unauthenticated();
+      },
+      validationFail: (c: Context) => {
+        const errors = fieldErrors(c.validation.errors ?? []);
+        if (c.operation.operationId === 'createPayout') {
+          const domain = ctx.service.createPayoutProblems(bestEffortCreateInput(c.request.requestBody));
+          errors.push(...besideContractErrors(errors, domain));
+        }
+        throw new ValidationFailed(errors.slice(0, MAX_FIELD_ERRORS));
+      },
+    },
+  });
+  await api.init();
+
+  const app = express();
+  app.disable('x-powered-by');
+  // ETags are the payout's version, set by the handlers; Express's body hashes would answer If-None-Match wrongly.
+  app.set('etag', false);
+  app.use(requestContext({ log: ctx.log, metrics: ctx.metrics, routes: spec.routes }));
+  app.use(securityHeaders);
+  app.use(requireDecodablePath);
+  app.use(requireJsonBody);
+  // Not `strict`: a body that is valid JSON but not an object (`"text"`, `42`) is then reported by the contract
+  // as `/body must be an object` rather than as malformed JSON.
+  app.use(express.json({ limit: BODY_LIMIT, strict: false, type: 'application/json' }));
+  app.use('/api/docs', docs.assets);
+  app.use(async (req, res) => {
+    await api.handleRequest(toApiRequest(req), req, res);
+  });
+  app.use(errorMiddleware());
+  return app;
+}
+
+function toApiRequest(req: Request): ApiRequest {
+  return {
+    // HEAD is answered as GET (Node leaves the body out), so every GET route answers HEAD too.
+    method: req.method === 'HEAD' ? 'GET' : req.method,
+    path: req.path,
+    headers: req.headers as ApiRequest['headers'],
+    query: req.query as ApiRequest['query'],
+    // The JSON parser turns an empty body into `{}`; a request without a body must read as missing its body.
+    body: req.headers['content-length'] === '0' ? undefined : (req.body as unknown),
+  };
+}
+
+/** `Authorization: Bearer <key>` → the key; anything else → undefined, which `authenticate` refuses. */
+function bearerToken(header: unknown): string | undefined {
+  if (typeof header !== 'string') return undefined;
+  const match = /^Bearer +(\S+) *$/i.exec(header);
+  return match ? match[1] : undefined;
+}
+
+/** Path parameters are percent-decoded by the router, which throws on broken escapes (`%ED%A0%80`, `%zz`). */
+const requireDecodablePath: RequestHandler = (req, _res, next) => {
+  try {
+    decodeURIComponent(req.path);
+  } catch {
+    next(new BadRequest('The path is not valid percent-encoded UTF-8.'));
+    return;
+  }
+  next();
+};
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+/**
+ * 415 for a body that is not JSON, before routing: openapi-backend would otherwise see no body and report the
+ * missing fields (400), which sends the client looking in the wrong place.
+ */
+const requireJsonBody: RequestHandler = (req, _res, next) => {
+  const length = req.headers['content-length'];
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  if (BODY_METHODS.has(req.method) && hasBody && req.is('application/json') !== 'application/json') {
+    next(new UnsupportedMediaType(req.headers['content-type']?.slice(0, 100)));
+    return;
+  }
+  next();
+};
+
+const securityHeaders: RequestHandler = (req, res, next) => {
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  // Payout data is per client and changes: no shared or browser cache may keep it.
+  if (req.path.startsWith('/api/payouts')) res.setHeader('Cache-Control', 'no-store');
+  next();
+};

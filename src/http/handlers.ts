@@ -1,0 +1,206 @@
+/**
+ * The operations of openapi.yaml, one handler per operationId. Each turns the validated request into one
+ * service call and the result into the response; the rules live in the service. openapi-backend has already
+ * routed, authenticated and validated the request against the contract when a handler runs.
+ */
+import type { Request, Response } from 'express';
+import type { Context } from 'openapi-backend';
+import type { AppContext } from '../context.js';
+import type { CreatePayoutInput, PayoutChangeRequest } from '../domain/payout-service.js';
+import { ServiceUnavailable, ValidationFailed } from '../domain/errors.js';
+import type { Payout } from '../domain/payout.js';
+import { toPayoutEventResource, toPayoutResource } from '../domain/payout.js';
+import type { Principal } from '../domain/principal.js';
+import type { PayoutStatus } from '../machines/payout.machine.js';
+import { machineDefinition } from '../machines/definition.js';
+import type { ApiSpec } from './spec.js';
+import type { DocsPages } from './docs.js';
+import { requestState } from './request-context.js';
+
+export type OperationHandler = (c: Context, req: Request, res: Response) => Promise<void> | void;
+
+/** How long `/readyz` waits for the database before calling the API not ready. */
+const READINESS_TIMEOUT_MS = 2000;
+
+export function operationHandlers(
+  ctx: AppContext,
+  spec: ApiSpec,
+  docs: DocsPages,
+): Record<string, OperationHandler> {
+  const { service } = ctx;
+  return {
+    async createPayout(c, _req, res) {
+      const principal = principalOf(c);
+      const input = c.request.requestBody as CreatePayoutInput;
+      const idempotencyKey = header(c, 'idempotency-key');
+      const result = await service.createPayout(principal, input, {
+        requestId: requestIdOf(res),
+        idempotencyKey,
+      });
+      if (result.replayed) res.setHeader('Idempotent-Replayed', 'true');
+      res.setHeader('ETag', etag(result.body.version));
+      res.status(201).location(`/api/payouts/${result.body.id}`).json(result.body);
+    },
+
+    async listPayouts(c, _req, res) {
+      const principal = principalOf(c);
+      const query = c.request.query as Record<string, unknown>;
+      const page = await service.listPayouts(principal, {
+        limit: typeof query.limit === 'number' ? query.limit : 20,
+        cursor: optionalString(query.cursor),
+        status: optionalString(query.status) as PayoutStatus | undefined,
+        currency: optionalString(query.currency),
+        createdGte: optionalDate(query.created_gte, '/query/created_gte'),
+        createdLt: optionalDate(query.created_lt, '/query/created_lt'),
+      });
+      res.json({
+        data: page.items.map((payout) => toPayoutResource(payout, principal)),
+        next_cursor: page.nextCursor,
+      });
+    },
+
+    async getPayout(c, _req, res) {
+      const principal = principalOf(c);
+      const payout = await service.getPayout(principal, pathId(c));
+      if (noneMatch(header(c, 'if-none-match'), payout.version)) {
+        res.setHeader('ETag', etag(payout.version)).status(304).end();
+        return;
+      }
+      sendPayout(res, payout, principal);
+    },
+
+    async updatePayout(c, _req, res) {
+      const principal = principalOf(c);
+      const body = c.request.requestBody as PayoutChangeRequest & { reason?: string };
+      const payout = await service.updatePayout(
+        principal,
+        pathId(c),
+        { status: body.status, description: body.description },
+        { requestId: requestIdOf(res), expectedVersion: ifMatch(c), reason: body.reason },
+      );
+      sendPayout(res, payout, principal);
+    },
+
+    async deletePayout(c, _req, res) {
+      const principal = principalOf(c);
+      await service.deletePayout(principal, pathId(c), {
+        requestId: requestIdOf(res),
+        expectedVersion: ifMatch(c),
+      });
+      res.status(204).end();
+    },
+
+    async listPayoutEvents(c, _req, res) {
+      const events = await service.listEvents(principalOf(c), pathId(c));
+      res.json({ data: events.map(toPayoutEventResource) });
+    },
+
+    getMachine(_c, _req, res) {
+      res.json(machineDefinition());
+    },
+
+    getOpenApiYaml(_c, _req, res) {
+      res.type('application/yaml').send(spec.yaml);
+    },
+
+    getOpenApiJson(_c, _req, res) {
+      res.type('application/json').send(spec.json);
+    },
+
+    getSwaggerUi(_c, req, res) {
+      docs.swaggerUi(req, res);
+    },
+
+    getRedoc(_c, req, res) {
+      docs.redoc(req, res);
+    },
+
+    getHealth(_c, _req, res) {
+      res.json({ status: 'ok' });
+    },
+
+    async getReadiness(_c, _req, res) {
+      // The outbox lets the API take payouts while the broker is down, so only the database decides.
+      await withTimeout(ctx.db.raw('select 1'), READINESS_TIMEOUT_MS).catch((error: unknown) => {
+        throw new ServiceUnavailable(
+          `The database is not reachable (${error instanceof Error ? error.name : 'error'}).`,
+        );
+      });
+      res.json({ status: 'ready' });
+    },
+
+    async getMetrics(_c, _req, res) {
+      const registry = ctx.metrics.registry;
+      res.type(registry.contentType).send(await registry.metrics());
+    },
+  };
+}
+
+/** The principal the `bearerAuth` security handler resolved; openapi-backend runs handlers only when it did. */
+export function principalOf(c: Context): Principal {
+  return c.security.bearerAuth as Principal;
+}
+
+function sendPayout(res: Response, payout: Payout, principal: Principal): void {
+  res.setHeader('ETag', etag(payout.version));
+  res.json(toPayoutResource(payout, principal));
+}
+
+export function etag(version: number): string {
+  return `"${version}"`;
+}
+
+/** `If-Match: "<version>"` as the version the caller expects; `*` (or no header) expects nothing. */
+function ifMatch(c: Context): number | undefined {
+  const value = header(c, 'if-match');
+  const match = value === undefined ? null : /^"(\d{1,10})"$/.exec(value);
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * True when `If-None-Match` names the current version (weak comparison, as RFC 9110 asks for this header).
+ * Decided here rather than by Express, whose freshness check gives up on any `Cache-Control: no-cache`,
+ * which fetch adds to every conditional request.
+ */
+function noneMatch(value: string | undefined, version: number): boolean {
+  if (value === undefined) return false;
+  if (value.trim() === '*') return true;
+  return value.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag(version));
+}
+
+function requestIdOf(res: Response): string {
+  return requestState(res).requestId;
+}
+
+function pathId(c: Context): string {
+  return String((c.request.params as Record<string, unknown>).id);
+}
+
+function header(c: Context, name: string): string | undefined {
+  const value = (c.request.headers as Record<string, unknown>)[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function optionalString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The contract admits only RFC 3339 instants from year 0001 to 9999 with at most milliseconds, which a JS Date
+ * holds exactly; the check here is the last guard before the value reaches the database.
+ */
+function optionalDate(value: unknown, pointer: string): Date | undefined {
+  if (typeof value !== 'string') return undefined;
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime()))
+    throw new ValidationFailed([{ pointer, message: 'must be a valid date-time' }]);
+  return date;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timeout')), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,91 @@
+/**
+ * The `api` role: the app on `HOST:PORT`, stopped gracefully — stop accepting, let requests in flight finish,
+ * close idle keep-alive connections, and after a grace period cut whatever is left.
+ */
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, createServer } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { AppContext } from '../context.js';
+import { createApp } from './app.js';
+import { PROBLEM_CONTENT_TYPE } from './problem.js';
+
+export interface RunningApi {
+  port: number;
+  /** Resolves once every connection is closed. Does not close the context (database pool, logger). */
+  stop(): Promise<void>;
+}
+
+/** Longest a request may take before it is cut, and how long `stop` waits for requests in flight. */
+const REQUEST_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 10_000;
+
+/**
+ * The HTTP server around the app. Requests Node's parser refuses (a control character in a header, headers
+ * too large) never reach Express; they still get a problem document instead of Node's bare `400`.
+ */
+export function createApiServer(app: RequestListener): Server {
+  const server = createServer(app);
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  // Above a typical load balancer's idle timeout, so it is the balancer that closes idle connections.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || error.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const status =
+      error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const code =
+      status === 431 ? 'headers_too_large' : status === 408 ? 'request_timeout' : 'malformed_request';
+    const requestId = randomUUID();
+    const body = JSON.stringify({
+      type: `urn:payouts:problem:${code}`,
+      title: STATUS_CODES[status],
+      status,
+      detail: 'The request is not valid HTTP.',
+      code,
+      request_id: requestId,
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+  return server;
+}
+
+export async function startApi(ctx: AppContext): Promise<RunningApi> {
+  const server = createApiServer(await createApp(ctx));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(ctx.config.port, ctx.config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  ctx.log.info({ host: ctx.config.host, port }, 'api listening');
+  return { port, stop: () => stopServer(server, ctx) };
+}
+
+function stopServer(server: Server, ctx: AppContext): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const cut = setTimeout(() => {
+      ctx.log.warn('api stop: grace period over, closing the remaining connections');
+      server.closeAllConnections();
+    }, STOP_GRACE_MS);
+    cut.unref();
+    // A keep-alive connection becomes idle when its last response is sent; close() waits for every connection,
+    // so idle ones are closed now and, as requests in flight finish, again until none is left.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    server.close(() => {
+      clearTimeout(cut);
+      clearInterval(sweep);
+      ctx.log.info('api stopped');
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,113 @@
+import { expect } from 'chai';
+import sinon from 'sinon';
+import type { Knex } from 'knex';
+import type { ProcessingRequest } from '../../../src/domain/scheduling.js';
+import { OutboxScheduler } from '../../../src/persistence/outbox-scheduler.js';
+import type { Db } from '../../../src/persistence/db.js';
+import { openTestDb } from '../../support/database.js';
+import type { TestClient } from '../../support/fixtures.js';
+import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
+import type { TestApi } from '../../support/http.js';
+import { startTestApi } from '../../support/http.js';
+
+describe('POST /api/payouts', () => {
+  let db: Db;
+  let api: TestApi;
+  let client: TestClient;
+
+  before(async () => {
+    db = openTestDb(5);
+    api = await startTestApi(db);
+  });
+  after(async () => {
+    await api.close();
+    await db.destroy();
+  });
+  beforeEach(async () => {
+    client = await createTestClient(db, 'create');
+  });
+  afterEach(() => sinon.restore());
+
+  it('creating a payout succeeds', async () => {
+    const response = await api.request('POST', '/api/payouts', {
+      key: client.key,
+      json: payoutInput({ amount: '1250.5' }),
+      headers: { 'x-request-id': 'req-create-1' },
+    });
+
+    expect(response.status).to.equal(201);
+    const payout = response.body;
+    expect(payout).to.include({
+      amount: '1250.50',
+      currency: 'EUR',
+      status: 'created',
+      description: 'Invoice 42',
+      version: 1,
+    });
+    expect(payout.recipient).to.deep.equal({
+      type: 'iban',
+      iban_last4: IBANS.DE.slice(-4),
+      iban_masked: `${'*'.repeat(IBANS.DE.length - 4)}${IBANS.DE.slice(-4)}`,
+      bic: null,
+      holder_name: 'Jane Doe',
+    });
+    expect(payout.available_actions).to.deep.equal(['cancel']);
+    expect(response.text).to.not.include(IBANS.DE);
+    expect(response.headers.get('location')).to.equal(`/api/payouts/${payout.id}`);
+    expect(response.headers.get('etag')).to.equal('"1"');
+    expect(response.headers.get('x-request-id')).to.equal('req-create-1');
+
+    const row = await db('payouts').where({ id: payout.id }).first();
+    expect(row).to.include({
+      client_id: client.clientId,
+      amount_minor: '125050',
+      currency: 'EUR',
+      status: 'created',
+    });
+    const history = await db('payout_events').where({ payout_id: payout.id });
+    expect(history).to.have.length(1);
+    expect(history[0]).to.include({
+      from_status: null,
+      to_status: 'created',
+      event: 'CREATE',
+      actor_role: 'client',
+      request_id: 'req-create-1',
+    });
+    const outbox = await db('outbox').whereRaw(`payload->>'payout_id' = ?`, [payout.id]);
+    expect(outbox).to.have.length(1);
+    expect(outbox[0].payload).to.include({
+      payout_id: payout.id,
+      client_id: client.clientId,
+      request_id: 'req-create-1',
+    });
+    expect(outbox[0].published_at).to.equal(null);
+
+    const read = await api.request('GET', response.headers.get('location')!, { key: client.key });
+    expect(read.status).to.equal(200);
+    expect(read.body).to.deep.equal(payout);
+  });
+
+  it('creating a payout schedules processing', async () => {
+    const real = new OutboxScheduler();
+    const scheduler = {
+      schedule: (tx: Knex.Transaction, requests: ProcessingRequest[]) => real.schedule(tx, requests),
+    };
+    const spy = sinon.spy(scheduler, 'schedule');
+    const own = await startTestApi(db, { scheduler });
+    try {
+      const response = await own.request('POST', '/api/payouts', { key: client.key, json: payoutInput() });
+      expect(response.status).to.equal(201);
+      expect(spy.calledOnce).to.equal(true);
+      const [, requests] = spy.firstCall.args;
+      expect(requests).to.deep.equal([
+        {
+          payoutId: response.body.id,
+          clientId: client.clientId,
+          requestId: response.headers.get('x-request-id'),
+        },
+      ]);
+    } finally {
+      await own.close();
+    }
+  });
+});
