@@ -32,14 +32,14 @@ migrate: ## Create the database if missing and apply migrations (also declares t
 run: ## Run the HTTP API
 	$(RUN) api
 
-worker: ## Run a worker (consumes payouts.process)
-	$(RUN) worker
+worker: ## Run a worker (consumes payouts.process); /metrics on METRICS_PORT (9101)
+	METRICS_PORT=$${METRICS_PORT:-9101} $(RUN) worker
 
-relay: ## Run an outbox relay
-	$(RUN) relay
+relay: ## Run an outbox relay; /metrics on METRICS_PORT (9102)
+	METRICS_PORT=$${METRICS_PORT:-9102} $(RUN) relay
 
-sweeper: ## Run the sweeper (re-drives stuck payouts, removes expired idempotency keys)
-	$(RUN) sweeper
+sweeper: ## Run the sweeper (re-drives stuck payouts, removes expired idempotency keys); /metrics on METRICS_PORT (9103)
+	METRICS_PORT=$${METRICS_PORT:-9103} $(RUN) sweeper
 
 dev: ## Migrate, print a development key, run api + relay + worker + sweeper in one process
 	$(RUN) dev

@@ -3,7 +3,7 @@
  * local PostgreSQL and RabbitMQ, and a doc line. Parsed once at start; a bad value stops the process with a
  * message naming the variable.
  */
-import { parseCurrencyTable } from './domain/currency.js';
+import { MINOR_DIGITS, parseCurrencyTable } from './domain/currency.js';
 import type { CurrencyTable } from './domain/currency.js';
 
 export interface Config {
@@ -28,6 +28,8 @@ export interface Config {
   currencies: CurrencyTable;
   /** Simulated provider: delay of every submit, in milliseconds. */
   providerDelayMs: number;
+  /** Longest wait for one provider call before it counts as a transient failure, in milliseconds. */
+  providerTimeoutMs: number;
   /** Simulated provider: share of submits that fail transiently (0..1). */
   providerFaultRate: number;
   /** Simulated provider: seed of the fault generator. */
@@ -132,9 +134,28 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const providerLimits: Record<string, string> = {};
   for (const entry of list(env, 'PROVIDER_LIMITS', 'USD:250000,EUR:250000,GBP:200000,JPY:30000000')) {
-    const match = /^([A-Z]{3}):(\d{1,18}(\.\d{1,3})?)$/.exec(entry);
+    const match = /^([A-Z]{3}):(\d{1,15})(?:\.(\d{1,3}))?$/.exec(entry);
     if (!match) throw new ConfigError('PROVIDER_LIMITS', `"${entry}" is not CUR:amount`);
-    providerLimits[match[1]!] = match[2]!;
+    const digits = MINOR_DIGITS[match[1]!];
+    if (digits === undefined)
+      throw new ConfigError('PROVIDER_LIMITS', `"${match[1]}" is not a supported currency`);
+    if ((match[3] ?? '').length > digits) {
+      throw new ConfigError('PROVIDER_LIMITS', `"${entry}" has more than ${digits} decimal places`);
+    }
+    providerLimits[match[1]!] = match[3] === undefined ? match[2]! : `${match[2]}.${match[3]}`;
+  }
+  const namespace = str(env, 'AMQP_NAMESPACE', '');
+  if (!/^[A-Za-z0-9._-]{0,64}$/.test(namespace)) {
+    throw new ConfigError('AMQP_NAMESPACE', 'expected at most 64 of A-Z a-z 0-9 . _ -');
+  }
+  const stuckAfterSeconds = int(env, 'STUCK_AFTER_SECONDS', 300, 1, 1_000_000);
+  const retryTotalMs = retryDelaysMs.reduce((sum, delay) => sum + delay, 0);
+  if (stuckAfterSeconds * 1000 <= retryTotalMs) {
+    // Otherwise the sweeper would re-drive every payout that is merely waiting for its next retry.
+    throw new ConfigError(
+      'STUCK_AFTER_SECONDS',
+      `must exceed the sum of RETRY_DELAYS_MS (${retryTotalMs} ms)`,
+    );
   }
   return {
     databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/payouts', [
@@ -143,7 +164,7 @@ export function loadConfig(env: Env = process.env): Config {
     ]),
     databasePoolMax: int(env, 'DATABASE_POOL_MAX', 10, 1, 200),
     amqpUrl: url(env, 'AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']),
-    amqpNamespace: str(env, 'AMQP_NAMESPACE', ''),
+    amqpNamespace: namespace,
     amqpQueueExpiresMs: int(env, 'AMQP_QUEUE_EXPIRES_MS', 0, 0, 2 ** 31 - 1),
     port: int(env, 'PORT', 8000, 0, 65535),
     host: str(env, 'HOST', '127.0.0.1'),
@@ -151,6 +172,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: logLevel as Config['logLevel'],
     currencies,
     providerDelayMs: int(env, 'PROVIDER_DELAY_MS', 500, 0, 600_000),
+    providerTimeoutMs: int(env, 'PROVIDER_TIMEOUT_MS', 10_000, 100, 600_000),
     providerFaultRate: rate(env, 'PROVIDER_FAULT_RATE', '0'),
     providerSeed: int(env, 'PROVIDER_SEED', 42, 0, 2 ** 31),
     providerBlockedIbans: list(env, 'PROVIDER_BLOCKED_IBANS', 'GB33BUKB20201555555555').map((iban) =>
@@ -161,9 +183,9 @@ export function loadConfig(env: Env = process.env): Config {
     retryDelaysMs,
     relayBatchSize: int(env, 'RELAY_BATCH_SIZE', 100, 1, 10_000),
     relayPollMs: int(env, 'RELAY_POLL_MS', 1000, 10, 600_000),
-    relayLeaseMs: int(env, 'RELAY_LEASE_MS', 30_000, 100, 3_600_000),
+    relayLeaseMs: int(env, 'RELAY_LEASE_MS', 30_000, 1_000, 3_600_000),
     outboxRetentionHours: int(env, 'OUTBOX_RETENTION_HOURS', 168, 1, 100_000),
-    stuckAfterSeconds: int(env, 'STUCK_AFTER_SECONDS', 300, 1, 1_000_000),
+    stuckAfterSeconds,
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 30_000, 10, 3_600_000),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 24, 100_000),
   };

@@ -1,11 +1,13 @@
 /**
  * Everything a role needs, built once per process (and once per test app): configuration, the database pool,
- * the logger, a metrics registry and the payout service wired to the outbox.
+ * the logger, a metrics registry, the payment provider and the payout service wired to the outbox.
  */
 import type { Config } from './config.js';
 import { MaintenanceService } from './domain/maintenance-service.js';
 import { PayoutService } from './domain/payout-service.js';
+import type { PaymentProvider } from './domain/provider.js';
 import type { OutboxWaker, ProcessingScheduler } from './domain/scheduling.js';
+import { SimulatedProvider, simulatedProviderOptions } from './consumers/provider.js';
 import type { Logger } from './logger.js';
 import { createLogger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -21,6 +23,8 @@ export interface AppContext {
   metrics: Metrics;
   scheduler: ProcessingScheduler;
   waker: OutboxWaker;
+  /** The payment provider: the simulated one unless a test or a real adapter provides another. */
+  provider: PaymentProvider;
   service: PayoutService;
   maintenance: MaintenanceService;
 }
@@ -31,6 +35,7 @@ export interface ContextOverrides {
   metrics?: Metrics;
   scheduler?: ProcessingScheduler;
   waker?: OutboxWaker;
+  provider?: PaymentProvider;
 }
 
 export function createContext(config: Config, overrides: ContextOverrides = {}): AppContext {
@@ -46,8 +51,10 @@ export function createContext(config: Config, overrides: ContextOverrides = {}):
   const waker =
     overrides.waker ??
     new NotifyWaker(db, (error) => log.warn({ err: error }, 'outbox NOTIFY failed; relays will poll'));
+  const provider = overrides.provider ?? new SimulatedProvider(simulatedProviderOptions(config, db));
   const service = new PayoutService({
     db,
+    provider,
     currencies: config.currencies,
     scheduler,
     waker,
@@ -61,5 +68,5 @@ export function createContext(config: Config, overrides: ContextOverrides = {}):
     stuckAfterSeconds: config.stuckAfterSeconds,
     idempotencyTtlHours: config.idempotencyTtlHours,
   });
-  return { config, db, log, metrics, scheduler, waker, service, maintenance };
+  return { config, db, log, metrics, scheduler, waker, provider, service, maintenance };
 }

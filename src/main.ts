@@ -18,6 +18,12 @@ import { handleShutdownSignals } from './shutdown.js';
 
 type Command = (args: string[]) => Promise<void>;
 
+function positiveInt(raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  if (!/^[1-9]\d{0,6}$/.test(raw)) throw new Error(`"${raw}" is not a positive count`);
+  return Number(raw);
+}
+
 const config = (() => {
   try {
     return loadConfig();
@@ -105,13 +111,13 @@ const commands: Record<string, Command> = {
   },
 
   async 'dlq-list'([limit]) {
-    const letters = await dlqList(config, limit === undefined ? 100 : Number(limit));
+    const letters = await dlqList(config, positiveInt(limit, 100));
     for (const letter of letters) process.stdout.write(`${JSON.stringify(letter)}\n`);
     process.stderr.write(`${letters.length} dead letter(s) listed; all are still in the queue\n`);
   },
 
   async 'dlq-replay'([limit]) {
-    const report = await dlqReplay(config, log, limit === undefined ? undefined : Number(limit));
+    const report = await dlqReplay(config, log, limit === undefined ? undefined : positiveInt(limit, 0));
     process.stdout.write(`${JSON.stringify(report)}\n`);
     if (report.failed > 0) process.exitCode = 1;
   },
@@ -149,5 +155,7 @@ if (!command) {
 }
 command(args).catch((error: unknown) => {
   log.fatal({ err: error }, `${role} failed`);
-  process.exitCode = 1;
+  // Exit now: an open broker or database connection would keep a role that failed to start alive but useless,
+  // and its orchestrator would never restart it.
+  process.exit(1);
 });

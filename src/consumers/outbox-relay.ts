@@ -26,10 +26,9 @@ import {
   pruneOutbox,
   releaseOutboxMessage,
 } from '../persistence/outbox-repository.js';
-import { startOpsServer } from '../ops-server.js';
 import { ConfirmedPublisher, backoffMs, openBrokerConnection, sleep } from './amqp.js';
 import type { RoleHandle, RoleOptions } from './role.js';
-import { databaseReachable, ensureTopology } from './role.js';
+import { closeBrokerConnection, ensureTopology, startRoleOpsServer } from './role.js';
 import type { TopologyNames } from './topology.js';
 import { processEnvelope, topologyNames, workDestination } from './topology.js';
 
@@ -255,23 +254,16 @@ export async function startRelay(ctx: AppContext, options: RelayOptions = {}): P
   const log = ctx.log.child({ component: 'relay' });
   const names = topologyNames(config.amqpNamespace);
   const connection: Connection = openBrokerConnection(config, log, 'relay');
-  // Confirms must arrive well within the lease; past half of it the row is released and retried.
-  const publisher = new ConfirmedPublisher(connection, Math.max(1_000, Math.floor(config.relayLeaseMs / 2)));
+  // Half the lease: a publish that has not been confirmed by then is abandoned (and the row released) well before
+  // another relay could claim the row again, so one relay never publishes a row another already holds.
+  const publisher = new ConfirmedPublisher(connection, Math.floor(config.relayLeaseMs / 2));
   const relay = new OutboxRelay(ctx, publisher, names, log);
   const listener =
     options.listen === false
       ? undefined
       : new OutboxListener(config.databaseUrl, () => relay.wakeup.wake(), log);
 
-  const ops =
-    options.opsServer === false
-      ? undefined
-      : await startOpsServer({
-          port: config.metricsPort,
-          host: config.host,
-          registry: ctx.metrics.registry,
-          checks: { database: () => databaseReachable(ctx.db), broker: () => connection.ready },
-        });
+  const ops = await startRoleOpsServer(ctx, options, () => connection.ready);
 
   const abort = new AbortController();
   const running = ensureTopology(connection, config, log, abort.signal).then(async (declared) => {
@@ -290,9 +282,7 @@ export async function startRelay(ctx: AppContext, options: RelayOptions = {}): P
       await running;
       await listener?.stop();
       await publisher.close().catch(() => undefined);
-      await connection
-        .close()
-        .catch((error: unknown) => log.warn({ err: error }, 'broker connection close failed'));
+      await closeBrokerConnection(connection, log);
       await ops?.close();
       log.info('relay stopped');
     },

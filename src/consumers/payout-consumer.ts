@@ -11,17 +11,15 @@ import { PayoutNotFound } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ProcessMessage } from '../persistence/outbox-scheduler.js';
-import { startOpsServer } from '../ops-server.js';
 import { ConfirmedPublisher, openBrokerConnection, sleep } from './amqp.js';
 import { decodeProcessMessage } from './process-message.js';
 import type { ProcessOutcome } from './process-payout.js';
 import { PayoutProcessor } from './process-payout.js';
 import type { PaymentProvider } from './provider.js';
-import { SimulatedProvider, simulatedProviderOptions } from './provider.js';
 import type { RetryDecision } from './retry-policy.js';
 import { classifyError, decideRetry } from './retry-policy.js';
 import type { RoleHandle, RoleOptions } from './role.js';
-import { databaseReachable, ensureTopology } from './role.js';
+import { closeBrokerConnection, ensureTopology, startRoleOpsServer } from './role.js';
 import type { TopologyNames } from './topology.js';
 import {
   HEADERS,
@@ -230,9 +228,9 @@ export async function startWorker(ctx: AppContext, options: WorkerOptions = {}):
   }
   const connection: Connection = openBrokerConnection(config, log, 'worker');
   const publisher = new ConfirmedPublisher(connection);
-  const provider = options.provider ?? new SimulatedProvider(simulatedProviderOptions(config, ctx.db));
+  const provider = options.provider ?? ctx.provider;
   const handler = new ProcessMessageHandler({
-    processor: new PayoutProcessor(ctx.service, provider, metrics),
+    processor: new PayoutProcessor(ctx.service, provider, metrics, config.providerTimeoutMs),
     publisher,
     names,
     retryDelaysMs: config.retryDelaysMs,
@@ -275,18 +273,7 @@ export async function startWorker(ctx: AppContext, options: WorkerOptions = {}):
   }, 5_000);
   watchdog.unref();
 
-  const ops =
-    options.opsServer === false
-      ? undefined
-      : await startOpsServer({
-          port: config.metricsPort,
-          host: config.host,
-          registry: metrics.registry,
-          checks: {
-            database: () => databaseReachable(ctx.db),
-            broker: () => connection.ready && consumer.consumerTag !== '',
-          },
-        });
+  const ops = await startRoleOpsServer(ctx, options, () => connection.ready && consumer.consumerTag !== '');
 
   const abort = new AbortController();
   const starting = ensureTopology(connection, config, log, abort.signal).then((declared) => {
@@ -308,9 +295,7 @@ export async function startWorker(ctx: AppContext, options: WorkerOptions = {}):
       // A lost connection makes the cancel fail; the broker then returns the unacknowledged messages itself.
       await consumer.close().catch((error: unknown) => log.warn({ err: error }, 'consumer close failed'));
       await publisher.close().catch(() => undefined);
-      await connection
-        .close()
-        .catch((error: unknown) => log.warn({ err: error }, 'broker connection close failed'));
+      await closeBrokerConnection(connection, log);
       await ops?.close();
       log.info('worker stopped');
     },

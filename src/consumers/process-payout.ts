@@ -11,7 +11,8 @@ import { workerPrincipal } from '../domain/principal.js';
 import type { PayoutEvent, PayoutStatus } from '../machines/payout.machine.js';
 import type { Metrics } from '../metrics.js';
 import type { ProcessMessage } from '../persistence/outbox-scheduler.js';
-import type { PaymentProvider, ProviderResult } from './provider.js';
+import type { PaymentProvider, ProviderResult } from '../domain/provider.js';
+import { ProviderTransientError } from '../domain/provider.js';
 
 export interface ProcessOutcome {
   /** The status the payout had when the message arrived. */
@@ -26,8 +27,9 @@ export const RETRIES_EXHAUSTED = {
 } as const;
 
 /**
- * Bounds the loop below: at most START, one submit with its SUCCEED/FAIL, and a re-read after each lost race.
- * Losing more often than this means something is badly wrong; the error is then retried like a version conflict.
+ * Bounds the loop of `PayoutProcessor.drive`: at most START, one provider call with its SUCCEED/FAIL, and a
+ * re-read after each lost race. Losing more often than this means something is badly wrong; the error is then
+ * retried like a version conflict.
  */
 const MAX_STEPS = 6;
 
@@ -44,29 +46,14 @@ export class PayoutProcessor {
     private readonly service: PayoutService,
     private readonly provider: PaymentProvider,
     private readonly metrics?: Metrics,
+    /** Longest wait for one provider call (`PROVIDER_TIMEOUT_MS`). */
+    private readonly providerTimeoutMs = 10_000,
   ) {}
 
   async process(message: ProcessMessage): Promise<ProcessOutcome> {
-    const principal = workerPrincipal(message.client_id);
-    let payout = await this.service.getPayout(principal, message.payout_id);
-    const found = payout.status;
-    for (let step = 0; step < MAX_STEPS; step += 1) {
-      switch (payout.status) {
-        case 'created':
-          payout = await this.send(payout, { type: 'START' }, message);
-          break;
-        case 'processing': {
-          // The payout's own id is the idempotency key: every copy of its message, and every resumption after a
-          // crash, asks the provider under the same key and gets the same first answer.
-          const result = await this.submit(payout);
-          payout = await this.send(payout, eventFor(result), message);
-          break;
-        }
-        default:
-          return { found, status: payout.status };
-      }
-    }
-    throw new PayoutKeptChanging(payout.id);
+    // The payout's own id is the idempotency key: every copy of its message, and every resumption after a
+    // crash, asks the provider under the same key and gets the same first answer.
+    return this.drive(message, (payout) => this.submit(payout));
   }
 
   /**
@@ -74,6 +61,19 @@ export class PayoutProcessor {
    * elsewhere cannot pay a payout we mark failed; if the provider had already answered, its answer wins.
    */
   async exhaust(message: ProcessMessage): Promise<ProcessOutcome> {
+    return this.drive(message, (payout) =>
+      this.provider.voidTransfer(payout.id, payout.id, RETRIES_EXHAUSTED),
+    );
+  }
+
+  /**
+   * Moves the payout of `message` from wherever it stands to a final status: START while created, then the
+   * provider's answer from `onProcessing` as SUCCEED or FAIL.
+   */
+  private async drive(
+    message: ProcessMessage,
+    onProcessing: (payout: Payout) => Promise<ProviderResult>,
+  ): Promise<ProcessOutcome> {
     const principal = workerPrincipal(message.client_id);
     let payout = await this.service.getPayout(principal, message.payout_id);
     const found = payout.status;
@@ -82,11 +82,9 @@ export class PayoutProcessor {
         case 'created':
           payout = await this.send(payout, { type: 'START' }, message);
           break;
-        case 'processing': {
-          const result = await this.provider.voidTransfer(payout.id, payout.id, RETRIES_EXHAUSTED);
-          payout = await this.send(payout, eventFor(result), message);
+        case 'processing':
+          payout = await this.send(payout, eventFor(await onProcessing(payout)), message);
           break;
-        }
         default:
           return { found, status: payout.status };
       }
@@ -98,7 +96,7 @@ export class PayoutProcessor {
     const started = process.hrtime.bigint();
     let outcome = 'transient_error';
     try {
-      const result = await this.provider.submit(payout, payout.id);
+      const result = await withTimeout(this.provider.submit(payout, payout.id), this.providerTimeoutMs);
       outcome = result.status;
       return result;
     } finally {
@@ -126,4 +124,19 @@ function eventFor(result: ProviderResult): PayoutEvent {
   return result.status === 'succeeded'
     ? { type: 'SUCCEED' }
     : { type: 'FAIL', code: result.failure.code, message: result.failure.message };
+}
+
+/**
+ * A provider that does not answer in time is a transient failure: the message is retried later under the same
+ * idempotency key, so an answer that arrives late (an effect recorded after all) is what the retry gets back.
+ */
+function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new ProviderTransientError(`The provider did not answer within ${timeoutMs} ms.`)),
+      timeoutMs,
+    );
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

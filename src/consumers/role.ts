@@ -1,11 +1,17 @@
-/** What the worker, relay and sweeper roles share: their handle, the topology step at start, readiness checks. */
+/**
+ * What the worker, relay and sweeper roles share: their handle, the operations server with its readiness checks,
+ * the topology step at start, and closing their broker connection.
+ */
 import type { Connection } from 'rabbitmq-client';
 import type { Config } from '../config.js';
+import type { AppContext } from '../context.js';
 import type { Logger } from '../logger.js';
+import type { OpsServer, ReadinessCheck } from '../ops-server.js';
+import { startOpsServer } from '../ops-server.js';
 import type { Db } from '../persistence/db.js';
 import { backoffMs, sleep } from './amqp.js';
 import type { TopologyNames, TopologyOptions } from './topology.js';
-import { declareTopology } from './topology.js';
+import { verifyTopology } from './topology.js';
 
 export interface RoleHandle {
   /** Stops taking work, finishes or releases what is in flight, closes the role's own connections (not `ctx.db`). */
@@ -31,9 +37,10 @@ export function topologyOptions(config: Config): TopologyOptions {
 }
 
 /**
- * The topology step at role start, retried until it succeeds or the role is stopped: a role started before the
- * broker keeps trying (and stays not ready) instead of exiting. A PRECONDITION_FAILED means the queue exists
- * with other arguments: that needs a person (a new queue name), so it is logged as an error on every try.
+ * The topology check at role start: the `migrate` step declares the exchanges and queues; a role only verifies
+ * them passively, retried until they are there or the role is stopped. A role started before the broker (or
+ * before `migrate`) keeps trying and stays not ready instead of exiting; a missing queue is logged as an error
+ * on every try, because it needs `migrate` to run.
  */
 export async function ensureTopology(
   connection: Connection,
@@ -43,15 +50,12 @@ export async function ensureTopology(
 ): Promise<TopologyNames | undefined> {
   for (let failures = 0; !signal.aborted;) {
     try {
-      return await declareTopology(connection, topologyOptions(config));
+      return await verifyTopology(connection, topologyOptions(config));
     } catch (error) {
       failures += 1;
-      const mismatch = /PRECONDITION_FAILED/.test(String((error as Error).message));
-      const line = mismatch
-        ? 'topology declaration refused: a queue exists with other arguments; version its name'
-        : 'topology declaration failed; retrying';
-      if (mismatch) log.error({ err: error }, line);
-      else log.warn({ err: error, failures }, line);
+      const missing = /NOT_FOUND/.test(String((error as Error).message));
+      if (missing) log.error({ err: error, failures }, 'broker topology missing: run `migrate`; retrying');
+      else log.warn({ err: error, failures }, 'broker topology check failed; retrying');
       await sleep(backoffMs(failures, 500, 10_000), signal);
     }
   }
@@ -61,4 +65,29 @@ export async function ensureTopology(
 export async function databaseReachable(db: Db): Promise<boolean> {
   await db.raw('SELECT 1');
   return true;
+}
+
+/**
+ * Serves the role's /metrics, /healthz and /readyz on `METRICS_PORT`, unless `options.opsServer` is false. Ready
+ * means the database answers and `brokerReady` holds.
+ */
+export async function startRoleOpsServer(
+  ctx: AppContext,
+  options: RoleOptions,
+  brokerReady: ReadinessCheck,
+): Promise<OpsServer | undefined> {
+  if (options.opsServer === false) return undefined;
+  return startOpsServer({
+    port: ctx.config.metricsPort,
+    host: ctx.config.host,
+    registry: ctx.metrics.registry,
+    checks: { database: () => databaseReachable(ctx.db), broker: brokerReady },
+  });
+}
+
+/** Closes a role's broker connection at stop; a failure is only logged, the role is stopping anyway. */
+export async function closeBrokerConnection(connection: Connection, log: Logger): Promise<void> {
+  await connection
+    .close()
+    .catch((error: unknown) => log.warn({ err: error }, 'broker connection close failed'));
 }

@@ -14,10 +14,9 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Connection } from 'rabbitmq-client';
 import type { AppContext } from '../context.js';
 import type { Logger } from '../logger.js';
-import { startOpsServer } from '../ops-server.js';
 import { openBrokerConnection, sleep } from './amqp.js';
 import type { RoleHandle, RoleOptions } from './role.js';
-import { databaseReachable, ensureTopology } from './role.js';
+import { closeBrokerConnection, ensureTopology, startRoleOpsServer } from './role.js';
 import { queueDepth, topologyNames } from './topology.js';
 
 /** Payouts re-driven per transaction, and transactions per sweep: bounded work, the next sweep continues. */
@@ -85,15 +84,7 @@ export async function startSweeper(ctx: AppContext, options: RoleOptions = {}): 
   const { config } = ctx;
   const log = ctx.log.child({ component: 'sweeper' });
   const connection = openBrokerConnection(config, log, 'sweeper');
-  const ops =
-    options.opsServer === false
-      ? undefined
-      : await startOpsServer({
-          port: config.metricsPort,
-          host: config.host,
-          registry: ctx.metrics.registry,
-          checks: { database: () => databaseReachable(ctx.db), broker: () => connection.ready },
-        });
+  const ops = await startRoleOpsServer(ctx, options, () => connection.ready);
 
   const abort = new AbortController();
   // The DLQ gauge needs the queue; re-driving does not, so the sweeps start whatever the broker does.
@@ -115,9 +106,7 @@ export async function startSweeper(ctx: AppContext, options: RoleOptions = {}): 
       abort.abort();
       await running;
       await declaring;
-      await connection
-        .close()
-        .catch((error: unknown) => log.warn({ err: error }, 'broker connection close failed'));
+      await closeBrokerConnection(connection, log);
       await ops?.close();
       log.info('sweeper stopped');
     },

@@ -230,3 +230,29 @@ export function counterHeader(headers: Record<string, unknown> | undefined, name
   const value = headers?.[name];
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : 0;
 }
+
+/**
+ * What a role does at start instead of declaring: checks, passively, that the `migrate` step declared everything
+ * it needs. A passive check never creates a queue and never meets PRECONDITION_FAILED, so a role whose settings
+ * differ from the deployed topology cannot fight over queue arguments; a missing queue fails with NOT_FOUND.
+ */
+export async function verifyTopology(
+  connection: Connection,
+  options: TopologyOptions,
+): Promise<TopologyNames> {
+  const names = topologyNames(options.namespace);
+  const queues = [
+    names.workQueue,
+    names.deadLetterQueue,
+    ...[...new Set(options.retryDelaysMs)].map((delayMs) => retryQueueName(names, delayMs)),
+  ];
+  const channel = await connection.acquire();
+  try {
+    await channel.exchangeDeclare({ exchange: names.exchange, passive: true });
+    await channel.exchangeDeclare({ exchange: names.deadLetterExchange, passive: true });
+    for (const queue of queues) await channel.queueDeclare({ queue, passive: true });
+  } finally {
+    await channel.close().catch(() => undefined);
+  }
+  return names;
+}

@@ -1,6 +1,6 @@
 /**
- * API keys: 32 random bytes, shown once, stored as SHA-256. A key looks like `pk_<key id prefix>_<secret>`
- * only to make it recognisable in a secret scanner; authentication uses the hash of the whole string.
+ * API keys: 32 random bytes, shown once, stored as SHA-256. A key looks like `pk_live_<secret>` (client) or
+ * `pk_op_<secret>` (operator) only to make it recognisable in a secret scanner; authentication hashes the whole string.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
@@ -24,7 +24,8 @@ export async function issueApiKey(
     throw new ValidationFailed([{ pointer: '/role', message: 'must be client or operator' }]);
   }
   const secret = randomBytes(32).toString('base64url');
-  const key = `pk_${role === 'operator' ? 'op' : 'live'}_${secret}`;
+  const prefix = `pk_${role === 'operator' ? 'op' : 'live'}_`;
+  const key = `${prefix}${secret}`;
   const keyId = randomUUID();
   const client = await db.transaction(async (tx) => {
     const found = await clients.findOrCreateClient(tx, randomUUID(), clientName);
@@ -33,7 +34,7 @@ export async function issueApiKey(
       clientId: found.id,
       role,
       hash: hashApiKey(key),
-      prefix: key.slice(0, 11),
+      prefix,
     });
     return found;
   });

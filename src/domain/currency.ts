@@ -20,6 +20,9 @@ export const MINOR_DIGITS: Readonly<Record<string, number>> = {
   OMR: 3,
 };
 
+/** PostgreSQL's bigint. */
+export const MAX_STORABLE_MINOR = 9223372036854775807n;
+
 export interface CurrencyRule {
   code: string;
   minorDigits: number;
@@ -44,7 +47,11 @@ export function parseCurrencyTable(codes: string[], maxTable: string): CurrencyT
     if (minorDigits === undefined) throw new Error(`"${code}" is not a supported ISO 4217 currency`);
     const max = maxima.get(code);
     if (max === undefined) throw new Error(`"${code}" has no maximum in CURRENCY_MAX`);
-    table.set(code, { code, minorDigits, maxMinor: BigInt(max) * 10n ** BigInt(minorDigits) });
+    const maxMinor = BigInt(max) * 10n ** BigInt(minorDigits);
+    // Amounts are stored as bigint minor units: a maximum beyond it could accept an amount that cannot be stored.
+    if (maxMinor > MAX_STORABLE_MINOR)
+      throw new Error(`the maximum of ${code} in CURRENCY_MAX does not fit in 64-bit minor units`);
+    table.set(code, { code, minorDigits, maxMinor });
   }
   if (table.size === 0) throw new Error('no currency enabled');
   return table;

@@ -99,6 +99,16 @@ export class TransitionNotAllowed extends AppError {
   }
 }
 
+/** The provider's record of the money contradicts the requested change (an operator's hand resolution). */
+export class ProviderDisagrees extends AppError {
+  constructor(detail: string, status: string, availableActions: string[]) {
+    super('provider_disagrees', 409, 'The provider disagrees', {
+      detail,
+      extensions: { payout_status: status, available_actions: availableActions },
+    });
+  }
+}
+
 export class PayoutNotDeletable extends AppError {
   constructor(status: string) {
     super('payout_not_deletable', 409, 'Payout cannot be deleted', {

@@ -26,6 +26,8 @@ import {
   IdempotencyKeyReused,
   PayoutNotDeletable,
   PayoutNotFound,
+  ProviderDisagrees,
+  ServiceUnavailable,
   TransitionNotAllowed,
   ValidationFailed,
   VersionMismatch,
@@ -34,6 +36,7 @@ import { Money, MoneyError } from './money.js';
 import type { Payout, PayoutHistoryEntry, PayoutResource } from './payout.js';
 import { availableActions, toPayoutResource } from './payout.js';
 import type { Principal } from './principal.js';
+import type { PaymentProvider } from './provider.js';
 import { roleMaySend, roleNeedsReason } from './principal.js';
 import { parseRecipient } from './recipient.js';
 import type { OutboxWaker, ProcessingScheduler } from './scheduling.js';
@@ -96,6 +99,12 @@ const EVENT_FOR_STATUS: Readonly<Partial<Record<PayoutStatus, PayoutEventType>>>
   failed: 'FAIL',
   cancelled: 'CANCEL',
 };
+const STATUS_FOR_EVENT: Readonly<Record<PayoutEventType, PayoutStatus>> = {
+  START: 'processing',
+  SUCCEED: 'completed',
+  FAIL: 'failed',
+  CANCEL: 'cancelled',
+};
 
 /** Up to this many optimistic tries before a change takes the row lock and decides once more. */
 const OPTIMISTIC_TRIES = 2;
@@ -107,6 +116,8 @@ export interface PayoutServiceDeps {
   waker?: OutboxWaker;
   metrics?: Metrics;
   idempotencyTtlHours?: number;
+  /** Asked before an operator resolves a payout by hand. */
+  provider?: PaymentProvider;
 }
 
 export class PayoutService {
@@ -255,7 +266,16 @@ export class PayoutService {
     event: PayoutEvent,
     options: ChangeOptions,
   ): Promise<Payout> {
-    return this.change(principal, id, options, () => ({ event }));
+    // The same door as a PATCH: the role rules and the operator's provider check apply to every caller.
+    return this.updatePayout(
+      principal,
+      id,
+      {
+        status: STATUS_FOR_EVENT[event.type],
+        failure: event.type === 'FAIL' ? { code: event.code, message: event.message } : undefined,
+      },
+      options,
+    );
   }
 
   async updateDescription(
@@ -318,7 +338,52 @@ export class PayoutService {
     if (event === undefined && description === undefined) {
       throw new ValidationFailed([{ pointer: '/body', message: 'must change status or description' }]);
     }
+    if (event !== undefined && principal.role === 'operator' && event.type !== 'CANCEL') {
+      event = await this.confirmWithProvider(principal, id, event, options.reason ?? '');
+    }
     return this.change(principal, id, options, () => ({ event, description }));
+  }
+
+  /**
+   * An operator resolving a payout stuck in `processing` states what happened to money, so the provider is asked
+   * first and has the last word: SUCCEED only when the provider holds a payment under the payout's key; FAIL
+   * voids the key (nothing can be paid under it afterwards) unless a payment is already there. Without this, an
+   * operator's FAIL racing the worker's submit could mark failed a payout that was paid — and the client would
+   * pay it again. Outside `processing` nothing is asked: the machine refuses the event with the usual 409.
+   */
+  private async confirmWithProvider(
+    principal: Principal,
+    id: string,
+    event: PayoutEvent,
+    reason: string,
+  ): Promise<PayoutEvent> {
+    const current = await this.getPayout(principal, id);
+    if (current.status !== 'processing') return event;
+    const provider = this.deps.provider;
+    if (!provider) throw new ServiceUnavailable('The payment provider is not configured here.');
+    if (event.type === 'SUCCEED') {
+      const result = await provider.status(id);
+      if (result?.status !== 'succeeded') {
+        throw new ProviderDisagrees(
+          result === null
+            ? 'The provider holds no payment for this payout.'
+            : 'The provider refused this payout.',
+          current.status,
+          availableActions(current, principal),
+        );
+      }
+      return event;
+    }
+    const result = await provider.voidTransfer(id, id, {
+      code: event.type === 'FAIL' ? event.code : 'operator_failed',
+      message: reason,
+    });
+    if (result.status === 'succeeded') {
+      throw new ProviderDisagrees('The provider has paid this payout; it cannot be failed.', current.status, [
+        'succeed',
+      ]);
+    }
+    return { type: 'FAIL', code: result.failure.code, message: result.failure.message };
   }
 
   /**
@@ -349,7 +414,12 @@ export class PayoutService {
     const outcome = await this.deps.db.transaction(async (tx) => {
       for (let attempt = 1; ; attempt += 1) {
         const locking = attempt > OPTIMISTIC_TRIES;
-        const current = await payouts.findPayout(tx, principal.clientId, id, { forUpdate: locking });
+        // The worker sees deleted payouts too: a client's DELETE racing a START must end as "already cancelled"
+        // (the machine refuses START), not as an unknown payout dead-lettered.
+        const current = await payouts.findPayout(tx, principal.clientId, id, {
+          forUpdate: locking,
+          includeDeleted: principal.role === 'worker',
+        });
         if (!current) throw new PayoutNotFound(id);
         if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
           throw new VersionMismatch(options.expectedVersion, current.version);

@@ -42,6 +42,7 @@ export class PayoutRow extends Model {
   created_at!: Date;
   updated_at!: Date;
   scheduled_at!: Date;
+  status_changed_at!: Date;
   deleted_at!: Date | null;
 }
 

@@ -17,11 +17,12 @@ export interface OutboxMessage {
 
 export async function insertOutboxMessages(
   tx: Knex.Transaction,
-  messages: Array<{ id: string; topic: string; payload: Record<string, unknown> }>,
+  messages: Array<{ id: string; topic: string; payload: Record<string, unknown>; payoutId: string }>,
 ): Promise<void> {
   if (messages.length === 0) return;
   await tx('outbox').insert(
     messages.map((message) => ({
+      payout_id: message.payoutId,
       id: message.id,
       topic: message.topic,
       payload: JSON.stringify(message.payload),

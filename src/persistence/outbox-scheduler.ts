@@ -27,7 +27,12 @@ export class OutboxScheduler implements ProcessingScheduler {
         client_id: request.clientId,
         request_id: request.requestId,
       };
-      return { id, topic: PROCESS_TOPIC, payload: payload as unknown as Record<string, unknown> };
+      return {
+        id,
+        topic: PROCESS_TOPIC,
+        payload: payload as unknown as Record<string, unknown>,
+        payoutId: request.payoutId,
+      };
     });
     await insertOutboxMessages(tx, messages);
   }

@@ -99,7 +99,10 @@ export async function updatePayoutVersioned(
     version: tx.raw('version + 1'),
     updated_at: tx.fn.now(),
   };
-  if (changes.status !== undefined) patch.status = changes.status;
+  if (changes.status !== undefined) {
+    patch.status = changes.status;
+    patch.status_changed_at = tx.fn.now();
+  }
   if (changes.snapshot !== undefined) patch.snapshot = JSON.stringify(changes.snapshot);
   if (changes.description !== undefined) patch.description = changes.description;
   if (changes.failure !== undefined) {
@@ -208,6 +211,11 @@ export async function claimStuckPayouts(
     .select('id', 'client_id', 'status')
     .whereIn('status', ['created', 'processing'])
     .where('scheduled_at', '<', tx.raw(`now() - make_interval(secs => ?)`, [olderThanSeconds]))
+    // A message still waiting in the outbox (the broker is down, or the relay is behind) will arrive: another one
+    // would only pile up behind it.
+    .whereNotExists(
+      tx('outbox').select(tx.raw('1')).whereRaw('outbox.payout_id = payouts.id').whereNull('published_at'),
+    )
     .orderBy('scheduled_at')
     .limit(limit)
     .forUpdate()
@@ -215,7 +223,7 @@ export async function claimStuckPayouts(
   return rows.map((row) => ({ id: row.id, clientId: row.client_id, status: row.status }));
 }
 
-/** Counts of unfinished payouts older than the threshold, for the stuck-payouts gauge. */
+/** Unfinished payouts in their status for longer than the threshold, by status: the stuck-payouts gauge. */
 export async function countStuckPayouts(
   runner: Runner,
   olderThanSeconds: number,
@@ -224,7 +232,7 @@ export async function countStuckPayouts(
     .select('status')
     .count({ count: '*' })
     .whereIn('status', ['created', 'processing'])
-    .where('updated_at', '<', runner.raw(`now() - make_interval(secs => ?)`, [olderThanSeconds]))
+    .where('status_changed_at', '<', runner.raw(`now() - make_interval(secs => ?)`, [olderThanSeconds]))
     .groupBy('status');
   const counts: Record<string, number> = { created: 0, processing: 0 };
   for (const row of rows) counts[row.status] = Number(row.count);

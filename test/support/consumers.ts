@@ -1,23 +1,32 @@
 /**
  * Helpers of the consumer tests: a configuration on the run's database with a namespace of queues of its own
- * (with `x-expires`, so a crashed run leaves nothing behind), contexts with small pools, bulk creation through the
- * service, and the counts the tests assert on.
+ * (with `x-expires`, so a crashed run leaves nothing behind), contexts with small pools, the harness that sets up
+ * and tears down a test file's namespace and the roles its tests start, bulk creation through the service, and
+ * the counts the tests assert on.
  */
 import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { Connection } from 'rabbitmq-client';
 import type { Config } from '../../src/config.js';
 import { loadConfig } from '../../src/config.js';
+import { startRelay } from '../../src/consumers/outbox-relay.js';
+import { startWorker } from '../../src/consumers/payout-consumer.js';
+import type { RoleHandle } from '../../src/consumers/role.js';
 import { topologyOptions } from '../../src/consumers/role.js';
-import { declareTopology, deleteTopology } from '../../src/consumers/topology.js';
+import { startSweeper } from '../../src/consumers/sweeper.js';
+import type { TopologyNames } from '../../src/consumers/topology.js';
+import { declareTopology, deleteTopology, queueDepth, topologyNames } from '../../src/consumers/topology.js';
 import type { AppContext } from '../../src/context.js';
 import { createContext } from '../../src/context.js';
 import type { CreatePayoutInput } from '../../src/domain/payout-service.js';
 import type { Principal } from '../../src/domain/principal.js';
+import type { PayoutStatus } from '../../src/machines/payout.machine.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { testDatabaseUrl } from './database.js';
 import { payoutInput } from './fixtures.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 export const AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -105,6 +114,139 @@ export async function waitFor(
   }
 }
 
+/** A role started by the harness, with the context it runs on (for its metrics). */
+export interface HarnessRole extends RoleHandle {
+  readonly ctx: AppContext;
+}
+
+export interface ConsumerHarnessOptions {
+  /** Settings of the file's configuration, on top of `consumerEnv`. */
+  env?: Record<string, string>;
+  /** Settings every role context starts from, before the role's own. */
+  roleEnv?: Record<string, string>;
+  /** Declare the namespace's topology before the tests (default true); false for a file that declares it itself. */
+  declareTopology?: boolean;
+}
+
+/**
+ * What the tests of one consumer file share, set up by `useConsumerHarness` before them and torn down after them.
+ * The getters throw before the setup ran.
+ */
+export interface ConsumerHarness {
+  /** The file's configuration, with a namespace of its own. */
+  readonly config: Config;
+  /** The test's own context: creating, reading and counting payouts. */
+  readonly ctx: AppContext;
+  /** The test's own broker connection: declaring, inspecting and deleting the namespace. */
+  readonly broker: Connection;
+  readonly names: TopologyNames;
+  /** A context for one role, on the file's namespace; its pool is destroyed after the test. */
+  roleContext(overrides?: Record<string, string>): AppContext;
+  /** A role on a context of its own (`overrides` on top of the role settings), stopped after the test. */
+  startRelay(overrides?: Record<string, string>): Promise<HarnessRole>;
+  startWorker(overrides?: Record<string, string>): Promise<HarnessRole>;
+  startSweeper(overrides?: Record<string, string>): Promise<HarnessRole>;
+  /** A started TCP proxy in front of the broker or the database, stopped after the test (after its roles). */
+  brokerProxy(): Promise<TcpProxy>;
+  databaseProxy(): Promise<TcpProxy>;
+  /** Asserts the namespace's dead-letter queue is empty. */
+  expectNothingDeadLettered(): Promise<void>;
+  /** Runs `cleanup` after the file's tests, before the harness deletes the namespace and closes its connections. */
+  defer(cleanup: () => Promise<void>): void;
+}
+
+/**
+ * Registers the hooks of a consumer test file in the calling `describe`: before its tests a configuration with a
+ * namespace of its own, a context, a broker connection and (by default) the topology; after each test the roles
+ * it started are stopped, their contexts destroyed and its proxies stopped, in that order; after the file the
+ * deferred cleanups run, then the namespace is deleted and the connections closed. Hooks a file registers after
+ * this call run after the harness's own.
+ */
+export function useConsumerHarness(options: ConsumerHarnessOptions = {}): ConsumerHarness {
+  let setup: { config: Config; ctx: AppContext; broker: Connection } | undefined;
+  const roles: RoleHandle[] = [];
+  const contexts: AppContext[] = [];
+  const proxies: TcpProxy[] = [];
+  const deferred: Array<() => Promise<void>> = [];
+  const ready = () => {
+    if (!setup) throw new Error('the consumer harness is used before its setup ran');
+    return setup;
+  };
+
+  const roleContext = (overrides: Record<string, string> = {}): AppContext => {
+    const roleCtx = testContext(
+      consumerConfig(ready().config.amqpNamespace, { ...options.roleEnv, ...overrides }),
+    );
+    contexts.push(roleCtx);
+    return roleCtx;
+  };
+  const starter =
+    (start: (ctx: AppContext) => Promise<RoleHandle>) =>
+    async (overrides: Record<string, string> = {}): Promise<HarnessRole> => {
+      const roleCtx = roleContext(overrides);
+      const role = await start(roleCtx);
+      roles.push(role);
+      return Object.assign(role, { ctx: roleCtx });
+    };
+  const proxy = async (url: URL, defaultPort: number): Promise<TcpProxy> => {
+    const created = new TcpProxy(url.hostname, Number(url.port || defaultPort));
+    await created.start();
+    proxies.push(created);
+    return created;
+  };
+
+  before(async () => {
+    const config = consumerConfig(testNamespace(), options.env);
+    const ctx = testContext(config);
+    const broker = await testBroker();
+    setup = { config, ctx, broker };
+    if (options.declareTopology !== false) await declareTestTopology(broker, config);
+  });
+
+  afterEach(async () => {
+    await Promise.all(roles.splice(0).map((role) => role.stop()));
+    await Promise.all(contexts.splice(0).map((roleCtx) => roleCtx.db.destroy()));
+    await Promise.all(proxies.splice(0).map((created) => created.stop()));
+  });
+
+  after(async () => {
+    if (!setup) return;
+    for (const cleanup of deferred.splice(0)) await cleanup();
+    await deleteTestTopology(setup.broker, setup.config);
+    await setup.broker.close();
+    await setup.ctx.db.destroy();
+  });
+
+  return {
+    get config() {
+      return ready().config;
+    },
+    get ctx() {
+      return ready().ctx;
+    },
+    get broker() {
+      return ready().broker;
+    },
+    get names() {
+      return topologyNames(ready().config.amqpNamespace);
+    },
+    roleContext,
+    startRelay: starter((ctx) => startRelay(ctx)),
+    startWorker: starter((ctx) => startWorker(ctx)),
+    startSweeper: starter((ctx) => startSweeper(ctx)),
+    brokerProxy: () => proxy(new URL(ready().config.amqpUrl), 5672),
+    databaseProxy: () => proxy(new URL(ready().config.databaseUrl), 5432),
+    async expectNothingDeadLettered() {
+      expect(
+        await queueDepth(ready().broker, topologyNames(ready().config.amqpNamespace).deadLetterQueue),
+      ).to.equal(0, 'nothing dead-lettered');
+    },
+    defer(cleanup) {
+      deferred.push(cleanup);
+    },
+  };
+}
+
 /** Creates `count` payouts through the service, a few at a time; returns their ids in creation order. */
 export async function createPayouts(
   ctx: AppContext,
@@ -155,6 +297,34 @@ export async function unfinishedCount(db: Knex, clientId: string): Promise<numbe
     [clientId],
   );
   return Number(rows[0]!.count);
+}
+
+/** Completed payouts of a client. */
+export async function completedCount(db: Knex, clientId: string): Promise<number> {
+  return (await statusCounts(db, clientId)).completed ?? 0;
+}
+
+/** Waits until no payout of a client is created or processing; a timeout names the counts by status. */
+export async function waitUntilFinal(
+  db: Knex,
+  clientId: string,
+  options: { timeoutMs?: number } = {},
+): Promise<void> {
+  await waitFor(async () => (await unfinishedCount(db, clientId)) === 0, {
+    ...options,
+    message: async () => JSON.stringify(await statusCounts(db, clientId)),
+  });
+}
+
+/** Waits until a payout has `status`, read through the service as `principal`. */
+export async function waitForStatus(
+  ctx: AppContext,
+  principal: Principal,
+  id: string,
+  status: PayoutStatus,
+  options: { timeoutMs?: number } = {},
+): Promise<void> {
+  await waitFor(async () => (await ctx.service.getPayout(principal, id)).status === status, options);
 }
 
 /** Provider effects (rows of `provider_transfers`) per payout of a client. */

@@ -29,6 +29,12 @@ describe('config', () => {
     ['PROVIDER_FAULT_RATE', '1.5'],
     ['RETRY_DELAYS_MS', '100,abc'],
     ['IDEMPOTENCY_TTL_HOURS', '1'],
+    ['CURRENCY_MAX', 'USD:1000000,EUR:1000000,GBP:800000,RUB:1,KZT:1,JPY:1,KWD:9999999999999999,BHD:1,CHF:1'],
+    ['PROVIDER_LIMITS', 'XXX:100'],
+    ['PROVIDER_LIMITS', 'JPY:100.5'],
+    ['AMQP_NAMESPACE', 'a b'],
+    ['RELAY_LEASE_MS', '100'],
+    ['STUCK_AFTER_SECONDS', '30'],
   ] as const) {
     it(`stops on a bad ${key} and names it`, () => {
       expect(() => loadConfig({ [key]: value })).to.throw(ConfigError, key);

@@ -4,6 +4,7 @@
  */
 import type { Knex } from 'knex';
 import * as initialSchema from './20261124000001_initial_schema.js';
+import * as outboxPayoutAndStatusClock from './20261124000002_outbox_payout_and_status_clock.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -12,6 +13,7 @@ interface Migration {
 
 const MIGRATIONS: ReadonlyArray<[name: string, migration: Migration]> = [
   ['20261124000001_initial_schema', initialSchema],
+  ['20261124000002_outbox_payout_and_status_clock', outboxPayoutAndStatusClock],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -5,33 +5,21 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
-import type { Connection } from 'rabbitmq-client';
-import type { Config } from '../../../src/config.js';
-import { startRelay } from '../../../src/consumers/outbox-relay.js';
-import { startWorker } from '../../../src/consumers/payout-consumer.js';
-import type { RoleHandle } from '../../../src/consumers/role.js';
-import { queueDepth, topologyNames } from '../../../src/consumers/topology.js';
 import type { AppContext } from '../../../src/context.js';
 import {
-  consumerConfig,
+  completedCount,
   consumerEnv,
   createPayouts,
-  declareTestTopology,
-  deleteTestTopology,
   histories,
   providerEffects,
   statusCounts,
-  testBroker,
-  testContext,
-  testNamespace,
-  unfinishedCount,
+  useConsumerHarness,
   waitFor,
+  waitUntilFinal,
 } from '../../support/consumers.js';
+import type { TestClient } from '../../support/fixtures.js';
 import { createTestClient } from '../../support/fixtures.js';
-import { TcpProxy } from '../../support/tcp-proxy.js';
-
-const completedCount = async (ctx: AppContext, clientId: string) =>
-  (await statusCounts(ctx.db, clientId)).completed ?? 0;
+import type { TcpProxy } from '../../support/tcp-proxy.js';
 
 /** Every payout completed, one provider effect each, history created→processing→completed once. */
 async function expectAllCompletedOnce(ctx: AppContext, clientId: string, ids: string[]): Promise<void> {
@@ -52,55 +40,16 @@ async function expectAllCompletedOnce(ctx: AppContext, clientId: string, ids: st
 
 describe('consumers: crashes and outages', function () {
   this.timeout(180_000);
-  let config: Config;
-  let ctx: AppContext;
-  let broker: Connection;
-  const roles: RoleHandle[] = [];
-  const contexts: AppContext[] = [];
-  const proxies: TcpProxy[] = [];
+  const harness = useConsumerHarness();
 
-  function roleContext(overrides: Record<string, string> = {}): AppContext {
-    const roleCtx = testContext(consumerConfig(config.amqpNamespace, overrides));
-    contexts.push(roleCtx);
-    return roleCtx;
-  }
-
-  async function proxy(host: string, port: number): Promise<TcpProxy> {
-    const created = new TcpProxy(host, port);
-    await created.start();
-    proxies.push(created);
-    return created;
-  }
-
-  before(async () => {
-    config = consumerConfig(testNamespace());
-    ctx = testContext(config);
-    broker = await testBroker();
-    await declareTestTopology(broker, config);
-  });
-
-  afterEach(async () => {
-    await Promise.all(roles.splice(0).map((role) => role.stop()));
-    await Promise.all(contexts.splice(0).map((roleCtx) => roleCtx.db.destroy()));
-    await Promise.all(proxies.splice(0).map((created) => created.stop()));
-    expect(await queueDepth(broker, topologyNames(config.amqpNamespace).deadLetterQueue)).to.equal(
-      0,
-      'nothing dead-lettered',
-    );
-  });
-
-  after(async () => {
-    await deleteTestTopology(broker, config);
-    await broker.close();
-    await ctx.db.destroy();
-  });
+  afterEach(() => harness.expectNothingDeadLettered());
 
   it('finishes every payout exactly once although the worker is SIGKILLed three times mid-batch', async () => {
-    const client = await createTestClient(ctx.db, 'sigkill');
+    const client = await createTestClient(harness.ctx.db, 'sigkill');
     // A small provider delay keeps messages in flight at every kill, at each step of the processing.
     const env = {
       ...process.env,
-      ...consumerEnv(config.amqpNamespace, {
+      ...consumerEnv(harness.config.amqpNamespace, {
         PROVIDER_DELAY_MS: '5',
         WORKER_CONCURRENCY: '8',
         DATABASE_POOL_MAX: '5',
@@ -132,25 +81,22 @@ describe('consumers: crashes and outages', function () {
     };
 
     try {
-      const ids = await createPayouts(ctx, client.principal, 240);
-      roles.push(await startRelay(roleContext()));
+      const ids = await createPayouts(harness.ctx, client.principal, 240);
+      await harness.startRelay();
       let worker = await spawnWorker();
       const kills: number[] = [];
       for (const threshold of [30, 90, 150]) {
-        await waitFor(async () => (await completedCount(ctx, client.clientId)) >= threshold, {
+        await waitFor(async () => (await completedCount(harness.ctx.db, client.clientId)) >= threshold, {
           timeoutMs: 60_000,
         });
-        kills.push(await completedCount(ctx, client.clientId));
+        kills.push(await completedCount(harness.ctx.db, client.clientId));
         await kill(worker);
         worker = await spawnWorker();
       }
-      await waitFor(async () => (await unfinishedCount(ctx.db, client.clientId)) === 0, {
-        timeoutMs: 90_000,
-        message: async () => JSON.stringify(await statusCounts(ctx.db, client.clientId)),
-      });
+      await waitUntilFinal(harness.ctx.db, client.clientId, { timeoutMs: 90_000 });
       // Killed mid-batch each time: payouts were still unfinished at every kill.
       expect(kills.every((done) => done < ids.length)).to.equal(true);
-      await expectAllCompletedOnce(ctx, client.clientId, ids);
+      await expectAllCompletedOnce(harness.ctx, client.clientId, ids);
       worker.kill('SIGTERM');
       await new Promise((resolve) => worker.once('exit', resolve));
     } finally {
@@ -159,53 +105,48 @@ describe('consumers: crashes and outages', function () {
     }
   });
 
-  it('completes everything when the broker connection is cut and restored mid-run', async () => {
-    const client = await createTestClient(ctx.db, 'broker-cut');
-    const amqp = await proxy('127.0.0.1', Number(new URL(config.amqpUrl).port || 5672));
-    const overrides = { AMQP_URL: amqp.url(config.amqpUrl), PROVIDER_DELAY_MS: '5' };
-    roles.push(await startRelay(roleContext(overrides)), await startWorker(roleContext(overrides)));
-    const first = await createPayouts(ctx, client.principal, 150);
-    await waitFor(async () => (await completedCount(ctx, client.clientId)) >= 40);
-    await amqp.cut();
-    // Payouts keep being accepted while the broker is away: their outbox rows wait.
-    const during = await createPayouts(ctx, client.principal, 30);
+  /**
+   * Runs a relay and a worker with `overrides` (which route one of their connections through `proxy`), cuts that
+   * connection once payouts complete, creates more while it is cut, restores it: every payout completes once.
+   */
+  async function expectCompletedAcrossCut(
+    client: TestClient,
+    proxy: TcpProxy,
+    overrides: Record<string, string>,
+  ): Promise<void> {
+    await harness.startRelay(overrides);
+    await harness.startWorker(overrides);
+    const first = await createPayouts(harness.ctx, client.principal, 150);
+    await waitFor(async () => (await completedCount(harness.ctx.db, client.clientId)) >= 40);
+    await proxy.cut();
+    // Payouts keep being accepted while the connection is cut: their outbox rows wait.
+    const during = await createPayouts(harness.ctx, client.principal, 30);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
-    expect(await completedCount(ctx, client.clientId)).to.be.lessThan(
+    expect(await completedCount(harness.ctx.db, client.clientId)).to.be.lessThan(
       first.length + during.length,
       'cut mid-run',
     );
-    await amqp.restore();
-    await waitFor(async () => (await unfinishedCount(ctx.db, client.clientId)) === 0, {
-      timeoutMs: 60_000,
-      message: async () => JSON.stringify(await statusCounts(ctx.db, client.clientId)),
+    await proxy.restore();
+    await waitUntilFinal(harness.ctx.db, client.clientId, { timeoutMs: 60_000 });
+    await expectAllCompletedOnce(harness.ctx, client.clientId, [...first, ...during]);
+  }
+
+  it('completes everything when the broker connection is cut and restored mid-run', async () => {
+    const client = await createTestClient(harness.ctx.db, 'broker-cut');
+    const amqp = await harness.brokerProxy();
+    await expectCompletedAcrossCut(client, amqp, {
+      AMQP_URL: amqp.url(harness.config.amqpUrl),
+      PROVIDER_DELAY_MS: '5',
     });
-    await expectAllCompletedOnce(ctx, client.clientId, [...first, ...during]);
   });
 
   it('completes everything when the database connection is cut and restored mid-run', async () => {
-    const client = await createTestClient(ctx.db, 'db-cut');
-    const databaseUrl = new URL(config.databaseUrl);
-    const pg = await proxy(databaseUrl.hostname, Number(databaseUrl.port || 5432));
-    const overrides = {
-      DATABASE_URL: pg.url(config.databaseUrl),
+    const client = await createTestClient(harness.ctx.db, 'db-cut');
+    const pg = await harness.databaseProxy();
+    await expectCompletedAcrossCut(client, pg, {
+      DATABASE_URL: pg.url(harness.config.databaseUrl),
       PROVIDER_DELAY_MS: '5',
       RELAY_LEASE_MS: '2000',
-    };
-    roles.push(await startRelay(roleContext(overrides)), await startWorker(roleContext(overrides)));
-    const first = await createPayouts(ctx, client.principal, 150);
-    await waitFor(async () => (await completedCount(ctx, client.clientId)) >= 40);
-    await pg.cut();
-    const during = await createPayouts(ctx, client.principal, 30);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    expect(await completedCount(ctx, client.clientId)).to.be.lessThan(
-      first.length + during.length,
-      'cut mid-run',
-    );
-    await pg.restore();
-    await waitFor(async () => (await unfinishedCount(ctx.db, client.clientId)) === 0, {
-      timeoutMs: 60_000,
-      message: async () => JSON.stringify(await statusCounts(ctx.db, client.clientId)),
     });
-    await expectAllCompletedOnce(ctx, client.clientId, [...first, ...during]);
   });
 });

@@ -4,15 +4,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { Connection } from 'rabbitmq-client';
 import { ConsumerStatus } from 'rabbitmq-client';
-import type { Config } from '../../../src/config.js';
 import { ConfirmedPublisher } from '../../../src/consumers/amqp.js';
 import { dlqList, dlqReplay, migrateTopology } from '../../../src/consumers/commands.js';
 import { listDeadLetters } from '../../../src/consumers/dlq.js';
-import { startRelay } from '../../../src/consumers/outbox-relay.js';
-import { startWorker } from '../../../src/consumers/payout-consumer.js';
-import type { RoleHandle } from '../../../src/consumers/role.js';
 import type { TopologyNames } from '../../../src/consumers/topology.js';
 import {
   DELIVERY_LIMIT,
@@ -21,63 +16,38 @@ import {
   queueDestination,
   workDestination,
 } from '../../../src/consumers/topology.js';
-import type { AppContext } from '../../../src/context.js';
 import type { ProcessMessage } from '../../../src/persistence/outbox-scheduler.js';
 import {
-  consumerConfig,
   createPayouts,
-  deleteTestTopology,
   statusCounts,
-  testBroker,
-  testContext,
-  testNamespace,
-  unfinishedCount,
+  useConsumerHarness,
   waitFor,
+  waitForStatus,
+  waitUntilFinal,
 } from '../../support/consumers.js';
 import { createTestClient } from '../../support/fixtures.js';
 
 describe('consumers: dead letters', function () {
   this.timeout(120_000);
-  let config: Config;
-  let ctx: AppContext;
-  let broker: Connection;
+  const harness = useConsumerHarness({ declareTopology: false });
   let names: TopologyNames;
   let publisher: ConfirmedPublisher;
-  const roles: RoleHandle[] = [];
-  const contexts: AppContext[] = [];
-
-  function roleContext(overrides: Record<string, string> = {}): AppContext {
-    const roleCtx = testContext(consumerConfig(config.amqpNamespace, overrides));
-    contexts.push(roleCtx);
-    return roleCtx;
-  }
 
   before(async () => {
-    config = consumerConfig(testNamespace());
-    ctx = testContext(config);
-    broker = await testBroker();
     // The topology step of `migrate`.
-    names = await migrateTopology(config, ctx.log);
-    publisher = new ConfirmedPublisher(broker);
+    names = await migrateTopology(harness.config, harness.ctx.log);
+    publisher = new ConfirmedPublisher(harness.broker);
+    harness.defer(() => publisher.close());
   });
 
   afterEach(async () => {
-    await Promise.all(roles.splice(0).map((role) => role.stop()));
-    await Promise.all(contexts.splice(0).map((roleCtx) => roleCtx.db.destroy()));
-    await broker.queuePurge({ queue: names.deadLetterQueue });
-  });
-
-  after(async () => {
-    await publisher.close();
-    await deleteTestTopology(broker, config);
-    await broker.close();
-    await ctx.db.destroy();
+    await harness.broker.queuePurge({ queue: names.deadLetterQueue });
   });
 
   it('dead-letters poison messages with their reason and keeps the queue flowing', async () => {
-    const client = await createTestClient(ctx.db, 'poison');
-    const workerCtx = roleContext();
-    roles.push(await startWorker(workerCtx), await startRelay(roleContext()));
+    const client = await createTestClient(harness.ctx.db, 'poison');
+    const worker = await harness.startWorker();
+    await harness.startRelay();
     const work = { ...workDestination(names), durable: true };
     const unknownPayout: ProcessMessage = {
       schema_version: 1,
@@ -97,13 +67,13 @@ describe('consumers: dead letters', function () {
     );
     await publisher.publish(processEnvelope(workDestination(names), unknownPayout), unknownPayout);
     // Good payouts created around the poison keep flowing.
-    const ids = await createPayouts(ctx, client.principal, 20);
+    const ids = await createPayouts(harness.ctx, client.principal, 20);
 
-    await waitFor(async () => (await unfinishedCount(ctx.db, client.clientId)) === 0);
-    expect(await statusCounts(ctx.db, client.clientId)).to.deep.equal({ completed: ids.length });
-    await waitFor(async () => (await queueDepth(broker, names.deadLetterQueue)) === 4);
+    await waitUntilFinal(harness.ctx.db, client.clientId);
+    expect(await statusCounts(harness.ctx.db, client.clientId)).to.deep.equal({ completed: ids.length });
+    await waitFor(async () => (await queueDepth(harness.broker, names.deadLetterQueue)) === 4);
 
-    const letters = await listDeadLetters(broker, names);
+    const letters = await listDeadLetters(harness.broker, names);
     const byId = new Map(letters.map((letter) => [letter.messageId, letter]));
     expect(byId.get('poison-text')?.reason).to.equal('unparseable');
     expect(byId.get('poison-json')?.reason).to.equal('unparseable');
@@ -112,12 +82,14 @@ describe('consumers: dead letters', function () {
     expect(byId.get(unknownPayout.message_id)?.reason).to.equal('unknown_payout');
     expect(byId.get(unknownPayout.message_id)?.payoutId).to.equal(unknownPayout.payout_id);
     // Listing loses nothing, however often it runs.
-    expect(await listDeadLetters(broker, names)).to.have.length(4);
+    expect(await listDeadLetters(harness.broker, names)).to.have.length(4);
     // The queue counts returned messages again a moment after the listing's channel closes.
-    await waitFor(async () => (await queueDepth(broker, names.deadLetterQueue)) === 4, { timeoutMs: 5_000 });
-    expect(await listDeadLetters(broker, names)).to.have.length(4);
+    await waitFor(async () => (await queueDepth(harness.broker, names.deadLetterQueue)) === 4, {
+      timeoutMs: 5_000,
+    });
+    expect(await listDeadLetters(harness.broker, names)).to.have.length(4);
 
-    const metrics = await workerCtx.metrics.consumerOutcomes.get();
+    const metrics = await worker.ctx.metrics.consumerOutcomes.get();
     const deadLettered = metrics.values
       .filter((value) => value.labels.outcome === 'dead_letter')
       .reduce((sum, value) => sum + value.value, 0);
@@ -134,7 +106,7 @@ describe('consumers: dead letters', function () {
     };
     // A consumer that crashes on every delivery, as a poison message could make a worker do.
     let deliveries = 0;
-    const crashing = broker.createConsumer(
+    const crashing = harness.broker.createConsumer(
       { queue: names.workQueue, queueOptions: { passive: true }, qos: { prefetchCount: 1 } },
       () => {
         deliveries += 1;
@@ -143,26 +115,26 @@ describe('consumers: dead letters', function () {
     );
     try {
       await publisher.publish(processEnvelope(workDestination(names), message), message);
-      await waitFor(async () => (await queueDepth(broker, names.deadLetterQueue)) === 1, {
+      await waitFor(async () => (await queueDepth(harness.broker, names.deadLetterQueue)) === 1, {
         timeoutMs: 20_000,
       });
     } finally {
       await crashing.close();
     }
     expect(deliveries).to.be.greaterThanOrEqual(DELIVERY_LIMIT);
-    const [letter] = await listDeadLetters(broker, names);
+    const [letter] = await listDeadLetters(harness.broker, names);
     expect(letter?.reason).to.equal('delivery_limit');
     expect(letter?.messageId).to.equal(message.message_id);
   });
 
   it('replays dead letters to the work queue, where the worker finishes them', async () => {
-    const client = await createTestClient(ctx.db, 'replay');
+    const client = await createTestClient(harness.ctx.db, 'replay');
     // A payout whose message ended in the DLQ (say, over the delivery limit during an outage).
-    const [id] = await createPayouts(ctx, client.principal, 1);
-    await ctx
+    const [id] = await createPayouts(harness.ctx, client.principal, 1);
+    await harness.ctx
       .db('outbox')
       .whereRaw(`payload->>'payout_id' = ?`, [id!])
-      .update({ published_at: ctx.db.fn.now() });
+      .update({ published_at: harness.ctx.db.fn.now() });
     const message: ProcessMessage = {
       schema_version: 1,
       message_id: randomUUID(),
@@ -179,17 +151,19 @@ describe('consumers: dead letters', function () {
       ),
       message,
     );
-    expect(await queueDepth(broker, names.deadLetterQueue)).to.equal(1);
+    expect(await queueDepth(harness.broker, names.deadLetterQueue)).to.equal(1);
 
     // The commands behind `make dlq-list` and `make dlq-replay`.
-    const listed = await dlqList(config);
+    const listed = await dlqList(harness.config);
     expect(listed.map((letter) => [letter.payoutId, letter.reason])).to.deep.equal([[id, 'delivery_limit']]);
-    await waitFor(async () => (await queueDepth(broker, names.deadLetterQueue)) === 1, { timeoutMs: 5_000 });
-    const report = await dlqReplay(config, ctx.log);
+    await waitFor(async () => (await queueDepth(harness.broker, names.deadLetterQueue)) === 1, {
+      timeoutMs: 5_000,
+    });
+    const report = await dlqReplay(harness.config, harness.ctx.log);
     expect(report).to.deep.equal({ replayed: 1, failed: 0 });
-    expect(await queueDepth(broker, names.deadLetterQueue)).to.equal(0);
+    expect(await queueDepth(harness.broker, names.deadLetterQueue)).to.equal(0);
 
-    roles.push(await startWorker(roleContext()));
-    await waitFor(async () => (await ctx.service.getPayout(client.principal, id!)).status === 'completed');
+    await harness.startWorker();
+    await waitForStatus(harness.ctx, client.principal, id!, 'completed');
   });
 });

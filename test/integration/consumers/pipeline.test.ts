@@ -4,75 +4,34 @@
  * twice by two relays).
  */
 import { expect } from 'chai';
-import type { Connection } from 'rabbitmq-client';
-import type { Config } from '../../../src/config.js';
-import { startRelay } from '../../../src/consumers/outbox-relay.js';
-import { startWorker } from '../../../src/consumers/payout-consumer.js';
-import type { RoleHandle } from '../../../src/consumers/role.js';
-import { queueDepth, topologyNames } from '../../../src/consumers/topology.js';
-import type { AppContext } from '../../../src/context.js';
 import { claimOutboxBatch } from '../../../src/persistence/outbox-repository.js';
 import {
-  consumerConfig,
   createPayouts,
-  declareTestTopology,
-  deleteTestTopology,
   histories,
   providerEffects,
   statusCounts,
-  testBroker,
-  testContext,
-  testNamespace,
-  unfinishedCount,
+  useConsumerHarness,
   waitFor,
+  waitForStatus,
+  waitUntilFinal,
 } from '../../support/consumers.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
-import { TcpProxy } from '../../support/tcp-proxy.js';
 
 describe('consumers: pipeline', function () {
   this.timeout(120_000);
-  let config: Config;
-  let ctx: AppContext;
-  let broker: Connection;
-  const roles: RoleHandle[] = [];
-  const contexts: AppContext[] = [];
-
-  function roleContext(overrides: Record<string, string> = {}): AppContext {
-    const roleCtx = testContext(consumerConfig(config.amqpNamespace, overrides));
-    contexts.push(roleCtx);
-    return roleCtx;
-  }
-
-  before(async () => {
-    config = consumerConfig(testNamespace());
-    ctx = testContext(config);
-    broker = await testBroker();
-    await declareTestTopology(broker, config);
-  });
-
-  afterEach(async () => {
-    await Promise.all(roles.splice(0).map((role) => role.stop()));
-    await Promise.all(contexts.splice(0).map((roleCtx) => roleCtx.db.destroy()));
-  });
-
-  after(async () => {
-    await deleteTestTopology(broker, config);
-    await broker.close();
-    await ctx.db.destroy();
-  });
+  const harness = useConsumerHarness();
 
   it('takes a created payout to completed through the broker, with its history once', async () => {
-    const client = await createTestClient(ctx.db, 'e2e');
-    roles.push(await startRelay(roleContext()), await startWorker(roleContext()));
-    const created = await ctx.service.createPayout(client.principal, payoutInput(), {
+    const client = await createTestClient(harness.ctx.db, 'e2e');
+    await harness.startRelay();
+    await harness.startWorker();
+    const created = await harness.ctx.service.createPayout(client.principal, payoutInput(), {
       requestId: 'e2e-request-1',
     });
 
-    await waitFor(
-      async () => (await ctx.service.getPayout(client.principal, created.body.id)).status === 'completed',
-    );
-    const events = await ctx.service.listEvents(client.principal, created.body.id);
+    await waitForStatus(harness.ctx, client.principal, created.body.id, 'completed');
+    const events = await harness.ctx.service.listEvents(client.principal, created.body.id);
     expect(events.map((event) => `${event.from ?? ''}>${event.to}`)).to.deep.equal([
       '>created',
       'created>processing',
@@ -85,68 +44,67 @@ describe('consumers: pipeline', function () {
       'e2e-request-1',
     ]);
     expect(events[1]!.actorRole).to.equal('worker');
-    const effects = await providerEffects(ctx.db, client.clientId);
+    const effects = await providerEffects(harness.ctx.db, client.clientId);
     expect(effects.get(created.body.id)).to.deep.equal({ count: 1, results: ['succeeded'] });
   });
 
   it('fails payouts the provider refuses, with its code, and completes the rest', async () => {
-    const client = await createTestClient(ctx.db, 'refused');
-    roles.push(
-      await startRelay(roleContext()),
-      await startWorker(roleContext({ PROVIDER_BLOCKED_IBANS: IBANS.NL, PROVIDER_LIMITS: 'EUR:1000.00' })),
-    );
-    const [blocked, overLimit, atLimit] = await createPayouts(ctx, client.principal, 3, (index) =>
+    const client = await createTestClient(harness.ctx.db, 'refused');
+    await harness.startRelay();
+    await harness.startWorker({ PROVIDER_BLOCKED_IBANS: IBANS.NL, PROVIDER_LIMITS: 'EUR:1000.00' });
+    const [blocked, overLimit, atLimit] = await createPayouts(harness.ctx, client.principal, 3, (index) =>
       index === 0
         ? payoutInput({ recipient: { type: 'iban', iban: IBANS.NL, holder_name: 'Blocked' } })
         : payoutInput({ amount: index === 1 ? '1000.01' : '1000.00' }),
     );
-    await waitFor(async () => (await unfinishedCount(ctx.db, client.clientId)) === 0);
-    const get = (id: string) => ctx.service.getPayout(client.principal, id);
+    await waitUntilFinal(harness.ctx.db, client.clientId);
+    const get = (id: string) => harness.ctx.service.getPayout(client.principal, id);
     expect((await get(blocked!)).failure?.code).to.equal('recipient_blocked');
     expect((await get(overLimit!)).failure?.code).to.equal('provider_limit_exceeded');
     expect((await get(atLimit!)).status).to.equal('completed');
   });
 
   it('acknowledges the message of a payout deleted before processing, without dead-lettering it', async () => {
-    const client = await createTestClient(ctx.db, 'deleted');
-    const [id] = await createPayouts(ctx, client.principal, 1);
-    await ctx.service.deletePayout(client.principal, id!, { requestId: null });
-    const workerCtx = roleContext();
-    roles.push(await startRelay(roleContext()), await startWorker(workerCtx));
+    const client = await createTestClient(harness.ctx.db, 'deleted');
+    const [id] = await createPayouts(harness.ctx, client.principal, 1);
+    await harness.ctx.service.deletePayout(client.principal, id!, { requestId: null });
+    await harness.startRelay();
+    const worker = await harness.startWorker();
     await waitFor(async () =>
-      (await workerCtx.metrics.redeliveries.get()).values.some((v) => v.labels.status === 'cancelled'),
+      (await worker.ctx.metrics.redeliveries.get()).values.some((v) => v.labels.status === 'cancelled'),
     );
-    expect(await queueDepth(broker, topologyNames(config.amqpNamespace).deadLetterQueue)).to.equal(0);
-    expect((await histories(ctx.db, client.clientId)).get(id!)).to.deep.equal([
+    await harness.expectNothingDeadLettered();
+    expect((await histories(harness.ctx.db, client.clientId)).get(id!)).to.deep.equal([
       '>created',
       'created>cancelled',
     ]);
   });
 
   it('loses nothing when a relay dies between commit and publish', async () => {
-    const client = await createTestClient(ctx.db, 'relay-crash');
+    const client = await createTestClient(harness.ctx.db, 'relay-crash');
     // Payouts committed while no relay runs: their outbox rows wait.
-    const ids = await createPayouts(ctx, client.principal, 30);
+    const ids = await createPayouts(harness.ctx, client.principal, 30);
     // A relay claims a batch (leasing it) and dies before publishing: the rows stay leased, unpublished.
-    const claimed = await claimOutboxBatch(ctx.db, 10, 1_000);
+    const claimed = await claimOutboxBatch(harness.ctx.db, 10, 1_000);
     expect(claimed.length).to.be.greaterThan(0);
 
-    roles.push(await startRelay(roleContext({ RELAY_LEASE_MS: '1000' })), await startWorker(roleContext()));
-    await waitFor(async () => (await unfinishedCount(ctx.db, client.clientId)) === 0, { timeoutMs: 30_000 });
-    expect(await statusCounts(ctx.db, client.clientId)).to.deep.equal({ completed: ids.length });
-    const effects = await providerEffects(ctx.db, client.clientId);
+    await harness.startRelay({ RELAY_LEASE_MS: '1000' });
+    await harness.startWorker();
+    await waitUntilFinal(harness.ctx.db, client.clientId, { timeoutMs: 30_000 });
+    expect(await statusCounts(harness.ctx.db, client.clientId)).to.deep.equal({ completed: ids.length });
+    const effects = await providerEffects(harness.ctx.db, client.clientId);
     expect([...effects.values()].every((effect) => effect.count === 1)).to.equal(true);
     expect(effects.size).to.equal(ids.length);
   });
 
   it('never publishes a row twice when two relays run', async () => {
-    const client = await createTestClient(ctx.db, 'two-relays');
-    const ids = await createPayouts(ctx, client.principal, 300);
+    const client = await createTestClient(harness.ctx.db, 'two-relays');
+    const ids = await createPayouts(harness.ctx, client.principal, 300);
     const wanted = new Set(ids);
-    const names = topologyNames(config.amqpNamespace);
+    const names = harness.names;
     const seen = new Map<string, number>();
     // A bare consumer instead of the worker: it records every message the relays published.
-    const consumer = broker.createConsumer(
+    const consumer = harness.broker.createConsumer(
       { queue: names.workQueue, queueOptions: { passive: true }, qos: { prefetchCount: 500 } },
       (message) => {
         const payoutId = (message.body as { payout_id?: string }).payout_id;
@@ -154,17 +112,15 @@ describe('consumers: pipeline', function () {
       },
     );
     try {
-      roles.push(
-        await startRelay(roleContext({ RELAY_BATCH_SIZE: '20' })),
-        await startRelay(roleContext({ RELAY_BATCH_SIZE: '20' })),
-      );
+      await harness.startRelay({ RELAY_BATCH_SIZE: '20' });
+      await harness.startRelay({ RELAY_BATCH_SIZE: '20' });
       await waitFor(() => seen.size === wanted.size, {
         timeoutMs: 30_000,
         message: () => `${seen.size}/${wanted.size}`,
       });
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect([...seen.values()].filter((count) => count > 1)).to.deep.equal([]);
-      const unpublished = await ctx
+      const unpublished = await harness.ctx
         .db('outbox')
         .whereNull('published_at')
         .whereRaw(`payload->>'client_id' = ?`, [client.clientId])
@@ -174,66 +130,54 @@ describe('consumers: pipeline', function () {
       await consumer.close();
     }
     // The payouts of this test stay created (no worker ran): leave them to nobody.
-    await ctx
+    await harness.ctx
       .db('payouts')
       .where({ client_id: client.clientId })
-      .update({ scheduled_at: ctx.db.raw(`now() + interval '1 day'`) });
+      .update({ scheduled_at: harness.ctx.db.raw(`now() + interval '1 day'`) });
   });
 
   it('is woken by NOTIFY, and LISTENs again after its database connection was cut', async () => {
-    const client = await createTestClient(ctx.db, 'notify');
-    const databaseUrl = new URL(config.databaseUrl);
-    const proxy = new TcpProxy(databaseUrl.hostname, Number(databaseUrl.port || 5432));
-    await proxy.start();
-    try {
-      // Polling once a minute: only a notification can explain a quick publish.
-      const relayCtx = roleContext({ DATABASE_URL: proxy.url(config.databaseUrl), RELAY_POLL_MS: '60000' });
-      roles.push(await startRelay(relayCtx), await startWorker(roleContext()));
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const quick = async () => {
-        const created = await ctx.service.createPayout(client.principal, payoutInput(), { requestId: null });
-        await waitFor(
-          async () => (await ctx.service.getPayout(client.principal, created.body.id)).status === 'completed',
-          {
-            timeoutMs: 8_000,
-          },
-        );
-      };
-      await quick();
-      await proxy.cut();
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      await proxy.restore();
-      // The relay's pool and its listener reconnect; the listener LISTENs again and new payouts flow at once.
-      await new Promise((resolve) => setTimeout(resolve, 6_000));
-      await quick();
-      await quick();
-    } finally {
-      await proxy.stop();
-    }
+    const client = await createTestClient(harness.ctx.db, 'notify');
+    const proxy = await harness.databaseProxy();
+    // Polling once a minute: only a notification can explain a quick publish.
+    await harness.startRelay({ DATABASE_URL: proxy.url(harness.config.databaseUrl), RELAY_POLL_MS: '60000' });
+    await harness.startWorker();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const quick = async () => {
+      const created = await harness.ctx.service.createPayout(client.principal, payoutInput(), {
+        requestId: null,
+      });
+      await waitForStatus(harness.ctx, client.principal, created.body.id, 'completed', { timeoutMs: 8_000 });
+    };
+    await quick();
+    await proxy.cut();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await proxy.restore();
+    // The relay's pool and its listener reconnect; the listener LISTENs again and new payouts flow at once.
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    await quick();
+    await quick();
   });
 
   it('prunes published rows after the retention and exports the backlog gauges', async () => {
-    const client = await createTestClient(ctx.db, 'prune');
-    const [id] = await createPayouts(ctx, client.principal, 1);
-    const row = ctx.db('outbox').whereRaw(`payload->>'payout_id' = ?`, [id!]);
-    await row.clone().update({ published_at: ctx.db.raw(`now() - interval '2 hours'`) });
-    const relayCtx = roleContext({ OUTBOX_RETENTION_HOURS: '1' });
-    roles.push(await startRelay(relayCtx));
+    const client = await createTestClient(harness.ctx.db, 'prune');
+    const [id] = await createPayouts(harness.ctx, client.principal, 1);
+    const row = harness.ctx.db('outbox').whereRaw(`payload->>'payout_id' = ?`, [id!]);
+    await row.clone().update({ published_at: harness.ctx.db.raw(`now() - interval '2 hours'`) });
+    const relay = await harness.startRelay({ OUTBOX_RETENTION_HOURS: '1' });
     await waitFor(async () => (await row.clone()).length === 0);
-    await waitFor(async () => (await relayCtx.metrics.outboxBacklog.get()).values.length > 0);
-    expect((await relayCtx.metrics.outboxOldestAge.get()).values[0]!.value).to.be.a('number');
+    await waitFor(async () => (await relay.ctx.metrics.outboxBacklog.get()).values.length > 0);
+    expect((await relay.ctx.metrics.outboxOldestAge.get()).values[0]!.value).to.be.a('number');
   });
 
   it('keeps the history of every payout to one transition per step under load', async () => {
-    const client: TestClient = await createTestClient(ctx.db, 'history');
-    roles.push(
-      await startRelay(roleContext()),
-      await startWorker(roleContext()),
-      await startWorker(roleContext()),
-    );
-    const ids = await createPayouts(ctx, client.principal, 100);
-    await waitFor(async () => (await unfinishedCount(ctx.db, client.clientId)) === 0);
-    const all = await histories(ctx.db, client.clientId);
+    const client: TestClient = await createTestClient(harness.ctx.db, 'history');
+    await harness.startRelay();
+    await harness.startWorker();
+    await harness.startWorker();
+    const ids = await createPayouts(harness.ctx, client.principal, 100);
+    await waitUntilFinal(harness.ctx.db, client.clientId);
+    const all = await histories(harness.ctx.db, client.clientId);
     for (const id of ids)
       expect(all.get(id)).to.deep.equal(['>created', 'created>processing', 'processing>completed']);
   });

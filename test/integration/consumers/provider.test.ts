@@ -11,7 +11,11 @@ import {
   simulatedProviderOptions,
 } from '../../../src/consumers/provider.js';
 import type { AppContext } from '../../../src/context.js';
+import { PayoutProcessor } from '../../../src/consumers/process-payout.js';
 import type { Payout } from '../../../src/domain/payout.js';
+import { workerPrincipal } from '../../../src/domain/principal.js';
+import type { PaymentProvider } from '../../../src/domain/provider.js';
+import type { ProcessMessage } from '../../../src/persistence/outbox-scheduler.js';
 import { consumerConfig, createPayouts, query, testContext, testNamespace } from '../../support/consumers.js';
 import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
 
@@ -123,5 +127,32 @@ describe('consumers: simulated provider', () => {
       await provider.voidTransfer(paid.id, paid.id, { code: 'retries_exhausted', message: 'gave up' }),
     ).to.deep.equal({ status: 'succeeded' });
     expect(await effects(paid.id)).to.equal(1);
+  });
+
+  it('turns a provider that does not answer in time into a transient failure, leaving the payout resumable', async () => {
+    const target = await payout();
+    const silent: PaymentProvider = {
+      submit: () => new Promise<never>(() => undefined),
+      status: () => Promise.resolve(null),
+      voidTransfer: () => Promise.reject(new Error('not used')),
+    };
+    const processor = new PayoutProcessor(ctx.service, silent, undefined, 50);
+    const message: ProcessMessage = {
+      schema_version: 1,
+      message_id: randomUUID(),
+      payout_id: target.id,
+      client_id: target.clientId,
+      request_id: 'provider-timeout',
+    };
+    const outcome = await processor.process(message).catch((error: unknown) => error);
+    expect(outcome).to.be.instanceOf(ProviderTransientError);
+    expect((outcome as Error).message).to.match(/within 50 ms/);
+    // START was saved; the retry resumes from processing with the real provider and pays once.
+    expect((await ctx.service.getPayout(workerPrincipal(target.clientId), target.id)).status).to.equal(
+      'processing',
+    );
+    const resumed = await new PayoutProcessor(ctx.service, new SimulatedProvider(options)).process(message);
+    expect(resumed).to.deep.equal({ found: 'processing', status: 'completed' });
+    expect(await effects(target.id)).to.equal(1);
   });
 });

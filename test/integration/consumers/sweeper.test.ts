@@ -3,84 +3,48 @@
  * shows it meanwhile; expired idempotency keys are removed; the DLQ depth is exported.
  */
 import { expect } from 'chai';
-import type { Connection } from 'rabbitmq-client';
-import type { Config } from '../../../src/config.js';
-import { startRelay } from '../../../src/consumers/outbox-relay.js';
-import { startWorker } from '../../../src/consumers/payout-consumer.js';
-import type { RoleHandle } from '../../../src/consumers/role.js';
-import { startSweeper, sweepOnce } from '../../../src/consumers/sweeper.js';
-import { topologyNames } from '../../../src/consumers/topology.js';
-import type { AppContext } from '../../../src/context.js';
+import { sweepOnce } from '../../../src/consumers/sweeper.js';
 import {
-  consumerConfig,
   createPayouts,
-  declareTestTopology,
-  deleteTestTopology,
   histories,
   providerEffects,
-  testBroker,
-  testContext,
-  testNamespace,
+  useConsumerHarness,
   waitFor,
+  waitForStatus,
 } from '../../support/consumers.js';
 import { createTestClient, payoutInput } from '../../support/fixtures.js';
 
 describe('consumers: sweeper', function () {
   this.timeout(120_000);
-  let config: Config;
-  let ctx: AppContext;
-  let broker: Connection;
-  const roles: RoleHandle[] = [];
-  const contexts: AppContext[] = [];
+  const harness = useConsumerHarness({ env: { STUCK_AFTER_SECONDS: '1' } });
 
-  function roleContext(overrides: Record<string, string> = {}): AppContext {
-    const roleCtx = testContext(consumerConfig(config.amqpNamespace, overrides));
-    contexts.push(roleCtx);
-    return roleCtx;
-  }
-
-  before(async () => {
-    config = consumerConfig(testNamespace(), { STUCK_AFTER_SECONDS: '1' });
-    ctx = testContext(config);
-    broker = await testBroker();
-    await declareTestTopology(broker, config);
-  });
-
-  afterEach(async () => {
-    await Promise.all(roles.splice(0).map((role) => role.stop()));
-    await Promise.all(contexts.splice(0).map((roleCtx) => roleCtx.db.destroy()));
-  });
-
-  after(async () => {
-    await deleteTestTopology(broker, config);
-    await broker.close();
-    await ctx.db.destroy();
-  });
-
-  it('re-drives a payout whose message was dropped, which then completes', async () => {
-    const client = await createTestClient(ctx.db, 'sweeper');
-    const names = topologyNames(config.amqpNamespace);
-    // The relay publishes, and the message is dropped before any worker sees it.
-    const relay = await startRelay(roleContext());
-    roles.push(relay);
-    const [id] = await createPayouts(ctx, client.principal, 1);
+  /** Waits until the relay published the payout's message, then drops it from the work queue unseen. */
+  async function dropMessageOf(id: string): Promise<void> {
     await waitFor(
       async () =>
-        (await ctx.db('outbox').whereRaw(`payload->>'payout_id' = ?`, [id!]).whereNull('published_at'))
+        (await harness.ctx.db('outbox').whereRaw(`payload->>'payout_id' = ?`, [id]).whereNull('published_at'))
           .length === 0,
     );
-    await broker.queuePurge({ queue: names.workQueue });
+    await harness.broker.queuePurge({ queue: harness.names.workQueue });
+  }
+
+  it('re-drives a payout whose message was dropped, which then completes', async () => {
+    const client = await createTestClient(harness.ctx.db, 'sweeper');
+    // The relay publishes, and the message is dropped before any worker sees it.
+    await harness.startRelay();
+    const [id] = await createPayouts(harness.ctx, client.principal, 1);
+    await dropMessageOf(id!);
 
     // Past the threshold the payout counts as stuck.
-    await ctx
+    await harness.ctx
       .db('payouts')
       .where({ id })
       .update({
-        scheduled_at: ctx.db.raw(`now() - interval '1 hour'`),
-        updated_at: ctx.db.raw(`now() - interval '1 hour'`),
+        scheduled_at: harness.ctx.db.raw(`now() - interval '1 hour'`),
+        updated_at: harness.ctx.db.raw(`now() - interval '1 hour'`),
       });
-    const sweeperCtx = roleContext({ STUCK_AFTER_SECONDS: '1' });
-    const first = await sweepOnce(sweeperCtx, sweeperCtx.log, broker);
+    const sweeperCtx = harness.roleContext({ STUCK_AFTER_SECONDS: '1' });
+    const first = await sweepOnce(sweeperCtx, sweeperCtx.log, harness.broker);
     expect(first.redriven).to.be.greaterThanOrEqual(1);
     expect(first.stuck.created).to.be.greaterThanOrEqual(1);
     const gauge = (await sweeperCtx.metrics.stuckPayouts.get()).values.find(
@@ -89,10 +53,10 @@ describe('consumers: sweeper', function () {
     expect(gauge?.value).to.be.greaterThanOrEqual(1);
     expect(first.dlqDepth).to.equal(0);
 
-    roles.push(await startWorker(roleContext()));
-    await waitFor(async () => (await ctx.service.getPayout(client.principal, id!)).status === 'completed');
-    expect((await providerEffects(ctx.db, client.clientId)).get(id!)?.count).to.equal(1);
-    expect((await histories(ctx.db, client.clientId)).get(id!)).to.deep.equal([
+    await harness.startWorker();
+    await waitForStatus(harness.ctx, client.principal, id!, 'completed');
+    expect((await providerEffects(harness.ctx.db, client.clientId)).get(id!)?.count).to.equal(1);
+    expect((await histories(harness.ctx.db, client.clientId)).get(id!)).to.deep.equal([
       '>created',
       'created>processing',
       'processing>completed',
@@ -100,34 +64,26 @@ describe('consumers: sweeper', function () {
   });
 
   it('runs as a role: re-drives on its interval, resumes a payout left in processing', async () => {
-    const client = await createTestClient(ctx.db, 'sweeper-role');
-    roles.push(await startRelay(roleContext()));
-    const [id] = await createPayouts(ctx, client.principal, 1);
-    const names = topologyNames(config.amqpNamespace);
-    await waitFor(
-      async () =>
-        (await ctx.db('outbox').whereRaw(`payload->>'payout_id' = ?`, [id!]).whereNull('published_at'))
-          .length === 0,
-    );
-    await broker.queuePurge({ queue: names.workQueue });
+    const client = await createTestClient(harness.ctx.db, 'sweeper-role');
+    await harness.startRelay();
+    const [id] = await createPayouts(harness.ctx, client.principal, 1);
+    await dropMessageOf(id!);
     // A worker that started the payout and died, its message gone.
-    await ctx.service.applyEvent(
+    await harness.ctx.service.applyEvent(
       { clientId: client.clientId, role: 'worker', actor: 'worker' },
       id!,
       { type: 'START' },
       { requestId: null },
     );
-    await ctx
+    await harness.ctx
       .db('payouts')
       .where({ id })
-      .update({ scheduled_at: ctx.db.raw(`now() - interval '1 hour'`) });
+      .update({ scheduled_at: harness.ctx.db.raw(`now() - interval '1 hour'`) });
 
-    roles.push(
-      await startSweeper(roleContext({ STUCK_AFTER_SECONDS: '1', SWEEP_INTERVAL_MS: '100' })),
-      await startWorker(roleContext()),
-    );
-    await waitFor(async () => (await ctx.service.getPayout(client.principal, id!)).status === 'completed');
-    expect((await histories(ctx.db, client.clientId)).get(id!)).to.deep.equal([
+    await harness.startSweeper({ STUCK_AFTER_SECONDS: '1', SWEEP_INTERVAL_MS: '100' });
+    await harness.startWorker();
+    await waitForStatus(harness.ctx, client.principal, id!, 'completed');
+    expect((await histories(harness.ctx.db, client.clientId)).get(id!)).to.deep.equal([
       '>created',
       'created>processing',
       'processing>completed',
@@ -135,28 +91,28 @@ describe('consumers: sweeper', function () {
   });
 
   it('removes expired idempotency keys, so a key can be used again', async () => {
-    const client = await createTestClient(ctx.db, 'keys');
-    await ctx.service.createPayout(client.principal, payoutInput(), {
+    const client = await createTestClient(harness.ctx.db, 'keys');
+    await harness.ctx.service.createPayout(client.principal, payoutInput(), {
       requestId: null,
       idempotencyKey: 'old-key',
     });
-    await ctx.service.createPayout(client.principal, payoutInput(), {
+    await harness.ctx.service.createPayout(client.principal, payoutInput(), {
       requestId: null,
       idempotencyKey: 'fresh-key',
     });
-    await ctx
+    await harness.ctx
       .db('idempotency_keys')
       .where({ client_id: client.clientId, key: 'old-key' })
-      .update({ created_at: ctx.db.raw(`now() - interval '25 hours'`) });
+      .update({ created_at: harness.ctx.db.raw(`now() - interval '25 hours'`) });
 
-    const report = await sweepOnce(ctx, ctx.log);
+    const report = await sweepOnce(harness.ctx, harness.ctx.log);
     expect(report.expiredKeysDeleted).to.be.greaterThanOrEqual(1);
-    const keys = (await ctx
+    const keys = (await harness.ctx
       .db('idempotency_keys')
       .where({ client_id: client.clientId })
       .pluck('key')) as string[];
     expect(keys).to.deep.equal(['fresh-key']);
-    const again = await ctx.service.createPayout(client.principal, payoutInput({ amount: '1.00' }), {
+    const again = await harness.ctx.service.createPayout(client.principal, payoutInput({ amount: '1.00' }), {
       requestId: null,
       idempotencyKey: 'old-key',
     });

@@ -1,11 +1,9 @@
 /** Concurrent changes of one payout over HTTP: the version check holds, nothing is lost, nothing is a 5xx. */
 import { expect } from 'chai';
-import type { Db } from '../../../src/persistence/db.js';
-import { openTestDb } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { createTestClient, payoutInput } from '../../support/fixtures.js';
-import type { ApiResponse, TestApi } from '../../support/http.js';
-import { startTestApi } from '../../support/http.js';
+import type { ApiResponse } from '../../support/http.js';
+import { useTestApi } from './helpers.js';
 
 function countBy(responses: ApiResponse[]): Record<number, number> {
   const counts: Record<number, number> = {};
@@ -14,18 +12,11 @@ function countBy(responses: ApiResponse[]): Record<number, number> {
 }
 
 describe('concurrent PATCHes of one payout', () => {
-  let db: Db;
-  let api: TestApi;
+  const api = useTestApi(10);
   let client: TestClient;
 
   before(async () => {
-    db = openTestDb(10);
-    api = await startTestApi(db);
-    client = await createTestClient(db, 'concurrency');
-  });
-  after(async () => {
-    await api.close();
-    await db.destroy();
+    client = await createTestClient(api.db, 'concurrency');
   });
 
   async function newPayout(): Promise<string> {

@@ -3,28 +3,17 @@ import sinon from 'sinon';
 import type { Knex } from 'knex';
 import type { ProcessingRequest } from '../../../src/domain/scheduling.js';
 import { OutboxScheduler } from '../../../src/persistence/outbox-scheduler.js';
-import type { Db } from '../../../src/persistence/db.js';
-import { openTestDb } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
-import type { TestApi } from '../../support/http.js';
 import { startTestApi } from '../../support/http.js';
+import { useTestApi } from './helpers.js';
 
 describe('POST /api/payouts', () => {
-  let db: Db;
-  let api: TestApi;
+  const api = useTestApi(5);
   let client: TestClient;
 
-  before(async () => {
-    db = openTestDb(5);
-    api = await startTestApi(db);
-  });
-  after(async () => {
-    await api.close();
-    await db.destroy();
-  });
   beforeEach(async () => {
-    client = await createTestClient(db, 'create');
+    client = await createTestClient(api.db, 'create');
   });
   afterEach(() => sinon.restore());
 
@@ -57,14 +46,14 @@ describe('POST /api/payouts', () => {
     expect(response.headers.get('etag')).to.equal('"1"');
     expect(response.headers.get('x-request-id')).to.equal('req-create-1');
 
-    const row = await db('payouts').where({ id: payout.id }).first();
+    const row = await api.db('payouts').where({ id: payout.id }).first();
     expect(row).to.include({
       client_id: client.clientId,
       amount_minor: '125050',
       currency: 'EUR',
       status: 'created',
     });
-    const history = await db('payout_events').where({ payout_id: payout.id });
+    const history = await api.db('payout_events').where({ payout_id: payout.id });
     expect(history).to.have.length(1);
     expect(history[0]).to.include({
       from_status: null,
@@ -73,7 +62,7 @@ describe('POST /api/payouts', () => {
       actor_role: 'client',
       request_id: 'req-create-1',
     });
-    const outbox = await db('outbox').whereRaw(`payload->>'payout_id' = ?`, [payout.id]);
+    const outbox = await api.db('outbox').whereRaw(`payload->>'payout_id' = ?`, [payout.id]);
     expect(outbox).to.have.length(1);
     expect(outbox[0].payload).to.include({
       payout_id: payout.id,
@@ -93,7 +82,7 @@ describe('POST /api/payouts', () => {
       schedule: (tx: Knex.Transaction, requests: ProcessingRequest[]) => real.schedule(tx, requests),
     };
     const spy = sinon.spy(scheduler, 'schedule');
-    const own = await startTestApi(db, { scheduler });
+    const own = await startTestApi(api.db, { scheduler });
     try {
       const response = await own.request('POST', '/api/payouts', { key: client.key, json: payoutInput() });
       expect(response.status).to.equal(201);

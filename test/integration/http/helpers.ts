@@ -1,4 +1,7 @@
-/** Helpers shared by the HTTP tests: payouts driven into a status, and field errors of a problem document. */
+/**
+ * Helpers shared by the HTTP tests: the API a `describe` runs against, payouts driven into a status, and field
+ * errors of a problem document.
+ */
 import { expect } from 'chai';
 import type { AppContext } from '../../../src/context.js';
 import type { PayoutEvent, PayoutStatus } from '../../../src/machines/payout.machine.js';
@@ -6,9 +9,56 @@ import { sampleEvent } from '../../../src/machines/payout.machine.js';
 import { machineDefinition } from '../../../src/machines/definition.js';
 import type { Principal } from '../../../src/domain/principal.js';
 import { workerPrincipal } from '../../../src/domain/principal.js';
+import type { Db } from '../../../src/persistence/db.js';
+import { openTestDb } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { payoutInput } from '../../support/fixtures.js';
-import type { ApiResponse } from '../../support/http.js';
+import type { ApiResponse, TestApi } from '../../support/http.js';
+import { startTestApi } from '../../support/http.js';
+
+/** The API of a `describe`, with the pool it runs on. */
+export interface DescribedApi extends Omit<TestApi, 'close'> {
+  /** The API's own pool on the run's database, for looking at rows and creating clients. */
+  readonly db: Db;
+}
+
+/**
+ * Registers, in the calling `describe`, an API on a pool of its own (`poolMax` connections: the server allows 100
+ * for everybody) started before its tests and closed after them, the API before its pool. Hooks the file registers
+ * after this call run after these. Using the API before the setup ran throws.
+ */
+export function useTestApi(poolMax = 5): DescribedApi {
+  let started: { db: Db; api: TestApi } | undefined;
+  const current = () => {
+    if (!started) throw new Error('the test API is used before its setup ran');
+    return started;
+  };
+  before(async () => {
+    const db = openTestDb(poolMax);
+    started = { db, api: await startTestApi(db) };
+  });
+  after(async () => {
+    if (!started) return;
+    await started.api.close();
+    await started.db.destroy();
+  });
+  return {
+    get db() {
+      return current().db;
+    },
+    get ctx() {
+      return current().api.ctx;
+    },
+    get baseUrl() {
+      return current().api.baseUrl;
+    },
+    get port() {
+      return current().api.port;
+    },
+    request: (method, path, options) => current().api.request(method, path, options),
+    raw: (method, path, options) => current().api.raw(method, path, options),
+  };
+}
 
 /** Each status → the transitions (event, from) that reach it, read from the machine definition itself. */
 export function transitionsInto(): Map<

@@ -4,35 +4,24 @@
  */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { Db } from '../../../src/persistence/db.js';
-import { openTestDb } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
-import type { ApiResponse, TestApi } from '../../support/http.js';
-import { startTestApi } from '../../support/http.js';
+import type { ApiResponse } from '../../support/http.js';
+import { useTestApi } from './helpers.js';
 
 describe('Idempotency-Key', () => {
-  let db: Db;
-  let api: TestApi;
+  const api = useTestApi(10);
   let client: TestClient;
 
-  before(async () => {
-    db = openTestDb(10);
-    api = await startTestApi(db);
-  });
-  after(async () => {
-    await api.close();
-    await db.destroy();
-  });
   beforeEach(async () => {
-    client = await createTestClient(db, 'idem');
+    client = await createTestClient(api.db, 'idem');
   });
 
   const create = (key: string, body: unknown = payoutInput(), apiKey: string = client.key) =>
     api.request('POST', '/api/payouts', { key: apiKey, json: body, headers: { 'idempotency-key': key } });
 
   async function payoutsOf(clientId: string): Promise<string[]> {
-    const rows: Array<{ id: string }> = await db('payouts').where({ client_id: clientId }).select('id');
+    const rows: Array<{ id: string }> = await api.db('payouts').where({ client_id: clientId }).select('id');
     return rows.map((row) => row.id);
   }
 
@@ -54,7 +43,7 @@ describe('Idempotency-Key', () => {
     expect(ids).to.have.length(1);
     expectCreatedOrInFlight(responses, ids[0]!);
     expect(responses.filter((response) => response.status === 201).length).to.be.at.least(1);
-    const outbox = await db('outbox').whereRaw(`payload->>'payout_id' = ?`, [ids[0]!]);
+    const outbox = await api.db('outbox').whereRaw(`payload->>'payout_id' = ?`, [ids[0]!]);
     expect(outbox).to.have.length(1);
     // A retry once the dust settles replays the one payout.
     const retry = await create(key);
@@ -139,7 +128,7 @@ describe('Idempotency-Key', () => {
   });
 
   it('the same key from two clients → two payouts', async () => {
-    const other = await createTestClient(db, 'idem-other');
+    const other = await createTestClient(api.db, 'idem-other');
     const key = randomUUID();
     const [mine, theirs] = await Promise.all([create(key), create(key, payoutInput(), other.key)]);
     expect(mine.status).to.equal(201);

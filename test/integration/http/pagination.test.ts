@@ -3,26 +3,13 @@
  * filters that hold across pages.
  */
 import { expect } from 'chai';
-import type { Db } from '../../../src/persistence/db.js';
-import { openTestDb } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { createTestClient, payoutInput } from '../../support/fixtures.js';
-import type { ApiResponse, TestApi } from '../../support/http.js';
-import { startTestApi } from '../../support/http.js';
-import { payoutIn } from './helpers.js';
+import type { ApiResponse } from '../../support/http.js';
+import { payoutIn, useTestApi } from './helpers.js';
 
 describe('GET /api/payouts', () => {
-  let db: Db;
-  let api: TestApi;
-
-  before(async () => {
-    db = openTestDb(8);
-    api = await startTestApi(db);
-  });
-  after(async () => {
-    await api.close();
-    await db.destroy();
-  });
+  const api = useTestApi(8);
 
   async function create(client: TestClient, overrides = {}): Promise<string> {
     const response = await api.request('POST', '/api/payouts', {
@@ -51,7 +38,7 @@ describe('GET /api/payouts', () => {
   }
 
   it('walks every page with no duplicate and no gap while another task inserts rows', async () => {
-    const client = await createTestClient(db, 'pages');
+    const client = await createTestClient(api.db, 'pages');
     const existing: string[] = [];
     for (let i = 0; i < 53; i += 1) existing.push(await create(client));
 
@@ -82,14 +69,14 @@ describe('GET /api/payouts', () => {
   });
 
   it('the last page has next_cursor null; an empty list is one empty page', async () => {
-    const client = await createTestClient(db, 'empty');
+    const client = await createTestClient(api.db, 'empty');
     expect(await walk(client, 'limit=10')).to.deep.equal([[]]);
     const id = await create(client);
     expect(await walk(client, 'limit=1')).to.deep.equal([[id]]);
   });
 
   it('defaults to 20 per page', async () => {
-    const client = await createTestClient(db, 'default');
+    const client = await createTestClient(api.db, 'default');
     for (let i = 0; i < 21; i += 1) await create(client);
     const first = await api.request('GET', '/api/payouts', { key: client.key });
     expect(first.body.data).to.have.length(20);
@@ -97,7 +84,7 @@ describe('GET /api/payouts', () => {
   });
 
   it('filters by status, currency and creation time, across pages', async () => {
-    const client = await createTestClient(db, 'filters');
+    const client = await createTestClient(api.db, 'filters');
     const eur = [await create(client), await create(client), await create(client)];
     const jpy = [
       await create(client, { currency: 'JPY', amount: '1000' }),
@@ -124,7 +111,7 @@ describe('GET /api/payouts', () => {
   });
 
   it('a deleted payout leaves the list', async () => {
-    const client = await createTestClient(db, 'deleted');
+    const client = await createTestClient(api.db, 'deleted');
     const kept = await create(client);
     const deleted = await create(client);
     expect((await api.request('DELETE', `/api/payouts/${deleted}`, { key: client.key })).status).to.equal(

@@ -1,12 +1,9 @@
 /** Authentication and tenancy over HTTP: every payout route checks the key; another client's payout does not exist. */
 import { expect } from 'chai';
 import { revokeApiKeys } from '../../../src/domain/api-keys.js';
-import type { Db } from '../../../src/persistence/db.js';
-import { openTestDb } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { createTestClient, payoutInput } from '../../support/fixtures.js';
-import type { TestApi } from '../../support/http.js';
-import { startTestApi } from '../../support/http.js';
+import { useTestApi } from './helpers.js';
 
 const UNKNOWN_ID = '0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5e';
 
@@ -23,23 +20,16 @@ function payoutRoutes(id: string): Array<[string, string, unknown]> {
 }
 
 describe('authentication and tenancy', () => {
-  let db: Db;
-  let api: TestApi;
+  const api = useTestApi(5);
   let alice: TestClient;
   let bob: TestClient;
   let aliceId: string;
 
   before(async () => {
-    db = openTestDb(5);
-    api = await startTestApi(db);
-    alice = await createTestClient(db, 'alice');
-    bob = await createTestClient(db, 'bob');
+    alice = await createTestClient(api.db, 'alice');
+    bob = await createTestClient(api.db, 'bob');
     aliceId = (await api.request('POST', '/api/payouts', { key: alice.key, json: payoutInput() })).body
       .id as string;
-  });
-  after(async () => {
-    await api.close();
-    await db.destroy();
   });
 
   describe('401', () => {
@@ -70,12 +60,12 @@ describe('authentication and tenancy', () => {
     });
 
     it('a revoked key stops working at once, on every route; other clients keep working', async () => {
-      const carol = await createTestClient(db, 'carol');
+      const carol = await createTestClient(api.db, 'carol');
       const id = (await api.request('POST', '/api/payouts', { key: carol.key, json: payoutInput() })).body
         .id as string;
       expect((await api.request('GET', `/api/payouts/${id}`, { key: carol.key })).status).to.equal(200);
 
-      expect(await revokeApiKeys(db, carol.name)).to.equal(2);
+      expect(await revokeApiKeys(api.db, carol.name)).to.equal(2);
 
       for (const key of [carol.key, carol.operatorKey]) {
         for (const [method, path, json] of payoutRoutes(id)) {

@@ -10,13 +10,9 @@ import { roleMaySend } from '../../../src/domain/principal.js';
 import type { PayoutStatus } from '../../../src/machines/payout.machine.js';
 import { PAYOUT_STATUSES } from '../../../src/machines/payout.machine.js';
 import { machineDefinition } from '../../../src/machines/definition.js';
-import type { Db } from '../../../src/persistence/db.js';
-import { openTestDb } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { createTestClient } from '../../support/fixtures.js';
-import type { TestApi } from '../../support/http.js';
-import { startTestApi } from '../../support/http.js';
-import { payoutIn, transitionsInto } from './helpers.js';
+import { payoutIn, transitionsInto, useTestApi } from './helpers.js';
 
 type ApiRole = (typeof API_KEY_ROLES)[number];
 const ROLES: readonly ApiRole[] = ['client', 'operator'];
@@ -35,18 +31,11 @@ function expectedStatus(role: ApiRole, from: PayoutStatus, to: PayoutStatus): 20
 }
 
 describe('PATCH status: every (role, status, requested status)', () => {
-  let db: Db;
-  let api: TestApi;
+  const api = useTestApi(5);
   let client: TestClient;
 
   before(async () => {
-    db = openTestDb(5);
-    api = await startTestApi(db);
-    client = await createTestClient(db, 'transitions');
-  });
-  after(async () => {
-    await api.close();
-    await db.destroy();
+    client = await createTestClient(api.db, 'transitions');
   });
 
   it('covers all 50 combinations, with each outcome present', () => {
@@ -63,6 +52,10 @@ describe('PATCH status: every (role, status, requested status)', () => {
         const expected = expectedStatus(role, from, to);
         it(`${role}: ${from} → ${to} is ${expected}`, async () => {
           const id = await payoutIn(api.ctx, client, from);
+          if (from === 'processing' && to === 'completed') {
+            // An operator's SUCCEED needs the provider's payment (a worker that died after the provider paid).
+            await api.ctx.provider.submit(await api.ctx.service.getPayout(client.principal, id), id);
+          }
           const key = role === 'operator' ? client.operatorKey : client.key;
           const before = await api.request('GET', `/api/payouts/${id}`, { key });
           const response = await api.request('PATCH', `/api/payouts/${id}`, {
@@ -108,5 +101,41 @@ describe('PATCH status: every (role, status, requested status)', () => {
     const asOperator = await api.request('GET', `/api/payouts/${id}`, { key: client.operatorKey });
     expect(asClient.body.available_actions).to.deep.equal([]);
     expect(asOperator.body.available_actions).to.deep.equal(['succeed', 'fail']);
+  });
+
+  it('an operator cannot complete a payout the provider has not paid, nor fail one it has paid', async () => {
+    const unpaid = await payoutIn(api.ctx, client, 'processing');
+    const complete = await api.request('PATCH', `/api/payouts/${unpaid}`, {
+      key: client.operatorKey,
+      json: { status: 'completed', reason: 'the bank says it went out' },
+    });
+    expect(complete.status).to.equal(409);
+    expect(complete.body).to.include({ code: 'provider_disagrees', payout_status: 'processing' });
+
+    const paid = await payoutIn(api.ctx, client, 'processing');
+    await api.ctx.provider.submit(await api.ctx.service.getPayout(client.principal, paid), paid);
+    const fail = await api.request('PATCH', `/api/payouts/${paid}`, {
+      key: client.operatorKey,
+      json: { status: 'failed', reason: 'looks stuck' },
+    });
+    expect(fail.status).to.equal(409);
+    expect(fail.body).to.include({ code: 'provider_disagrees' });
+    expect(fail.body.available_actions).to.deep.equal(['succeed']);
+    const after = await api.request('GET', `/api/payouts/${paid}`, { key: client.key });
+    expect(after.body.status).to.equal('processing');
+  });
+
+  it("an operator's FAIL closes the provider key: the worker's later submit pays nothing", async () => {
+    const id = await payoutIn(api.ctx, client, 'processing');
+    const fail = await api.request('PATCH', `/api/payouts/${id}`, {
+      key: client.operatorKey,
+      json: { status: 'failed', reason: 'recipient asked to stop' },
+    });
+    expect(fail.status).to.equal(200);
+    const late = await api.ctx.provider.submit(await api.ctx.service.getPayout(client.principal, id), id);
+    expect(late.status).to.equal('failed');
+    const effects = await api.db('provider_transfers').where({ idempotency_key: id });
+    expect(effects).to.have.length(1);
+    expect(effects[0]).to.include({ result: 'failed', failure_code: 'operator_failed' });
   });
 });

@@ -3,13 +3,9 @@
  * the field, nothing is stored, and two bad fields are two errors.
  */
 import { expect } from 'chai';
-import type { Db } from '../../../src/persistence/db.js';
-import { openTestDb } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
-import type { TestApi } from '../../support/http.js';
-import { startTestApi } from '../../support/http.js';
-import { fieldErrorsOf } from './helpers.js';
+import { fieldErrorsOf, useTestApi } from './helpers.js';
 
 type Body = Record<string, unknown>;
 
@@ -88,18 +84,11 @@ const INVALID_BODIES: Array<[string, Body, string]> = [
 ];
 
 describe('validation over HTTP', () => {
-  let db: Db;
-  let api: TestApi;
+  const api = useTestApi(5);
   let client: TestClient;
 
   before(async () => {
-    db = openTestDb(5);
-    api = await startTestApi(db);
-    client = await createTestClient(db, 'validation');
-  });
-  after(async () => {
-    await api.close();
-    await db.destroy();
+    client = await createTestClient(api.db, 'validation');
   });
 
   const post = (body: unknown) => api.request('POST', '/api/payouts', { key: client.key, json: body });
@@ -107,7 +96,7 @@ describe('validation over HTTP', () => {
   describe('POST /api/payouts names the field of every rule', () => {
     let own: TestClient;
     before(async () => {
-      own = await createTestClient(db, 'invalid');
+      own = await createTestClient(api.db, 'invalid');
     });
 
     for (const [what, body, pointer] of INVALID_BODIES) {
@@ -121,7 +110,7 @@ describe('validation over HTTP', () => {
     }
 
     it('stored nothing for any of them', async () => {
-      const rows = await db('payouts').where({ client_id: own.clientId }).select('id');
+      const rows = await api.db('payouts').where({ client_id: own.clientId }).select('id');
       expect(rows).to.deep.equal([]);
     });
   });

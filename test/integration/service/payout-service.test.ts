@@ -190,6 +190,8 @@ describe('payout service (real PostgreSQL)', () => {
         for (const to of PAYOUT_STATUSES) {
           it(`${role}: ${from} → ${to}`, async () => {
             const payout = await payoutIn(ctx, client, from);
+            // An operator's SUCCEED needs the provider's payment (a worker that died after the provider paid).
+            if (from === 'processing' && to === 'completed') await ctx.provider.submit(payout, payout.id);
             const principal: Principal =
               role === 'client'
                 ? client.principal
@@ -235,6 +237,26 @@ describe('payout service (real PostgreSQL)', () => {
         .catch((error: unknown) => error);
       expect(outcome).to.be.instanceOf(ValidationFailed);
       expect((outcome as ValidationFailed).errors![0]!.pointer).to.equal('/body/reason');
+    });
+
+    it('applies the role rules to applyEvent too: a client cannot START or SUCCEED', async () => {
+      const payout = await payoutIn(ctx, client, 'created');
+      for (const event of [{ type: 'START' }, { type: 'SUCCEED' }] as const) {
+        const outcome = await ctx.service
+          .applyEvent(client.principal, payout.id, event, ctxOptions)
+          .catch((error: unknown) => error);
+        expect(outcome).to.be.instanceOf(Forbidden);
+      }
+      expect((await ctx.service.getPayout(client.principal, payout.id)).status).to.equal('created');
+    });
+
+    it('lets the worker see a payout deleted under it as cancelled, not unknown', async () => {
+      const payout = await payoutIn(ctx, client, 'created');
+      await ctx.service.deletePayout(client.principal, payout.id, ctxOptions);
+      const outcome = await ctx.service
+        .applyEvent(workerPrincipal(client.clientId), payout.id, { type: 'START' }, ctxOptions)
+        .catch((error: unknown) => error);
+      expect(outcome).to.be.instanceOf(TransitionNotAllowed);
     });
 
     it('derives available_actions from the machine and the role', async () => {
@@ -283,6 +305,44 @@ describe('payout service (real PostgreSQL)', () => {
         .catch((error: unknown) => error);
       expect(stale).to.be.instanceOf(VersionMismatch);
       expect((await ctx.service.getPayout(client.principal, body.id)).description).to.equal('first');
+    });
+  });
+
+  describe('maintenance', () => {
+    async function ageScheduling(id: string): Promise<void> {
+      await ctx
+        .db('payouts')
+        .where({ id })
+        .update({
+          scheduled_at: ctx.db.raw(`now() - interval '1 hour'`),
+          status_changed_at: ctx.db.raw(`now() - interval '1 hour'`),
+        });
+    }
+
+    it('re-drives a stuck payout only when no message for it is still waiting in the outbox', async () => {
+      const { body } = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      await ageScheduling(body.id);
+      const redrive = async () =>
+        (await ctx.maintenance.redriveStuckPayouts(10_000, 'req-sweep')).filter(
+          (payout) => payout.id === body.id,
+        );
+
+      expect(await redrive(), 'its first message is still unsent').to.have.length(0);
+      await ctx.db('outbox').where({ payout_id: body.id }).update({ published_at: ctx.db.fn.now() });
+      expect(await redrive(), 'its message went out and nothing happened').to.have.length(1);
+      expect(await redrive(), 'the re-drive message is waiting now').to.have.length(0);
+      const waiting = await ctx.db('outbox').where({ payout_id: body.id }).whereNull('published_at');
+      expect(waiting).to.have.length(1);
+      expect(waiting[0].payload).to.include({ payout_id: body.id, request_id: 'req-sweep' });
+    });
+
+    it('counts a payout as stuck from its last status change, whatever else was edited', async () => {
+      const { body } = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      const before = await ctx.maintenance.countStuckPayouts();
+      await ageScheduling(body.id);
+      await ctx.service.updateDescription(client.principal, body.id, 'edited while stuck', ctxOptions);
+      const after = await ctx.maintenance.countStuckPayouts();
+      expect(after.created).to.equal(before.created! + 1);
     });
   });
 

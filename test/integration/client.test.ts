@@ -1,0 +1,208 @@
+/**
+ * The typed client (src/client) against the running app: `startApi` on a free port, every call through
+ * `createPayoutsClient`, every response also checked against openapi.yaml by the fetch the client is given.
+ */
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import type { CreatePayoutRequest, PayoutsClient } from '../../src/client/index.js';
+import { PayoutsApiError, createPayoutsClient } from '../../src/client/index.js';
+import { loadConfig } from '../../src/config.js';
+import type { AppContext } from '../../src/context.js';
+import { createContext } from '../../src/context.js';
+import type { RunningApi } from '../../src/http/server.js';
+import { startApi } from '../../src/http/server.js';
+import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
+import { testDatabaseUrl } from '../support/database.js';
+import type { TestClient } from '../support/fixtures.js';
+import { IBANS, createTestClient } from '../support/fixtures.js';
+import { contract } from '../support/http.js';
+
+/** A valid create body, typed as the client takes it. */
+function payoutBody(overrides: Partial<CreatePayoutRequest> = {}): CreatePayoutRequest {
+  return {
+    amount: '1250.50',
+    currency: 'EUR',
+    recipient: { type: 'iban', iban: IBANS.DE, holder_name: 'Jane Doe' },
+    description: 'Invoice 42',
+    ...overrides,
+  };
+}
+
+/** The global fetch, plus the contract check of every response the client receives. */
+async function contractCheckedFetch(request: Request): Promise<Response> {
+  const response = await fetch(request);
+  const text = await response.clone().text();
+  const mediaType = (response.headers.get('content-type') ?? '').split(';')[0]!.trim();
+  const json = mediaType === 'application/json' || mediaType.endsWith('+json');
+  contract().check(request.method, request.url, {
+    status: response.status,
+    headers: response.headers,
+    text,
+    body: json && text !== '' ? JSON.parse(text) : text,
+  });
+  return response;
+}
+
+/** The error a call rejects with; fails the test when it resolves or rejects with something else. */
+async function apiError(call: Promise<unknown>): Promise<PayoutsApiError> {
+  try {
+    await call;
+  } catch (error) {
+    expect(error).to.be.instanceOf(PayoutsApiError);
+    return error as PayoutsApiError;
+  }
+  return expect.fail('expected the call to fail with a problem document');
+}
+
+describe('typed client against the running app', () => {
+  let ctx: AppContext;
+  let api: RunningApi;
+  let baseUrl: string;
+  let owner: TestClient;
+  let payouts: PayoutsClient;
+
+  before(async () => {
+    const config = loadConfig({
+      DATABASE_URL: testDatabaseUrl(),
+      DATABASE_POOL_MAX: '3',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+    });
+    ctx = createContext(config, {
+      log: createLogger({ level: 'silent' }),
+      metrics: createMetrics({ defaults: false }),
+    });
+    api = await startApi(ctx);
+    baseUrl = `http://127.0.0.1:${api.port}`;
+  });
+
+  after(async () => {
+    await api?.stop();
+    await ctx?.db.destroy();
+  });
+
+  beforeEach(async () => {
+    owner = await createTestClient(ctx.db, 'client-sdk');
+    payouts = createPayoutsClient({ baseUrl, apiKey: owner.key, fetch: contractCheckedFetch });
+  });
+
+  it('creates a payout with an idempotency key; a retry with the same key returns the same payout', async () => {
+    const idempotencyKey = randomUUID();
+    const body = payoutBody({ amount: '99.5' });
+    const created = await payouts.createPayout(body, { idempotencyKey, requestId: 'sdk-create-1' });
+    expect(created).to.include({ amount: '99.50', currency: 'EUR', status: 'created', version: 1 });
+    // `type` is typed as the wire value 'iban' (the generated schema alone would say 'MaskedIbanRecipient').
+    const iban: 'iban' = created.recipient.type;
+    expect(iban).to.equal('iban');
+    expect(created.recipient).to.include({ iban_last4: IBANS.DE.slice(-4) });
+    expect(JSON.stringify(created)).to.not.include(IBANS.DE);
+
+    const replayed = await payouts.createPayout(body, { idempotencyKey });
+    expect(replayed).to.deep.equal(created);
+    const page = await payouts.listPayouts({ limit: 100 });
+    expect(page.data.map((payout) => payout.id)).to.deep.equal([created.id]);
+  });
+
+  it('reads, changes, lists and reads the history of a payout', async () => {
+    const created = await payouts.createPayout(payoutBody(), {
+      idempotencyKey: randomUUID(),
+      requestId: 'sdk-create-2',
+    });
+    const read = await payouts.getPayout(created.id);
+    expect(read).to.deep.equal(created);
+
+    const changed = await payouts.updatePayout(
+      created.id,
+      { description: 'Invoice 43' },
+      { ifMatch: read.version, requestId: 'sdk-describe-2' },
+    );
+    expect(changed).to.include({ description: 'Invoice 43', version: 2 });
+
+    const other = await payouts.createPayout(payoutBody({ currency: 'USD' }), {
+      idempotencyKey: randomUUID(),
+    });
+    const euros = await payouts.listPayouts({ currency: 'EUR', status: 'created', limit: 10 });
+    expect(euros.data.map((payout) => payout.id)).to.deep.equal([created.id]);
+    expect(euros.next_cursor).to.equal(null);
+    const first = await payouts.listPayouts({ limit: 1 });
+    expect(first.data.map((payout) => payout.id)).to.deep.equal([other.id]);
+    const second = await payouts.listPayouts({ limit: 1, cursor: first.next_cursor! });
+    expect(second.data.map((payout) => payout.id)).to.deep.equal([created.id]);
+
+    const events = await payouts.listPayoutEvents(created.id);
+    expect(events.map((event) => [event.from, event.to, event.event, event.request_id])).to.deep.equal([
+      [null, 'created', 'CREATE', 'sdk-create-2'],
+      ['created', 'created', 'DESCRIBE', 'sdk-describe-2'],
+    ]);
+  });
+
+  it('cancels a payout (DELETE); it then reads as a 404 problem', async () => {
+    const created = await payouts.createPayout(payoutBody(), { idempotencyKey: randomUUID() });
+    await payouts.cancelPayout(created.id, { requestId: 'sdk-cancel-3' });
+
+    const notFound = await apiError(payouts.getPayout(created.id, { requestId: 'sdk-read-3' }));
+    expect(notFound.status).to.equal(404);
+    expect(notFound.code).to.equal('payout_not_found');
+    expect(notFound.problem).to.include({ status: 404, request_id: 'sdk-read-3' });
+    expect(notFound.requestId).to.equal('sdk-read-3');
+    expect((await apiError(payouts.listPayoutEvents(created.id))).code).to.equal('payout_not_found');
+    expect((await apiError(payouts.cancelPayout(created.id))).status).to.equal(404);
+    expect((await payouts.listPayouts()).data).to.deep.equal([]);
+  });
+
+  it('turns every error response into a PayoutsApiError carrying the problem document', async () => {
+    const invalid = await apiError(
+      payouts.createPayout(
+        payoutBody({
+          amount: '1,5',
+          recipient: { type: 'iban', iban: 'DE89370400440532013001', holder_name: 'Jane Doe' },
+        }),
+        { idempotencyKey: randomUUID() },
+      ),
+    );
+    expect(invalid.status).to.equal(400);
+    expect(invalid.code).to.equal('validation_failed');
+    expect(invalid.problem.errors?.map((error) => error.pointer)).to.have.members([
+      '/body/amount',
+      '/body/recipient/iban',
+    ]);
+    // The problem's message names the status and code, never the request's data or the key.
+    expect(invalid.message).to.match(/^400 validation_failed: /);
+    expect(invalid.message).to.not.include(owner.key);
+
+    const created = await payouts.createPayout(payoutBody(), { idempotencyKey: randomUUID() });
+    await payouts.updatePayout(created.id, { description: 'changed' }, { ifMatch: created.version });
+    const stale = await apiError(
+      payouts.updatePayout(created.id, { description: 'lost update' }, { ifMatch: created.version }),
+    );
+    expect(stale.status).to.equal(412);
+    expect(stale.problem).to.include({ code: 'version_mismatch', current_version: 2 });
+
+    const refused = await apiError(
+      payouts.updatePayout(created.id, { status: 'completed', reason: 'not mine to decide' }),
+    );
+    expect(refused.status).to.equal(403);
+
+    const stranger = createPayoutsClient({
+      baseUrl,
+      apiKey: `pk_live_${randomUUID()}`,
+      fetch: contractCheckedFetch,
+    });
+    const unauthenticated = await apiError(stranger.getPayout(created.id));
+    expect(unauthenticated.status).to.equal(401);
+    expect(unauthenticated.code).to.equal('unauthenticated');
+
+    // Another client's payout is not found, exactly like an unknown id.
+    const neighbour = await createTestClient(ctx.db, 'client-sdk-other');
+    const theirs = createPayoutsClient({ baseUrl, apiKey: neighbour.key, fetch: contractCheckedFetch });
+    expect((await apiError(theirs.getPayout(created.id))).code).to.equal('payout_not_found');
+  });
+
+  it('uses the global fetch when none is given', async () => {
+    const plain = createPayoutsClient({ baseUrl: `${baseUrl}/`, apiKey: owner.key });
+    const created = await plain.createPayout(payoutBody({ currency: 'JPY', amount: '1250' }));
+    expect((await plain.getPayout(created.id)).amount).to.equal('1250');
+  });
+});
