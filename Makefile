@@ -8,7 +8,7 @@ NAME ?=
 ROLE ?= client
 
 .PHONY: help install up down logs migrate run worker relay sweeper dev build test test-unit test-integration \
-        lint fmt typecheck spec-lint compose-check diagram diagram-check client key key-revoke key-list \
+        lint fmt typecheck spec-lint compose-check diagram diagram-check client client-check key key-revoke key-list \
         dlq-list dlq-replay screenshots shell psql bench bench-drain
 
 help: ## List the targets
@@ -47,7 +47,7 @@ dev: ## Migrate, print a development key, run api + relay + worker + sweeper in 
 build: ## Compile to dist/
 	npx tsc -p tsconfig.build.json
 
-test: lint typecheck spec-lint compose-check diagram-check test-unit test-integration ## The one gate: lint, typecheck, spec lint, compose check, diagram check, unit and integration tests
+test: lint typecheck spec-lint compose-check diagram-check client-check test-unit test-integration ## The one gate: lint, typecheck, spec lint, compose check, diagram and client up to date, unit and integration tests
 
 test-unit: ## Unit tests (no I/O)
 	npx mocha
@@ -81,6 +81,12 @@ diagram-check: ## Fail when the diagram in README.md is out of date
 client: ## Generate the typed API client's types from openapi.yaml
 	npx openapi-typescript openapi.yaml -o src/client/schema.d.ts
 	npx prettier --write src/client/schema.d.ts
+
+client-check: ## Fail when src/client/schema.d.ts is stale (run make client)
+	@tmp=$$(mktemp --suffix=.d.ts); npx openapi-typescript openapi.yaml -o $$tmp >/dev/null && \
+	  npx prettier --stdin-filepath src/client/schema.d.ts < $$tmp | diff -q - src/client/schema.d.ts >/dev/null; \
+	  s=$$?; rm -f $$tmp; [ $$s -eq 0 ] || { echo 'src/client/schema.d.ts is stale: run make client' >&2; exit 1; }; \
+	  echo 'typed client up to date'
 
 key: ## Issue an API key: make key NAME=acme ROLE=client|operator (the key is the last line)
 	@test -n "$(NAME)" || (echo "usage: make key NAME=<client> ROLE=client|operator" >&2; exit 2)
