@@ -106,6 +106,12 @@ const STATUS_FOR_EVENT: Readonly<Record<PayoutEventType, PayoutStatus>> = {
   CANCEL: 'cancelled',
 };
 
+/** Every payout starts from the machine's initial state: computed once, stored as it is by every create. */
+const INITIAL = (() => {
+  const snapshot = initialPayoutSnapshot();
+  return { status: statusOf(snapshot), snapshot: persistPayoutSnapshot(snapshot) };
+})();
+
 /** Up to this many optimistic tries before a change takes the row lock and decides once more. */
 const OPTIMISTIC_TRIES = 2;
 
@@ -163,14 +169,13 @@ export class PayoutService {
         }
       }
 
-      const snapshot = initialPayoutSnapshot();
       const payout = await payouts.insertPayout(tx, {
         id: uuidv7(),
         clientId: principal.clientId,
         amount: fields.amount,
         recipient: fields.recipient,
-        status: statusOf(snapshot),
-        snapshot: persistPayoutSnapshot(snapshot),
+        status: INITIAL.status,
+        snapshot: INITIAL.snapshot,
         machineVersion: PAYOUT_MACHINE_VERSION,
         description: fields.description,
       });

@@ -1,5 +1,10 @@
 /** The payout as the domain sees it, and its public representation. */
-import type { PayoutFailure, PayoutStatus, PersistedPayoutSnapshot } from '../machines/payout.machine.js';
+import type {
+  PayoutEventType,
+  PayoutFailure,
+  PayoutStatus,
+  PersistedPayoutSnapshot,
+} from '../machines/payout.machine.js';
 import { acceptedEvents, restorePayoutSnapshot } from '../machines/payout.machine.js';
 import type { Money } from './money.js';
 import type { MaskedRecipient, Recipient } from './recipient.js';
@@ -37,13 +42,24 @@ export interface PayoutHistoryEntry {
 /** Actions a caller may take next, as they appear in `available_actions`. */
 export type PayoutAction = 'cancel' | 'start' | 'succeed' | 'fail';
 
-/** What this principal may do next with this payout: the machine's accepted events the role may send. */
+/**
+ * What this principal may do next with this payout: the machine's accepted events the role may send. The
+ * machine has no guards, so what a state accepts depends on the state alone: it is asked once per (machine
+ * version, status) and remembered, instead of rehydrating an actor for every payout in every response.
+ */
 export function availableActions(payout: Payout, principal: Principal): PayoutAction[] {
-  const snapshot = restorePayoutSnapshot(payout.snapshot, payout.machineVersion);
-  return acceptedEvents(snapshot)
+  const key = `${payout.machineVersion}:${payout.status}`;
+  let accepted = ACCEPTED_BY_STATE.get(key);
+  if (!accepted) {
+    accepted = acceptedEvents(restorePayoutSnapshot(payout.snapshot, payout.machineVersion));
+    ACCEPTED_BY_STATE.set(key, accepted);
+  }
+  return accepted
     .filter((event) => roleMaySend(principal.role, event))
     .map((event) => event.toLowerCase() as PayoutAction);
 }
+
+const ACCEPTED_BY_STATE = new Map<string, PayoutEventType[]>();
 
 /** The API representation of a payout (the `Payout` schema of openapi.yaml). */
 export interface PayoutResource {

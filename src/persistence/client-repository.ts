@@ -1,6 +1,7 @@
 /** API clients and their keys. Keys are stored only as SHA-256 hashes. */
 import type { Knex } from 'knex';
-import { ApiKeyRow, ClientRow } from './models.js';
+import type { ApiKeyRow} from './models.js';
+import { ClientRow } from './models.js';
 
 type Runner = Knex | Knex.Transaction;
 
@@ -35,7 +36,12 @@ export async function insertApiKey(
 }
 
 export async function findActiveKeyByHash(runner: Runner, hash: string): Promise<ApiKeyRecord | null> {
-  const row = await ApiKeyRow.query(runner).findOne({ key_hash: hash }).whereNull('revoked_at');
+  // Every request runs this: the plain builder, not the model layer.
+  const row = (await runner('api_keys')
+    .select('id', 'client_id', 'role')
+    .where({ key_hash: hash })
+    .whereNull('revoked_at')
+    .first()) as Pick<ApiKeyRow, 'id' | 'client_id' | 'role'> | undefined;
   return row ? { id: row.id, clientId: row.client_id, role: row.role } : null;
 }
 

@@ -1,6 +1,6 @@
 /** Stored outcomes of `POST /api/payouts` per (client, Idempotency-Key). */
 import type { Knex } from 'knex';
-import { IdempotencyKeyRow } from './models.js';
+import type { IdempotencyKeyRow } from './models.js';
 
 type Runner = Knex | Knex.Transaction;
 
@@ -33,9 +33,10 @@ export async function findIdempotentOutcome(
   key: string,
   ttlHours: number,
 ): Promise<StoredOutcome | null> {
-  const row = await IdempotencyKeyRow.query(runner)
-    .findOne({ client_id: clientId, key })
-    .where('created_at', '>=', runner.raw(`now() - make_interval(hours => ?)`, [ttlHours]));
+  const row = (await runner('idempotency_keys')
+    .where({ client_id: clientId, key })
+    .where('created_at', '>=', runner.raw(`now() - make_interval(hours => ?)`, [ttlHours]))
+    .first()) as IdempotencyKeyRow | undefined;
   if (!row) return null;
   return {
     requestHash: row.request_hash,
