@@ -1,0 +1,349 @@
+/**
+ * `make bench-drain`: the end-to-end drain rate against PostgreSQL's transition floor, in one run.
+ *
+ * 1. A dedicated database (payouts_bench_drain) and AMQP namespace (never dev data or queues); N payouts created
+ *    through the payout service in-process (with lanes in parallel), so N outbox rows wait for the relay.
+ * 2. K workers started from dist/ with PROVIDER_DELAY_MS=0 and waited for (/readyz), then one relay: the clock
+ *    starts when the relay starts. The database is polled until every payout is final (completed, failed or
+ *    cancelled). Workers and relay are stopped.
+ * 3. In the same run: `../shared/limits/pg_floor.sh` (create and transition tps) and
+ *    `../shared/limits/amqp_floor.mjs` (messages/s). Prints the drain rate and its ratio to
+ *    (transition tps ÷ 2): a payout makes two transitions, START and SUCCEED. Target ≥ 0.5.
+ *
+ * Env: BENCH_PAYOUTS (10000), BENCH_WORKERS (2), BENCH_WORKER_CONCURRENCY (the service's default when unset),
+ * BENCH_CREATE_LANES (16), BENCH_DRAIN_TIMEOUT_SECONDS (600), BENCH_PG_SECONDS (10), BENCH_PG_CLIENTS (16),
+ * BENCH_AMQP_MESSAGES (20000), BENCH_AMQP_PREFETCH (50), BENCH_PROFILE (1: profile the workers and the relay).
+ * Exits non-zero on a harness error, a drain that does not finish, or a payout that did not complete.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type * as ConfigModule from '../src/config.js';
+import type * as ContextModule from '../src/context.js';
+import type * as ApiKeysModule from '../src/domain/api-keys.js';
+import type * as LoggerModule from '../src/logger.js';
+import type { Principal } from '../src/domain/principal.js';
+import { printSummary, summariseFile } from './cpuprofile.js';
+import type { Child } from './lib.js';
+import {
+  BENCH_AMQP_ENV,
+  fromDist,
+  HarnessError,
+  cpuTimeMs,
+  deleteBenchTopology,
+  LIMITS,
+  MAIN,
+  RESULTS,
+  envInt,
+  fmt,
+  freePort,
+  recreateDatabase,
+  run,
+  sleep,
+  start,
+  stop,
+  stopAll,
+  verdict,
+  waitForHttp,
+  waitForQuietMachine,
+  withPg,
+  writeResults,
+} from './lib.js';
+
+const PAYOUTS = envInt('BENCH_PAYOUTS', 10_000);
+const WORKERS = envInt('BENCH_WORKERS', 2);
+const WORKER_CONCURRENCY = process.env.BENCH_WORKER_CONCURRENCY;
+const LANES = envInt('BENCH_CREATE_LANES', 16);
+const TIMEOUT_S = envInt('BENCH_DRAIN_TIMEOUT_SECONDS', 600);
+const PG_SECONDS = envInt('BENCH_PG_SECONDS', 10);
+const PG_CLIENTS = envInt('BENCH_PG_CLIENTS', 16);
+const AMQP_MESSAGES = envInt('BENCH_AMQP_MESSAGES', 20_000);
+const AMQP_PREFETCH = envInt('BENCH_AMQP_PREFETCH', 50);
+const TRANSITIONS_PER_PAYOUT = 2;
+/** BENCH_PROFILE=1: workers and relay run under `--cpu-prof`; their profiles are summarised at the end. */
+const PROFILE = process.env.BENCH_PROFILE === '1';
+const PROFILE_DIR = join(RESULTS, 'profiles', `drain-${process.pid}`);
+const TARGET_RATIO = 0.5;
+
+const problems: string[] = [];
+
+function loud(message: string): void {
+  problems.push(message);
+  process.stdout.write(`\n!!!!!!!! ${message}\n\n`);
+}
+
+function roleEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    // Its own queues; if this run dies before deleting them, the broker removes them after 10 idle minutes.
+    ...BENCH_AMQP_ENV,
+    PROVIDER_DELAY_MS: '0',
+    PROVIDER_FAULT_RATE: '0',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+    ...(WORKER_CONCURRENCY ? { WORKER_CONCURRENCY } : {}),
+    ...extra,
+  };
+}
+
+/** N payouts through the service (compiled, from dist/), in-process, `LANES` at a time, each with its own idempotency key. */
+async function createPayouts(databaseUrl: string): Promise<number> {
+  const { loadConfig } = await fromDist<typeof ConfigModule>('src/config.ts');
+  const { createContext } = await fromDist<typeof ContextModule>('src/context.ts');
+  const { issueApiKey } = await fromDist<typeof ApiKeysModule>('src/domain/api-keys.ts');
+  const { createLogger } = await fromDist<typeof LoggerModule>('src/logger.ts');
+  const config = loadConfig({ ...process.env, ...roleEnv(databaseUrl), DATABASE_POOL_MAX: String(LANES) });
+  // No NOTIFY: no relay runs yet (it reads the outbox when it starts), and the pool closes right after.
+  const ctx = createContext(config, {
+    log: createLogger({ level: 'warn' }),
+    waker: { wake: () => undefined },
+  });
+  try {
+    const issued = await issueApiKey(ctx.db, 'bench-drain', 'client');
+    const principal: Principal = { clientId: issued.clientId, role: 'client', actor: `key:${issued.keyId}` };
+    const input = {
+      amount: '12.34',
+      currency: 'EUR',
+      recipient: { type: 'iban', iban: 'DE89370400440532013000', holder_name: 'Jane Doe' },
+      description: 'bench drain',
+    };
+    let next = 0;
+    const t0 = performance.now();
+    const lane = async () => {
+      while (next < PAYOUTS) {
+        next += 1;
+        await ctx.service.createPayout(principal, input, { requestId: null, idempotencyKey: randomUUID() });
+      }
+    };
+    await Promise.all(Array.from({ length: LANES }, lane));
+    return PAYOUTS / ((performance.now() - t0) / 1000);
+  } finally {
+    await ctx.db.destroy();
+  }
+}
+
+interface Progress {
+  t: number;
+  final: number;
+  counts: Record<string, number>;
+}
+
+async function statusCounts(databaseUrl: string): Promise<Record<string, number>> {
+  return withPg(databaseUrl, async (client) => {
+    const { rows } = await client.query<{ status: string; n: string }>(
+      'SELECT status, count(*) AS n FROM payouts GROUP BY status',
+    );
+    return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
+  });
+}
+
+const finalOf = (counts: Record<string, number>) =>
+  (counts.completed ?? 0) + (counts.failed ?? 0) + (counts.cancelled ?? 0);
+
+async function startRole(role: 'worker' | 'relay', index: number, databaseUrl: string): Promise<Child> {
+  const port = await freePort();
+  const child = start(
+    `${role} ${index}`,
+    'node',
+    [
+      ...(PROFILE
+        ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${role}-${index}.cpuprofile`]
+        : []),
+      MAIN,
+      role,
+    ],
+    roleEnv(databaseUrl, { METRICS_PORT: String(port) }),
+  );
+  await waitForHttp(child, port, '/readyz', 60_000, true);
+  return child;
+}
+
+/** Starts the workers (idle: nothing is published yet), then the relay; polls until every payout is final. */
+async function drain(databaseUrl: string) {
+  const roles: Child[] = [];
+  try {
+    for (let i = 1; i <= WORKERS; i += 1) roles.push(await startRole('worker', i, databaseUrl));
+    const cpuAtStart = new Map(roles.map((role) => [role, cpuTimeMs(role.proc.pid)]));
+    const started = performance.now();
+    const relay = await startRole('relay', 1, databaseUrl);
+    roles.push(relay);
+    cpuAtStart.set(relay, cpuTimeMs(relay.proc.pid));
+    const progress: Progress[] = [];
+    let lastPrint = started;
+    for (;;) {
+      const counts = await statusCounts(databaseUrl);
+      const now = performance.now();
+      const final = finalOf(counts);
+      progress.push({ t: (now - started) / 1000, final, counts });
+      if (final >= PAYOUTS) break;
+      for (const role of roles) {
+        if (role.proc.exitCode !== null) {
+          throw new HarnessError(`${role.name} exited with ${role.proc.exitCode}:\n${role.output()}`);
+        }
+      }
+      if (now - started > TIMEOUT_S * 1000) {
+        loud(`drain did not finish within ${TIMEOUT_S} s: ${JSON.stringify(counts)}`);
+        break;
+      }
+      if (now - lastPrint > 5000) {
+        lastPrint = now;
+        process.stdout.write(
+          `  ${fmt((now - started) / 1000)} s: ${final} final ${JSON.stringify(counts)}\n`,
+        );
+      }
+      await sleep(200);
+    }
+    // CPU (user + system) each role spent on the drain, per payout: where the pipeline's time goes.
+    const cpu = { workers: 0, relay: 0 };
+    for (const role of roles) {
+      const used = cpuTimeMs(role.proc.pid) - (cpuAtStart.get(role) ?? 0);
+      if (role.name.startsWith('worker')) cpu.workers += used;
+      else cpu.relay += used;
+    }
+    return { progress, cpuMsPerPayout: { workers: cpu.workers / PAYOUTS, relay: cpu.relay / PAYOUTS } };
+  } finally {
+    for (const role of roles.reverse()) await stop(role);
+  }
+}
+
+/** Seconds at which `share` of the payouts were final, interpolated between polls. */
+function timeAt(progress: Progress[], share: number): number {
+  const goal = PAYOUTS * share;
+  for (let i = 1; i < progress.length; i += 1) {
+    const a = progress[i - 1]!;
+    const b = progress[i]!;
+    if (b.final >= goal)
+      return b.final === a.final ? b.t : a.t + ((goal - a.final) / (b.final - a.final)) * (b.t - a.t);
+  }
+  return NaN;
+}
+
+function metric(output: string, name: string): number {
+  const match = new RegExp(`^${name} (\\d+(?:\\.\\d+)?)$`, 'm').exec(output);
+  if (!match) throw new HarnessError(`no ${name} in:\n${output}`);
+  return Number(match[1]);
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(MAIN))
+    throw new HarnessError(`${MAIN} is missing: run \`make bench-drain\` (it builds first)`);
+  process.stdout.write(
+    `make bench-drain: ${PAYOUTS} payouts, ${WORKERS} worker(s)` +
+      `${WORKER_CONCURRENCY ? ` × concurrency ${WORKER_CONCURRENCY}` : ''} + 1 relay, provider delay 0\n`,
+  );
+  const databaseUrl = await recreateDatabase('payouts_bench_drain');
+  await run('node', [MAIN, 'migrate'], roleEnv(databaseUrl));
+
+  let results: Record<string, unknown> | undefined;
+  try {
+    await waitForQuietMachine();
+    const createRate = await createPayouts(databaseUrl);
+    process.stdout.write(
+      `created ${PAYOUTS} payouts in-process at ${fmt(createRate)} /s (not measured against a floor)\n`,
+    );
+
+    const busy = await waitForQuietMachine();
+    process.stdout.write(`draining (other load ${fmt(busy * 100, 0)}%)…\n`);
+    const { progress, cpuMsPerPayout } = await drain(databaseUrl);
+    const last = progress[progress.length - 1]!;
+    const total = last.t;
+    const rate = last.final / total;
+    const steady = (0.8 * PAYOUTS) / (timeAt(progress, 0.9) - timeAt(progress, 0.1));
+    const firstFinal = timeAt(progress, 1 / PAYOUTS);
+
+    const checks = await withPg(databaseUrl, async (client) => {
+      const one = async (sql: string) => Number((await client.query<{ n: string }>(sql)).rows[0]?.n ?? 0);
+      return {
+        providerEffects: await one('SELECT count(*) AS n FROM provider_transfers'),
+        paidTwice: await one(
+          'SELECT count(*) AS n FROM (SELECT payout_id FROM provider_transfers GROUP BY payout_id HAVING count(*) > 1) t',
+        ),
+        unsentOutbox: await one('SELECT count(*) AS n FROM outbox WHERE published_at IS NULL'),
+        transitions: await one("SELECT count(*) AS n FROM payout_events WHERE event <> 'CREATE'"),
+      };
+    });
+    if ((last.counts.completed ?? 0) !== PAYOUTS)
+      loud(`not every payout completed: ${JSON.stringify(last.counts)}`);
+    if (checks.paidTwice > 0) loud(`${checks.paidTwice} payouts have more than one provider effect`);
+
+    process.stdout.write('\nfloors, same run:\n');
+    await waitForQuietMachine();
+    const pgOut = await run(
+      join(LIMITS, 'pg_floor.sh'),
+      [String(PG_SECONDS), String(PG_CLIENTS)],
+      {},
+      300_000,
+    );
+    process.stdout.write(pgOut);
+    await waitForQuietMachine();
+    const amqpOut = await run('node', [
+      join(LIMITS, 'amqp_floor.mjs'),
+      String(AMQP_MESSAGES),
+      String(AMQP_PREFETCH),
+    ]);
+    process.stdout.write(amqpOut);
+    const transitionTps = metric(pgOut, 'pg_floor_transition_tps');
+    const createTps = metric(pgOut, 'pg_floor_create_tps');
+    const amqpRate = metric(amqpOut, 'amqp_floor_msgs_per_s');
+    const floorRate = transitionTps / TRANSITIONS_PER_PAYOUT;
+    const ratio = rate / floorRate;
+
+    process.stdout.write(
+      `\ndrain: ${last.final} payouts final in ${fmt(total, 2)} s (clock from the relay's start; ` +
+        `first final at ${fmt(firstFinal, 2)} s)\n` +
+        `  statuses ${JSON.stringify(last.counts)}; provider effects ${checks.providerEffects}, ` +
+        `paid twice ${checks.paidTwice}, unsent outbox rows ${checks.unsentOutbox}, transitions ${checks.transitions}\n` +
+        `  drain rate                  ${fmt(rate).padStart(8)} payouts/s   (10%→90%: ${fmt(steady)} /s)\n` +
+        `  CPU per payout: workers ${fmt(cpuMsPerPayout.workers, 2)} ms, relay ${fmt(cpuMsPerPayout.relay, 2)} ms\n` +
+        `  floor: pgbench transition   ${fmt(transitionTps, 0).padStart(8)} tps ÷ ${TRANSITIONS_PER_PAYOUT} = ${fmt(floorRate)} payouts/s` +
+        `   (create shape ${fmt(createTps, 0)} tps; broker ${fmt(amqpRate, 0)} msgs/s)\n` +
+        `  drain / floor = ${fmt(ratio, 2)}   target ≥ ${TARGET_RATIO}   ${verdict(ratio >= TARGET_RATIO)}\n` +
+        `  (10%→90% rate / floor = ${fmt(steady / floorRate, 2)}; drain / broker floor = ${fmt(rate / amqpRate, 2)})\n`,
+    );
+    if (PROFILE) {
+      for (const name of ['worker-1', 'relay-1']) {
+        process.stdout.write(`\n${name} (${join(PROFILE_DIR, `${name}.cpuprofile`)}):\n`);
+        printSummary(summariseFile(join(PROFILE_DIR, `${name}.cpuprofile`), 20));
+      }
+    }
+    results = {
+      settings: { payouts: PAYOUTS, workers: WORKERS, workerConcurrency: WORKER_CONCURRENCY ?? 'default' },
+      createRate,
+      drain: {
+        seconds: total,
+        rate,
+        steadyRate: steady,
+        firstFinal,
+        counts: last.counts,
+        checks,
+        cpuMsPerPayout,
+      },
+      floors: { transitionTps, createTps, amqpRate, floorRate },
+      ratio,
+      target: TARGET_RATIO,
+      progress,
+    };
+  } finally {
+    await deleteBenchTopology().catch((error: unknown) =>
+      loud(`could not delete the bench queues: ${String(error)}`),
+    );
+  }
+  const file = writeResults('drain', { at: new Date().toISOString(), ...(results ?? {}), problems });
+  process.stdout.write(`\nresults: ${file}\n`);
+  if (problems.length > 0) {
+    process.stdout.write(
+      `\n!!!!!!!! ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
+    );
+    process.exitCode = 1;
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(
+    `\nbench-drain failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}

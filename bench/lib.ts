@@ -1,0 +1,409 @@
+/**
+ * What the benchmarks share: child processes that are always stopped, free ports, readiness, the bench
+ * databases, one autocannon run reduced to the numbers we print, and medians. Loopback only.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import type { AutocannonRequest } from 'autocannon';
+import pg from 'pg';
+import { Connection } from 'rabbitmq-client';
+import ts from 'typescript';
+import type * as ConfigModule from '../src/config.js';
+import type * as TopologyModule from '../src/consumers/topology.js';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const LIMITS = resolve(ROOT, '../shared/limits');
+export const MAIN = join(ROOT, 'dist/src/main.js');
+/**
+ * How the API is started: `node dist/src/main.js api`, or `node $BENCH_API_ENTRY` (a script that starts the API
+ * from dist/ some other way, e.g. to compare two builds).
+ */
+export const API_ARGS = process.env.BENCH_API_ENTRY ? [resolve(process.env.BENCH_API_ENTRY)] : [MAIN, 'api'];
+export const RESULTS = join(ROOT, 'bench/results');
+export const PG_BASE = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
+
+export class HarnessError extends Error {
+  override name = 'HarnessError';
+}
+
+export function envInt(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) throw new HarnessError(`${name} must be an integer ≥ ${min}`);
+  return Number(raw);
+}
+
+export function dbUrl(name: string): string {
+  return `${PG_BASE}/${name}`;
+}
+
+// ---------------------------------------------------------------------------------------------- processes
+
+export interface Child {
+  name: string;
+  proc: ChildProcess;
+  /** Everything the process wrote to stderr and stdout, for the error message when it dies. */
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+const children = new Set<Child>();
+
+/**
+ * Starts `command args` from the project root with NODE_ENV=production (as the image runs), for the floor and
+ * the service alike; the child is killed when this process ends, however it ends.
+ */
+export function start(
+  name: string,
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Child {
+  const proc = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'production', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-8000);
+  };
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
+  const exited = new Promise<number | null>((done) => proc.on('exit', (code) => done(code)));
+  const child: Child = { name, proc, output: () => output, exited };
+  children.add(child);
+  void exited.then(() => children.delete(child));
+  return child;
+}
+
+/** SIGTERM, then SIGKILL if it is still there after `graceMs`. */
+export async function stop(child: Child, graceMs = 10_000): Promise<void> {
+  if (child.proc.exitCode !== null || child.proc.signalCode !== null) return;
+  child.proc.kill('SIGTERM');
+  const timer = setTimeout(() => child.proc.kill('SIGKILL'), graceMs);
+  await child.exited;
+  clearTimeout(timer);
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...children].map((child) => stop(child)));
+}
+
+process.on('exit', () => {
+  for (const child of children) child.proc.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    process.stderr.write(`\n${signal}: stopping the benchmark's processes\n`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+/** Runs a command to completion; rejects with its output when it fails. */
+export async function run(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 120_000,
+): Promise<string> {
+  const child = start(`${command} ${args.join(' ')}`, command, args, env);
+  let stdout = '';
+  child.proc.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  const timer = setTimeout(() => child.proc.kill('SIGKILL'), timeoutMs);
+  const code = await child.exited;
+  clearTimeout(timer);
+  if (code !== 0) throw new HarnessError(`${child.name} exited with ${code}:\n${child.output()}`);
+  return stdout;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? done(address.port) : fail(new Error('no port')),
+      );
+    });
+  });
+}
+
+/**
+ * Waits until `GET path` answers: with any status (the floor answers 404 to /healthz: it is listening), or with
+ * 200 when `requireOk` (a role's /readyz once its database and broker answer).
+ */
+export async function waitForHttp(
+  child: Child,
+  port: number,
+  path = '/healthz',
+  timeoutMs = 30_000,
+  requireOk = false,
+) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (child.proc.exitCode !== null) {
+      throw new HarnessError(`${child.name} exited with ${child.proc.exitCode}:\n${child.output()}`);
+    }
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(1000) });
+      await response.arrayBuffer();
+      if (!requireOk || response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new HarnessError(
+    `${child.name} did not answer on port ${port} within ${timeoutMs} ms:\n${child.output()}`,
+  );
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms));
+}
+
+/**
+ * CPU time (user + system) a live process has used so far, in ms, from /proc/<pid>/stat. Unlike a profile's
+ * non-idle time it does not count time the process spent runnable but descheduled, so it holds on a busy machine.
+ */
+export function cpuTimeMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after "pid (comm) ": state is field 3, utime 14 and stime 15 (proc(5)), in USER_HZ = 100 ticks/s.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Peak resident set size of a live process, in MB (VmHWM of /proc/<pid>/status). */
+export function peakRssMb(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+function cpuTimes(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const fields = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((sum, value) => sum + value, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** Share of the machine's CPU busy over `ms` (0..1), from /proc/stat. */
+export async function cpuBusy(ms = 1000): Promise<number> {
+  const a = cpuTimes();
+  await sleep(ms);
+  const b = cpuTimes();
+  return b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
+}
+
+/**
+ * Called between runs, when none of the benchmark's processes works: waits while something else (another
+ * engineer's tests) keeps the CPU busy, up to BENCH_MAX_WAIT_SECONDS, and returns the busy share last seen
+ * so every run records how quiet the machine was when it started.
+ */
+export async function waitForQuietMachine(): Promise<number> {
+  const limit = Number(process.env.BENCH_MAX_BUSY ?? '0.25');
+  const until = Date.now() + envInt('BENCH_MAX_WAIT_SECONDS', 180) * 1000;
+  let busy = await cpuBusy();
+  while (busy > limit && Date.now() < until) {
+    process.stdout.write(`  (machine ${(busy * 100).toFixed(0)}% busy with other work: waiting…)\n`);
+    await sleep(4000);
+    busy = await cpuBusy();
+  }
+  if (busy > limit)
+    process.stdout.write(`  !! machine still ${(busy * 100).toFixed(0)}% busy: this run may be noisy\n`);
+  return busy;
+}
+
+/**
+ * Transpiles one of bench/'s TypeScript floors (types stripped, nothing bundled) to CommonJS in a temporary
+ * directory (outside the tree, so the linters never see it) and returns how to start it: on plain `node`, like
+ * the service's dist/, never under tsx, resolving packages from the project's node_modules.
+ */
+export function compileFloor(file: string): { script: string; env: Record<string, string> } {
+  const source = readFileSync(join(ROOT, 'bench', file), 'utf8');
+  const { outputText } = ts.transpileModule(source, {
+    compilerOptions: {
+      module: ts.ModuleKind.CommonJS,
+      target: ts.ScriptTarget.ES2022,
+      esModuleInterop: true,
+    },
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'payouts-bench-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const script = join(dir, file.replace(/\.ts$/, '.cjs'));
+  writeFileSync(script, outputText);
+  return { script, env: { NODE_PATH: join(ROOT, 'node_modules') } };
+}
+
+// ---------------------------------------------------------------------------------------------- databases
+
+export async function withPg<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops and recreates a database that belongs to the benchmarks (its name must start with `payouts_bench`). */
+export async function recreateDatabase(name: string): Promise<string> {
+  if (!/^payouts_bench[a-z0-9_]*$/.test(name)) throw new HarnessError(`refusing to recreate ${name}`);
+  await withPg(dbUrl('postgres'), async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${name}`);
+  });
+  return dbUrl(name);
+}
+
+/**
+ * A module of the compiled service (dist/), typed by its source: the benchmarks run what `make build` made,
+ * the same code the child processes run, never the sources under tsx (which may be ahead of dist/).
+ */
+export async function fromDist<T>(source: string): Promise<T> {
+  return (await import(pathToFileURL(join(ROOT, 'dist', source.replace(/\.ts$/, '.js'))).href)) as T;
+}
+
+/**
+ * The AMQP namespace of this benchmark process: `migrate` declares the topology, so every benchmark declares it
+ * under its own suffix (never the dev queues), with `x-expires` as a backstop, and deletes it when done.
+ */
+export const BENCH_NAMESPACE = `.bench-${process.pid}`;
+export const BENCH_AMQP_ENV = { AMQP_NAMESPACE: BENCH_NAMESPACE, AMQP_QUEUE_EXPIRES_MS: '600000' };
+
+/** Deletes the queues and exchanges `migrate` and the roles declared under BENCH_NAMESPACE. */
+export async function deleteBenchTopology(): Promise<void> {
+  const { loadConfig } = await fromDist<typeof ConfigModule>('src/config.ts');
+  const { deleteTopology } = await fromDist<typeof TopologyModule>('src/consumers/topology.ts');
+  const config = loadConfig({ ...process.env, ...BENCH_AMQP_ENV });
+  const connection = new Connection({ url: config.amqpUrl, retryLow: 100, retryHigh: 200 });
+  try {
+    await deleteTopology(connection, { namespace: BENCH_NAMESPACE, retryDelaysMs: config.retryDelaysMs });
+  } finally {
+    await connection.close();
+  }
+}
+
+/** A fresh, migrated service database and a client key on it (`main key` prints the key as its last line). */
+export async function prepareServiceDatabase(name: string): Promise<{ url: string; apiKey: string }> {
+  const url = await recreateDatabase(name);
+  const env = { ...BENCH_AMQP_ENV, DATABASE_URL: url, LOG_LEVEL: 'warn' };
+  await run('node', [MAIN, 'migrate'], env);
+  const out = await run('node', [MAIN, 'key', 'bench', 'client'], env);
+  const apiKey = out.trim().split('\n').pop() ?? '';
+  if (!apiKey.startsWith('pk_')) throw new HarnessError(`no API key in the output of \`main key\`: ${out}`);
+  return { url, apiKey };
+}
+
+export async function count(url: string, sql: string): Promise<number> {
+  return withPg(url, async (client) => {
+    const { rows } = await client.query<{ n: string }>(sql);
+    return Number(rows[0]?.n ?? 0);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------- load
+
+export interface LoadSpec {
+  port: number;
+  method: 'GET' | 'POST';
+  /** A fixed path, or a function giving each request's path. */
+  path: string | (() => string);
+  headers: Record<string, string>;
+  body?: string;
+  /** A fresh `Idempotency-Key` on every request. */
+  freshIdempotencyKey?: boolean;
+  seconds: number;
+  connections: number;
+}
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  total: number;
+  ok: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statuses: Record<string, number>;
+}
+
+export async function load(spec: LoadSpec): Promise<LoadResult> {
+  const dynamicPath = typeof spec.path === 'function' ? spec.path : undefined;
+  const request: AutocannonRequest = {
+    method: spec.method,
+    path: typeof spec.path === 'string' ? spec.path : '/',
+    headers: spec.headers,
+    ...(spec.body === undefined ? {} : { body: spec.body }),
+    setupRequest: (req) => {
+      // autocannon hands a fresh copy of the headers to every call, so this mutates one request only.
+      if (spec.freshIdempotencyKey) req.headers = { ...req.headers, 'idempotency-key': randomUUID() };
+      if (dynamicPath) req.path = dynamicPath();
+      return req;
+    },
+  };
+  const result = await autocannon({
+    url: `http://127.0.0.1:${spec.port}`,
+    connections: spec.connections,
+    duration: spec.seconds,
+    timeout: 10,
+    requests: [request],
+  });
+  const statuses: Record<string, number> = {};
+  for (const [status, { count: n }] of Object.entries(result.statusCodeStats ?? {})) statuses[status] = n;
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    total: result.requests.total,
+    ok: result['2xx'],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statuses,
+  };
+}
+
+export function median(values: number[]): number {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export function fmt(value: number, digits = 1): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+}
+
+export function verdict(ok: boolean): string {
+  return ok ? 'OK' : 'MISSED';
+}
+
+export function writeResults(kind: string, data: unknown): string {
+  if (!existsSync(RESULTS)) mkdirSync(RESULTS, { recursive: true });
+  const file = join(RESULTS, `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
+  return file;
+}
+
+/** A payout body the service and the floor both accept. */
+export const CREATE_BODY = JSON.stringify({
+  amount: '12.34',
+  currency: 'EUR',
+  recipient: { type: 'iban', iban: 'DE89370400440532013000', holder_name: 'Jane Doe' },
+  description: 'bench',
+});

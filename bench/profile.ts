@@ -1,0 +1,170 @@
+/**
+ * Profiles the API (or its floor) under the benchmark's load: `node --cpu-prof …` on a fresh database, warmed
+ * up, loaded like `make bench` (32 connections, a fresh Idempotency-Key per create), stopped with SIGTERM (the
+ * profile is written at exit), then summarised over the measured window only (bench/cpuprofile.ts), with the
+ * CPU time per request: the number to compare between the service and its floor.
+ *
+ * `npm run build && node --import tsx bench/profile.ts [create|read-id|read-list] [service|floor]`
+ * Env: BENCH_SECONDS (15), BENCH_CONNECTIONS (32), BENCH_POOL_MAX (20). Profiles land in bench/results/profiles/.
+ */
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { printSummary, summariseFile } from './cpuprofile.js';
+import type { Child, LoadSpec } from './lib.js';
+import {
+  API_ARGS,
+  BENCH_AMQP_ENV,
+  deleteBenchTopology,
+  CREATE_BODY,
+  HarnessError,
+  LIMITS,
+  RESULTS,
+  compileFloor,
+  cpuTimeMs,
+  envInt,
+  fmt,
+  freePort,
+  load,
+  peakRssMb,
+  prepareServiceDatabase,
+  recreateDatabase,
+  start,
+  stop,
+  stopAll,
+  waitForHttp,
+  waitForQuietMachine,
+  withPg,
+} from './lib.js';
+
+const SECONDS = envInt('BENCH_SECONDS', 15);
+const CONNECTIONS = envInt('BENCH_CONNECTIONS', 32);
+const POOL_MAX = envInt('BENCH_POOL_MAX', 20);
+const mode = process.argv[2] ?? 'create';
+const target = process.argv[3] ?? 'service';
+/** The floors have no signal handler: this preload makes SIGTERM a normal exit, so the profile is written. */
+const EXIT_ON_SIGTERM = 'data:text/javascript,process.on("SIGTERM",()=>process.exit(0))';
+
+const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+
+async function main(): Promise<void> {
+  if (!['create', 'read-id', 'read-list'].includes(mode)) throw new HarnessError(`unknown mode ${mode}`);
+  if (!['service', 'floor'].includes(target)) throw new HarnessError(`unknown target ${target}`);
+  const dir = join(RESULTS, 'profiles');
+  mkdirSync(dir, { recursive: true });
+  const { url, apiKey } = await prepareServiceDatabase('payouts_bench_profile');
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` };
+  const create: Omit<LoadSpec, 'port'> = {
+    method: 'POST',
+    path: '/api/payouts',
+    headers,
+    body: CREATE_BODY,
+    freshIdempotencyKey: true,
+    seconds: SECONDS,
+    connections: CONNECTIONS,
+  };
+  const prof = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+
+  // Reads need rows: made by the service, whichever process is profiled.
+  if (mode !== 'create') {
+    const port = await freePort();
+    const api = start('api', 'node', API_ARGS, serviceEnv(port, url));
+    await waitForHttp(api, port);
+    await load({ ...create, port, seconds: 5 });
+    await stop(api);
+  }
+  const ids = await withPg(url, async (client) => {
+    const { rows } = await client.query<{ id: string; client_id: string }>(
+      'SELECT id, client_id FROM payouts ORDER BY random() LIMIT 1000',
+    );
+    return rows;
+  });
+
+  await waitForQuietMachine();
+  const port = await freePort();
+  const startedAt = Date.now();
+  let child: Child;
+  if (target === 'service') {
+    child = start('api', 'node', [...prof, ...API_ARGS], serviceEnv(port, url));
+  } else if (mode === 'create') {
+    const floorUrl = await recreateDatabase('payouts_bench_floor');
+    child = start(
+      'floor',
+      'node',
+      [...prof, '--import', EXIT_ON_SIGTERM, join(LIMITS, 'http_floor.mjs'), String(port), 'create'],
+      { FLOOR_DATABASE_URL: floorUrl },
+    );
+  } else {
+    const floor = compileFloor('read_floor.ts');
+    child = start('read floor', 'node', [...prof, '--import', EXIT_ON_SIGTERM, floor.script, String(port)], {
+      ...floor.env,
+      FLOOR_DATABASE_URL: url,
+      FLOOR_CLIENT_ID: ids[0]?.client_id ?? '',
+    });
+  }
+  await waitForHttp(child, port);
+  const spec: LoadSpec =
+    mode === 'create'
+      ? { ...create, port }
+      : {
+          method: 'GET',
+          headers,
+          port,
+          seconds: SECONDS,
+          connections: CONNECTIONS,
+          path:
+            mode === 'read-id'
+              ? () => `/api/payouts/${ids[Math.floor(Math.random() * ids.length)]!.id}`
+              : '/api/payouts?limit=20',
+        };
+  await load({ ...spec, seconds: 3 });
+  const from = nowUs();
+  const cpuBefore = cpuTimeMs(child.proc.pid);
+  const result = await load(spec);
+  const cpuMs = cpuTimeMs(child.proc.pid) - cpuBefore;
+  const to = nowUs();
+  const rss = peakRssMb(child.proc.pid);
+  await stop(child, 20_000);
+  const file = readdirSync(dir)
+    .filter((name) => name.endsWith('.cpuprofile'))
+    .map((name) => join(dir, name))
+    .filter((path) => statSync(path).mtimeMs >= startedAt)
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  if (!file)
+    throw new HarnessError(`no .cpuprofile written in ${dir} (did the process exit cleanly on SIGTERM?)`);
+  const summary = summariseFile(file, 30, { fromUs: from, toUs: to });
+  process.stdout.write(
+    `${mode} on the ${target}: ${fmt(result.rps)} req/s, p50 ${fmt(result.p50)} ms, p99 ${fmt(result.p99)} ms, ` +
+      `non-2xx ${result.non2xx}, peak RSS ${fmt(rss, 0)} MB (under the profiler)\n` +
+      `CPU per request: ${fmt(cpuMs / Math.max(1, result.total), 3)} ms (user + system, under the profiler); ` +
+      `not idle per request: ${fmt(summary.busyMs / Math.max(1, result.total), 3)} ms ` +
+      `(includes time descheduled on a busy machine)\n` +
+      `profile: ${file}\n`,
+  );
+  printSummary(summary);
+}
+
+function serviceEnv(port: number, url: string): Record<string, string> {
+  return {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: url,
+    DATABASE_POOL_MAX: String(POOL_MAX),
+    METRICS_PORT: '0',
+    ...BENCH_AMQP_ENV,
+  };
+}
+
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(
+    `\nprofile failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+  await deleteBenchTopology().catch((error: unknown) => {
+    process.stderr.write(`could not delete the bench queues: ${String(error)}\n`);
+  });
+}
