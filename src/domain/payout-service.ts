@@ -169,26 +169,26 @@ export class PayoutService {
         }
       }
 
-      const payout = await payouts.insertPayout(tx, {
-        id: uuidv7(),
-        clientId: principal.clientId,
-        amount: fields.amount,
-        recipient: fields.recipient,
-        status: INITIAL.status,
-        snapshot: INITIAL.snapshot,
-        machineVersion: PAYOUT_MACHINE_VERSION,
-        description: fields.description,
-      });
-      await payouts.insertHistory(tx, {
-        payoutId: payout.id,
-        from: null,
-        to: payout.status,
-        event: 'CREATE',
-        actor: principal.actor,
-        actorRole: principal.role,
-        reason: null,
-        requestId: context.requestId,
-      });
+      const payout = await payouts.insertPayout(
+        tx,
+        {
+          id: uuidv7(),
+          clientId: principal.clientId,
+          amount: fields.amount,
+          recipient: fields.recipient,
+          status: INITIAL.status,
+          snapshot: INITIAL.snapshot,
+          machineVersion: PAYOUT_MACHINE_VERSION,
+          description: fields.description,
+        },
+        {
+          event: 'CREATE',
+          actor: principal.actor,
+          actorRole: principal.role,
+          reason: null,
+          requestId: context.requestId,
+        },
+      );
       await this.deps.scheduler.schedule(tx, [
         { payoutId: payout.id, clientId: payout.clientId, requestId: context.requestId },
       ]);

@@ -1,6 +1,6 @@
 /** API clients and their keys. Keys are stored only as SHA-256 hashes. */
 import type { Knex } from 'knex';
-import type { ApiKeyRow} from './models.js';
+import type { ApiKeyRow } from './models.js';
 import { ClientRow } from './models.js';
 
 type Runner = Knex | Knex.Transaction;
