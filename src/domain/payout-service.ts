@@ -106,6 +106,9 @@ const STATUS_FOR_EVENT: Readonly<Record<PayoutEventType, PayoutStatus>> = {
   CANCEL: 'cancelled',
 };
 
+/** Rolls back a create whose idempotency key already holds a live outcome; the caller answers from that outcome. */
+class KeyAlreadyUsed extends Error {}
+
 /** Every payout starts from the machine's initial state: computed once, stored as it is by every create. */
 const INITIAL = (() => {
   const snapshot = initialPayoutSnapshot();
@@ -147,69 +150,90 @@ export class PayoutService {
     const key = context.idempotencyKey;
     const requestHash = key === undefined ? '' : fingerprint(input);
 
-    const result = await this.deps.db.transaction(async (tx) => {
-      if (key !== undefined) {
-        if (!(await idempotency.tryLockIdempotencyKey(tx, principal.clientId, key))) {
-          this.deps.metrics?.idempotencyReplays.inc({ outcome: 'in_flight' });
-          throw new IdempotencyKeyInFlight();
-        }
+    // The common case, a new key, costs no read: the outcome is stored at the end of the transaction, and only
+    // when a live outcome is already there does the transaction roll back and answer from it (a replay).
+    for (let attempt = 1; ; attempt += 1) {
+      let result: CreateResult;
+      try {
+        result = await this.deps.db.transaction((tx) =>
+          this.insertNewPayout(tx, principal, fields, context, requestHash),
+        );
+      } catch (error) {
+        if (!(error instanceof KeyAlreadyUsed) || key === undefined) throw error;
         const stored = await idempotency.findIdempotentOutcome(
-          tx,
+          this.deps.db,
           principal.clientId,
           key,
           this.idempotencyTtlHours,
         );
-        if (stored) {
-          if (stored.requestHash !== requestHash) {
-            this.deps.metrics?.idempotencyReplays.inc({ outcome: 'mismatch' });
-            throw new IdempotencyKeyReused();
-          }
-          this.deps.metrics?.idempotencyReplays.inc({ outcome: 'replayed' });
-          return { body: stored.body as unknown as PayoutResource, replayed: true };
+        // Gone between the two statements: it expired and was swept. The key is free again; try once more.
+        if (!stored && attempt === 1) continue;
+        if (!stored) throw error;
+        if (stored.requestHash !== requestHash) {
+          this.deps.metrics?.idempotencyReplays.inc({ outcome: 'mismatch' });
+          throw new IdempotencyKeyReused();
         }
+        this.deps.metrics?.idempotencyReplays.inc({ outcome: 'replayed' });
+        return { body: stored.body as unknown as PayoutResource, replayed: true };
       }
-
-      const payout = await payouts.insertPayout(
-        tx,
-        {
-          id: uuidv7(),
-          clientId: principal.clientId,
-          amount: fields.amount,
-          recipient: fields.recipient,
-          status: INITIAL.status,
-          snapshot: INITIAL.snapshot,
-          machineVersion: PAYOUT_MACHINE_VERSION,
-          description: fields.description,
-        },
-        {
-          event: 'CREATE',
-          actor: principal.actor,
-          actorRole: principal.role,
-          reason: null,
-          requestId: context.requestId,
-        },
-      );
-      await this.deps.scheduler.schedule(tx, [
-        { payoutId: payout.id, clientId: payout.clientId, requestId: context.requestId },
-      ]);
-      const body = toPayoutResource(payout, principal);
-      if (key !== undefined) {
-        this.deps.metrics?.idempotencyReplays.inc({ outcome: 'new' });
-        await idempotency.saveIdempotentOutcome(tx, principal.clientId, key, {
-          requestHash,
-          payoutId: payout.id,
-          status: 201,
-          body: body as unknown as Record<string, unknown>,
-        });
-      }
-      return { body, replayed: false };
-    });
-
-    if (!result.replayed) {
+      if (key !== undefined) this.deps.metrics?.idempotencyReplays.inc({ outcome: 'new' });
       this.deps.waker?.wake();
       this.deps.metrics?.payoutsCreated.inc({ currency: result.body.currency });
+      return result;
     }
-    return result;
+  }
+
+  /**
+   * The create transaction: the key's advisory lock (a duplicate in flight is refused at once, not queued), the
+   * payout with its first history row, its processing message, and the stored outcome.
+   */
+  private async insertNewPayout(
+    tx: Knex.Transaction,
+    principal: Principal,
+    fields: ReturnType<PayoutService['validateCreate']>,
+    context: CreateContext,
+    requestHash: string,
+  ): Promise<CreateResult> {
+    const key = context.idempotencyKey;
+    if (key !== undefined && !(await idempotency.tryLockIdempotencyKey(tx, principal.clientId, key))) {
+      this.deps.metrics?.idempotencyReplays.inc({ outcome: 'in_flight' });
+      throw new IdempotencyKeyInFlight();
+    }
+    const payout = await payouts.insertPayout(
+      tx,
+      {
+        id: uuidv7(),
+        clientId: principal.clientId,
+        amount: fields.amount,
+        recipient: fields.recipient,
+        status: INITIAL.status,
+        snapshot: INITIAL.snapshot,
+        machineVersion: PAYOUT_MACHINE_VERSION,
+        description: fields.description,
+      },
+      {
+        event: 'CREATE',
+        actor: principal.actor,
+        actorRole: principal.role,
+        reason: null,
+        requestId: context.requestId,
+      },
+    );
+    await this.deps.scheduler.schedule(tx, [
+      { payoutId: payout.id, clientId: payout.clientId, requestId: context.requestId },
+    ]);
+    const body = toPayoutResource(payout, principal);
+    if (key !== undefined) {
+      const stored = await idempotency.saveIdempotentOutcome(
+        tx,
+        principal.clientId,
+        key,
+        { requestHash, payoutId: payout.id, status: 201, body: body as unknown as Record<string, unknown> },
+        this.idempotencyTtlHours,
+      );
+      if (!stored) throw new KeyAlreadyUsed();
+    }
+    return { body, replayed: false };
   }
 
   /**

@@ -46,25 +46,37 @@ export async function findIdempotentOutcome(
   };
 }
 
+/**
+ * Stores the outcome under (client, key) unless a live (unexpired) outcome is already there; an expired row the
+ * sweeper has not removed yet is replaced. Returns false when a live outcome exists: the caller rolls back and
+ * answers from it. Called under the key's advisory lock, so no other transaction with this key is in flight.
+ */
 export async function saveIdempotentOutcome(
   tx: Knex.Transaction,
   clientId: string,
   key: string,
   outcome: StoredOutcome,
-): Promise<void> {
-  // An expired row for the same key may still be there if the sweeper has not run yet: replace it.
-  await tx('idempotency_keys')
-    .insert({
-      client_id: clientId,
+  ttlHours: number,
+): Promise<boolean> {
+  const result = await tx.raw<{ rowCount: number }>(
+    `INSERT INTO idempotency_keys AS k
+       (client_id, key, request_hash, payout_id, response_status, response_body, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, now())
+     ON CONFLICT (client_id, key) DO UPDATE SET
+       request_hash = EXCLUDED.request_hash, payout_id = EXCLUDED.payout_id,
+       response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body, created_at = now()
+     WHERE k.created_at < now() - make_interval(hours => ?)`,
+    [
+      clientId,
       key,
-      request_hash: outcome.requestHash,
-      payout_id: outcome.payoutId,
-      response_status: outcome.status,
-      response_body: JSON.stringify(outcome.body),
-      created_at: tx.fn.now(),
-    })
-    .onConflict(['client_id', 'key'])
-    .merge();
+      outcome.requestHash,
+      outcome.payoutId,
+      outcome.status,
+      JSON.stringify(outcome.body),
+      ttlHours,
+    ],
+  );
+  return result.rowCount === 1;
 }
 
 export async function deleteExpiredIdempotencyKeys(
