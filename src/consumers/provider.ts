@@ -71,19 +71,32 @@ export class SimulatedProvider implements PaymentProvider {
       throw new ProviderTransientError('Simulated provider fault: try again later.');
     }
     const decision = this.decide(payout);
-    // Insert-or-nothing, then read: under concurrent submits of one key exactly one INSERT wins (the other waits
-    // for its commit and does nothing), and both read the same first row.
-    await this.options.db.raw(
+    return this.recordOnce(idempotencyKey, payout.id, decision);
+  }
+
+  /**
+   * Insert-or-nothing: under concurrent calls with one key exactly one INSERT wins (the other waits for its commit
+   * and does nothing). The winner learns its own result from RETURNING; a loser reads the first row.
+   */
+  private async recordOnce(
+    idempotencyKey: string,
+    payoutId: string,
+    decision: ProviderResult,
+  ): Promise<ProviderResult> {
+    const inserted = await this.options.db.raw<{ rows: TransferRow[] }>(
       `INSERT INTO provider_transfers (idempotency_key, payout_id, result, failure_code, failure_message)
-       VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`,
+       VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING result, failure_code, failure_message`,
       [
         idempotencyKey,
-        payout.id,
+        payoutId,
         decision.status,
         decision.status === 'failed' ? decision.failure.code : null,
         decision.status === 'failed' ? decision.failure.message : null,
       ],
     );
+    const row = inserted.rows[0];
+    if (row) return toResult(row);
     const first = await this.status(idempotencyKey);
     if (!first) throw new Error(`provider transfer ${idempotencyKey} vanished after insert`);
     return first;
@@ -103,14 +116,7 @@ export class SimulatedProvider implements PaymentProvider {
     payoutId: string,
     failure: { code: string; message: string },
   ): Promise<ProviderResult> {
-    await this.options.db.raw(
-      `INSERT INTO provider_transfers (idempotency_key, payout_id, result, failure_code, failure_message)
-       VALUES (?, ?, 'failed', ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`,
-      [idempotencyKey, payoutId, failure.code, failure.message],
-    );
-    const first = await this.status(idempotencyKey);
-    if (!first) throw new Error(`provider transfer ${idempotencyKey} vanished after insert`);
-    return first;
+    return this.recordOnce(idempotencyKey, payoutId, { status: 'failed', failure });
   }
 
   private decide(payout: Payout): ProviderResult {

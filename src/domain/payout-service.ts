@@ -479,21 +479,19 @@ export class PayoutService {
           id,
           current.version,
           changes,
+          {
+            from: current.status,
+            event: transition?.event ?? 'DESCRIBE',
+            actor: principal.actor,
+            actorRole: principal.role,
+            reason: options.reason ?? null,
+            requestId: options.requestId,
+          },
         );
         if (!updated) {
           if (locking) throw new Error(`payout ${id} changed while locked`);
           continue;
         }
-        await payouts.insertHistory(tx, {
-          payoutId: id,
-          from: current.status,
-          to: updated.status,
-          event: transition?.event ?? 'DESCRIBE',
-          actor: principal.actor,
-          actorRole: principal.role,
-          reason: options.reason ?? null,
-          requestId: options.requestId,
-        });
         return { payout: updated, transition, createdAt: current.createdAt };
       }
     });

@@ -103,7 +103,8 @@ export interface PayoutChanges {
 }
 
 /**
- * The only write of an existing payout: `UPDATE … WHERE id AND client AND version`, bumping the version.
+ * The only write of an existing payout: `UPDATE … WHERE id AND client AND version`, bumping the version, with
+ * its history row.
  * Returns null when zero rows matched, i.e. somebody else changed the payout first: the caller re-reads and
  * decides again, it never overwrites.
  */
@@ -113,6 +114,7 @@ export async function updatePayoutVersioned(
   id: string,
   expectedVersion: number,
   changes: PayoutChanges,
+  history: Omit<NewHistoryEntry, 'payoutId' | 'to'>,
 ): Promise<Payout | null> {
   const patch: Record<string, unknown> = {
     version: tx.raw('version + 1'),
@@ -129,12 +131,30 @@ export async function updatePayoutVersioned(
     patch.failure_message = changes.failure?.message ?? null;
   }
   if (changes.deleted) patch.deleted_at = tx.fn.now();
-  const rows = (await tx('payouts')
+  const update = tx('payouts')
     .update(patch)
     .where({ id, client_id: clientId, version: expectedVersion })
     .whereNull('deleted_at')
-    .returning('*')) as PayoutRow[];
-  const row = rows[0];
+    .returning('*');
+  // The history row is written by the same statement, and only when the versioned UPDATE matched: one round
+  // trip per change, and no history row can exist for a change that lost the race.
+  const result = await tx.raw<{ rows: PayoutRow[] }>(
+    `WITH u AS (?),
+     h AS (
+       INSERT INTO payout_events (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id)
+       SELECT u.id, ?, u.status, ?, ?, ?, ?, ? FROM u)
+     SELECT * FROM u`,
+    [
+      update,
+      history.from,
+      history.event,
+      history.actor,
+      history.actorRole,
+      history.reason,
+      history.requestId,
+    ],
+  );
+  const row = result.rows[0];
   return row ? toPayout(row) : null;
 }
 
@@ -182,19 +202,6 @@ export interface NewHistoryEntry {
   actorRole: string;
   reason: string | null;
   requestId: string | null;
-}
-
-export async function insertHistory(tx: Knex.Transaction, entry: NewHistoryEntry): Promise<void> {
-  await tx('payout_events').insert({
-    payout_id: entry.payoutId,
-    from_status: entry.from,
-    to_status: entry.to,
-    event: entry.event,
-    actor: entry.actor,
-    actor_role: entry.actorRole,
-    reason: entry.reason,
-    request_id: entry.requestId,
-  });
 }
 
 export async function listHistory(runner: Runner, payoutId: string): Promise<PayoutHistoryEntry[]> {
