@@ -195,10 +195,6 @@ export class PayoutService {
     requestHash: string,
   ): Promise<CreateResult> {
     const key = context.idempotencyKey;
-    if (key !== undefined && !(await idempotency.tryLockIdempotencyKey(tx, principal.clientId, key))) {
-      this.deps.metrics?.idempotencyReplays.inc({ outcome: 'in_flight' });
-      throw new IdempotencyKeyInFlight();
-    }
     const payout = await payouts.insertPayout(
       tx,
       {
@@ -218,7 +214,12 @@ export class PayoutService {
         reason: null,
         requestId: context.requestId,
       },
+      key === undefined ? undefined : { clientId: principal.clientId, key },
     );
+    if (!payout) {
+      this.deps.metrics?.idempotencyReplays.inc({ outcome: 'in_flight' });
+      throw new IdempotencyKeyInFlight();
+    }
     await this.deps.scheduler.schedule(tx, [
       { payoutId: payout.id, clientId: payout.clientId, requestId: context.requestId },
     ]);

@@ -11,22 +11,6 @@ export interface StoredOutcome {
   body: Record<string, unknown>;
 }
 
-/**
- * Serialises requests that carry the same key: a transaction-scoped advisory lock on (client, key). Returns
- * false at once when another transaction holds it (a duplicate still in flight) instead of waiting.
- */
-export async function tryLockIdempotencyKey(
-  tx: Knex.Transaction,
-  clientId: string,
-  key: string,
-): Promise<boolean> {
-  const result = await tx.raw<{ rows: Array<{ locked: boolean }> }>(
-    `SELECT pg_try_advisory_xact_lock(hashtextextended(? || ':' || ?, 0)) AS locked`,
-    [clientId, key],
-  );
-  return result.rows[0]?.locked === true;
-}
-
 export async function findIdempotentOutcome(
   runner: Runner,
   clientId: string,

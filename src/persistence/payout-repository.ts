@@ -49,36 +49,54 @@ export interface NewPayout {
 // per query than the query itself on this workload, and these run on every request.
 
 /**
- * Inserts a new payout and its first history row in one statement (a data-modifying CTE): one round trip
- * instead of two on the hottest path, and the same atomicity inside the caller's transaction.
+ * Inserts a new payout and its first history row in one statement (data-modifying CTEs): one round trip on the
+ * hottest path, with the same atomicity inside the caller's transaction. With `lock`, the statement first takes
+ * the idempotency key's transaction-scoped advisory lock (`pg_try_advisory_xact_lock`, volatile, so evaluated
+ * once) and inserts nothing when another transaction holds it: the result is then null, a duplicate in flight.
  */
 export async function insertPayout(
   tx: Knex.Transaction,
   payout: NewPayout,
   first: Omit<NewHistoryEntry, 'payoutId' | 'from' | 'to'>,
-): Promise<Payout> {
-  const insert = tx('payouts')
-    .insert({
-      id: payout.id,
-      client_id: payout.clientId,
-      amount_minor: payout.amount.minor.toString(),
-      currency: payout.amount.currency,
-      recipient: JSON.stringify(payout.recipient),
-      status: payout.status,
-      snapshot: JSON.stringify(payout.snapshot),
-      machine_version: payout.machineVersion,
-      description: payout.description,
-    })
-    .returning('*');
+  lock?: { clientId: string; key: string },
+): Promise<Payout | null> {
+  const gate = lock
+    ? tx.raw(`SELECT pg_try_advisory_xact_lock(hashtextextended(? || ':' || ?, 0)) AS locked`, [
+        lock.clientId,
+        lock.key,
+      ])
+    : tx.raw('SELECT true AS locked');
   const result = await tx.raw<{ rows: PayoutRow[] }>(
-    `WITH p AS (?),
+    `WITH l AS (?),
+     p AS (
+       INSERT INTO payouts
+         (id, client_id, amount_minor, currency, recipient, status, snapshot, machine_version, description)
+       SELECT ?::uuid, ?::uuid, ?::bigint, ?, ?::jsonb, ?, ?::jsonb, ?::integer, ? FROM l WHERE l.locked
+       RETURNING *),
      h AS (
        INSERT INTO payout_events (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id, at)
        SELECT p.id, NULL, p.status, ?, ?, ?, ?, ?, p.created_at FROM p)
      SELECT * FROM p`,
-    [insert, first.event, first.actor, first.actorRole, first.reason, first.requestId],
+    [
+      gate,
+      payout.id,
+      payout.clientId,
+      payout.amount.minor.toString(),
+      payout.amount.currency,
+      JSON.stringify(payout.recipient),
+      payout.status,
+      JSON.stringify(payout.snapshot),
+      payout.machineVersion,
+      payout.description,
+      first.event,
+      first.actor,
+      first.actorRole,
+      first.reason,
+      first.requestId,
+    ],
   );
-  return toPayout(result.rows[0]!);
+  const row = result.rows[0];
+  return row ? toPayout(row) : null;
 }
 
 export async function findPayout(
