@@ -112,7 +112,10 @@ export class PayoutProcessor {
   private async send(payout: Payout, event: PayoutEvent, message: ProcessMessage): Promise<Payout> {
     const principal = workerPrincipal(message.client_id);
     try {
-      return await this.service.applyEvent(principal, payout.id, event, { requestId: message.request_id });
+      return await this.service.applyEvent(principal, payout.id, event, {
+        requestId: message.request_id,
+        current: payout,
+      });
     } catch (error) {
       if (!(error instanceof TransitionNotAllowed)) throw error;
       return this.service.getPayout(principal, payout.id);

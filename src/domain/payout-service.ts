@@ -21,6 +21,7 @@ import * as payouts from '../persistence/payout-repository.js';
 import type { CurrencyTable } from './currency.js';
 import type { FieldError } from './errors.js';
 import {
+  AppError,
   Forbidden,
   IdempotencyKeyInFlight,
   IdempotencyKeyReused,
@@ -69,6 +70,8 @@ export interface ChangeOptions extends CallContext {
   expectedVersion?: number;
   /** Why: required of operators resolving a payout by hand, recorded in the history. */
   reason?: string;
+  /** The payout as the caller last saw it: used instead of a first read (a stale one only costs a retry). */
+  current?: Payout;
 }
 
 export interface PayoutChangeRequest {
@@ -106,6 +109,18 @@ const STATUS_FOR_EVENT: Readonly<Record<PayoutEventType, PayoutStatus>> = {
   CANCEL: 'cancelled',
 };
 
+interface Decision {
+  event?: PayoutEvent;
+  description?: string | null;
+  deleted?: boolean;
+}
+
+interface ChangeOutcome {
+  payout: Payout;
+  transition: { from: PayoutStatus; to: PayoutStatus; event: PayoutEventType } | undefined;
+  createdAt: Date;
+}
+
 /** Rolls back a create whose idempotency key already holds a live outcome; the caller answers from that outcome. */
 class KeyAlreadyUsed extends Error {}
 
@@ -116,7 +131,7 @@ const INITIAL = (() => {
 })();
 
 /** Up to this many optimistic tries before a change takes the row lock and decides once more. */
-const OPTIMISTIC_TRIES = 2;
+const OPTIMISTIC_TRIES = 3;
 
 export interface PayoutServiceDeps {
   db: Knex;
@@ -429,73 +444,103 @@ export class PayoutService {
   }
 
   /**
-   * Read, decide, write under the version check, in one transaction. When the versioned UPDATE matches no row
-   * somebody else changed the payout after we read it: read again and decide again (the decision may now be a
-   * conflict). After the optimistic tries the row is read `FOR UPDATE`, so the last decision cannot be
-   * overtaken and a busy payout still makes progress.
+   * Read, decide, write under the version check. The write is one statement — `UPDATE … WHERE id AND client AND
+   * version` with its history row — so it is atomic on its own, and the read needs no transaction around it:
+   * when the UPDATE matches no row, somebody changed the payout after we read it, and we read again and decide
+   * again (the decision may now be a conflict). After the optimistic tries the row is read `FOR UPDATE` inside a
+   * transaction, so the last decision cannot be overtaken and a busy payout still makes progress.
+   *
+   * `options.current` (the payout as the caller last saw it, e.g. the worker's result of its previous step)
+   * stands in for the first read. A stale one costs a failed UPDATE and a read, never a wrong write; a decision
+   * refused on it is taken again on a fresh read before it is reported.
    */
   private async change(
     principal: Principal,
     id: string,
     options: ChangeOptions,
-    decide: (payout: Payout) => { event?: PayoutEvent; description?: string | null; deleted?: boolean },
+    decide: (payout: Payout) => Decision,
   ): Promise<Payout> {
     assertPayoutId(id);
-    const outcome = await this.deps.db.transaction(async (tx) => {
-      for (let attempt = 1; ; attempt += 1) {
-        const locking = attempt > OPTIMISTIC_TRIES;
-        // The worker sees deleted payouts too: a client's DELETE racing a START must end as "already cancelled"
-        // (the machine refuses START), not as an unknown payout dead-lettered.
-        const current = await payouts.findPayout(tx, principal.clientId, id, {
-          forUpdate: locking,
-          includeDeleted: principal.role === 'worker',
-        });
-        if (!current) throw new PayoutNotFound(id);
-        if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
-          throw new VersionMismatch(options.expectedVersion, current.version);
-        }
-        const decision = decide(current);
-        const changes: payouts.PayoutChanges = { deleted: decision.deleted };
-        let transition: { from: PayoutStatus; to: PayoutStatus; event: PayoutEventType } | undefined;
-        if (decision.event) {
-          const snapshot = restorePayoutSnapshot(current.snapshot, current.machineVersion);
-          const next = nextPayoutSnapshot(snapshot, decision.event);
-          if (!next) {
-            throw new TransitionNotAllowed(
-              decision.event.type,
-              current.status,
-              availableActions(current, principal),
-            );
-          }
-          changes.status = statusOf(next);
-          changes.snapshot = persistPayoutSnapshot(next);
-          changes.failure = next.context.failure;
-          transition = { from: current.status, to: changes.status, event: decision.event.type };
-        }
-        if (decision.description !== undefined) changes.description = decision.description;
-
-        const updated = await payouts.updatePayoutVersioned(
-          tx,
-          principal.clientId,
-          id,
-          current.version,
-          changes,
-          {
-            from: current.status,
-            event: transition?.event ?? 'DESCRIBE',
-            actor: principal.actor,
-            actorRole: principal.role,
-            reason: options.reason ?? null,
-            requestId: options.requestId,
-          },
-        );
-        if (!updated) {
-          if (locking) throw new Error(`payout ${id} changed while locked`);
+    // The worker sees deleted payouts too: a client's DELETE racing a START must end as "already cancelled"
+    // (the machine refuses START), not as an unknown payout dead-lettered.
+    const read = { includeDeleted: principal.role === 'worker' };
+    let hint = options.expectedVersion === undefined ? options.current : undefined;
+    for (let attempt = 1; attempt <= OPTIMISTIC_TRIES; attempt += 1) {
+      const current = hint ?? (await payouts.findPayout(this.deps.db, principal.clientId, id, read));
+      const fromHint = hint !== undefined;
+      hint = undefined;
+      if (!current) throw new PayoutNotFound(id);
+      let outcome: ChangeOutcome | null;
+      try {
+        outcome = await this.write(this.deps.db, principal, current, options, decide);
+      } catch (error) {
+        if (fromHint && error instanceof AppError) {
+          attempt -= 1;
           continue;
         }
-        return { payout: updated, transition, createdAt: current.createdAt };
+        throw error;
       }
+      if (outcome) return this.changed(outcome);
+    }
+    const outcome = await this.deps.db.transaction(async (tx) => {
+      const current = await payouts.findPayout(tx, principal.clientId, id, { ...read, forUpdate: true });
+      if (!current) throw new PayoutNotFound(id);
+      const locked = await this.write(tx, principal, current, options, decide);
+      if (!locked) throw new Error(`payout ${id} changed while locked`);
+      return locked;
     });
+    return this.changed(outcome);
+  }
+
+  /** Decides on `current` and writes the result under its version; null when the version moved on. */
+  private async write(
+    runner: Knex,
+    principal: Principal,
+    current: Payout,
+    options: ChangeOptions,
+    decide: (payout: Payout) => Decision,
+  ): Promise<ChangeOutcome | null> {
+    if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
+      throw new VersionMismatch(options.expectedVersion, current.version);
+    }
+    const decision = decide(current);
+    const changes: payouts.PayoutChanges = { deleted: decision.deleted };
+    let transition: ChangeOutcome['transition'];
+    if (decision.event) {
+      const snapshot = restorePayoutSnapshot(current.snapshot, current.machineVersion);
+      const next = nextPayoutSnapshot(snapshot, decision.event);
+      if (!next) {
+        throw new TransitionNotAllowed(
+          decision.event.type,
+          current.status,
+          availableActions(current, principal),
+        );
+      }
+      changes.status = statusOf(next);
+      changes.snapshot = persistPayoutSnapshot(next);
+      changes.failure = next.context.failure;
+      transition = { from: current.status, to: changes.status, event: decision.event.type };
+    }
+    if (decision.description !== undefined) changes.description = decision.description;
+    const updated = await payouts.updatePayoutVersioned(
+      runner,
+      principal.clientId,
+      current.id,
+      current.version,
+      changes,
+      {
+        from: current.status,
+        event: transition?.event ?? 'DESCRIBE',
+        actor: principal.actor,
+        actorRole: principal.role,
+        reason: options.reason ?? null,
+        requestId: options.requestId,
+      },
+    );
+    return updated ? { payout: updated, transition, createdAt: current.createdAt } : null;
+  }
+
+  private changed(outcome: ChangeOutcome): Payout {
     if (outcome.transition) this.recordTransition(outcome.transition, outcome.createdAt);
     return outcome.payout;
   }

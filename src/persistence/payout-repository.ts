@@ -127,7 +127,7 @@ export interface PayoutChanges {
  * decides again, it never overwrites.
  */
 export async function updatePayoutVersioned(
-  tx: Knex.Transaction,
+  tx: Runner,
   clientId: string,
   id: string,
   expectedVersion: number,

@@ -294,6 +294,32 @@ describe('payout service (real PostgreSQL)', () => {
       expect(history.filter((row: { event: string }) => row.event === 'CANCEL')).to.have.length(1);
     });
 
+    it('treats a stale `current` as a first read only: the write re-reads and decides again', async () => {
+      const created = await payoutIn(ctx, client, 'created');
+      const worker = workerPrincipal(client.clientId);
+      await ctx.service.applyEvent(worker, created.id, { type: 'START' }, ctxOptions);
+      // The hint says created (where SUCCEED is refused, and whose version is gone): the payout is processing.
+      const done = await ctx.service.applyEvent(
+        worker,
+        created.id,
+        { type: 'SUCCEED' },
+        { ...ctxOptions, current: created },
+      );
+      expect(done).to.include({ status: 'completed', version: 3 });
+      const history = await ctx.db('payout_events').where({ payout_id: created.id }).orderBy('id');
+      expect(history.map((row: { event: string }) => row.event)).to.deep.equal([
+        'CREATE',
+        'START',
+        'SUCCEED',
+      ]);
+      // A stale hint never overwrites: START on a completed payout is refused after the fresh read.
+      const refused = await ctx.service
+        .applyEvent(worker, created.id, { type: 'START' }, { ...ctxOptions, current: created })
+        .catch((error: unknown) => error);
+      expect(refused).to.be.instanceOf(TransitionNotAllowed);
+      expect((await ctx.service.getPayout(client.principal, created.id)).version).to.equal(3);
+    });
+
     it('refuses a stale expected version with 412 semantics and writes nothing', async () => {
       const { body } = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
       await ctx.service.updateDescription(client.principal, body.id, 'first', {
