@@ -1,7 +1,8 @@
 /**
  * The payout service: the one place where a change to a payout is decided and saved. The HTTP handlers, the
  * worker, the sweeper and the commands all call these functions; none of them touches a repository or the
- * machine directly. Every function takes the principal and runs in one transaction.
+ * machine directly. Every function takes the principal, and every write is one transaction: a create writes
+ * its rows in one, and a change of an existing payout is one versioned statement (its history row included).
  */
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
