@@ -17,7 +17,6 @@ import type { Child, LoadResult, LoadSpec } from './lib.js';
 import {
   API_ARGS,
   BENCH_AMQP_ENV,
-  deleteBenchTopology,
   CREATE_BODY,
   HarnessError,
   LIMITS,
@@ -36,12 +35,12 @@ import {
   sleep,
   start,
   stop,
-  stopAll,
   verdict,
   waitForHttp,
   waitForQuietMachine,
   withPg,
   writeResults,
+  runMain,
 } from './lib.js';
 
 const SECONDS = envInt('BENCH_SECONDS', 10);
@@ -319,16 +318,4 @@ async function readFixtures(url: string): Promise<{ ids: string[]; clientId: str
   });
 }
 
-try {
-  await main();
-} catch (error) {
-  process.stderr.write(
-    `\nbench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  process.exitCode = 1;
-} finally {
-  await stopAll();
-  await deleteBenchTopology().catch((error: unknown) => {
-    process.stderr.write(`could not delete the bench queues: ${String(error)}\n`);
-  });
-}
+await runMain('bench', main, { deleteTopology: true });

@@ -26,11 +26,11 @@ import type { Principal } from '../src/domain/principal.js';
 import { printSummary, summariseFile } from './cpuprofile.js';
 import type { Child } from './lib.js';
 import {
+  deleteBenchTopology,
   BENCH_AMQP_ENV,
   fromDist,
   HarnessError,
   cpuTimeMs,
-  deleteBenchTopology,
   LIMITS,
   MAIN,
   RESULTS,
@@ -42,12 +42,12 @@ import {
   sleep,
   start,
   stop,
-  stopAll,
   verdict,
   waitForHttp,
   waitForQuietMachine,
   withPg,
   writeResults,
+  runMain,
 } from './lib.js';
 
 const PAYOUTS = envInt('BENCH_PAYOUTS', 10_000);
@@ -337,13 +337,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (error) {
-  process.stderr.write(
-    `\nbench-drain failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  process.exitCode = 1;
-} finally {
-  await stopAll();
-}
+await runMain('bench-drain', main);

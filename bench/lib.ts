@@ -407,3 +407,29 @@ export const CREATE_BODY = JSON.stringify({
   recipient: { type: 'iban', iban: 'DE89370400440532013000', holder_name: 'Jane Doe' },
   description: 'bench',
 });
+
+/**
+ * Runs a bench script's `main`: reports a failure with its stack and exit code 1, and always stops every child
+ * process (and, with `deleteTopology`, the bench's AMQP queues), also on error.
+ */
+export async function runMain(
+  name: string,
+  main: () => Promise<void>,
+  options: { deleteTopology?: boolean } = {},
+): Promise<void> {
+  try {
+    await main();
+  } catch (error) {
+    process.stderr.write(
+      `\n${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  } finally {
+    await stopAll();
+    if (options.deleteTopology) {
+      await deleteBenchTopology().catch((error: unknown) => {
+        process.stderr.write(`could not delete the bench queues: ${String(error)}\n`);
+      });
+    }
+  }
+}

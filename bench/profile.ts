@@ -14,7 +14,6 @@ import type { Child, LoadSpec } from './lib.js';
 import {
   API_ARGS,
   BENCH_AMQP_ENV,
-  deleteBenchTopology,
   CREATE_BODY,
   HarnessError,
   LIMITS,
@@ -30,10 +29,10 @@ import {
   recreateDatabase,
   start,
   stop,
-  stopAll,
   waitForHttp,
   waitForQuietMachine,
   withPg,
+  runMain,
 } from './lib.js';
 
 const SECONDS = envInt('BENCH_SECONDS', 15);
@@ -155,16 +154,4 @@ function serviceEnv(port: number, url: string): Record<string, string> {
   };
 }
 
-try {
-  await main();
-} catch (error) {
-  process.stderr.write(
-    `\nprofile failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  process.exitCode = 1;
-} finally {
-  await stopAll();
-  await deleteBenchTopology().catch((error: unknown) => {
-    process.stderr.write(`could not delete the bench queues: ${String(error)}\n`);
-  });
-}
+await runMain('profile', main, { deleteTopology: true });
