@@ -2,6 +2,7 @@
  * The one program. `node dist/src/main.js <role>` (or `tsx src/main.ts <role>`) where role is one of the
  * commands below. Configuration comes from the environment (src/config.ts).
  */
+import type { Config } from './config.js';
 import { ConfigError, loadConfig } from './config.js';
 import { dlqList, dlqReplay, migrateTopology } from './consumers/commands.js';
 import { startRelay } from './consumers/outbox-relay.js';
@@ -49,8 +50,9 @@ async function withDb<T>(fn: (db: ReturnType<typeof createDb>) => Promise<T>): P
 /** Runs long-lived roles in one process until a signal; stops them in reverse order, then the pool. */
 async function serve(
   start: (ctx: AppContext) => Promise<Array<{ stop(): Promise<void> }>>,
+  roleConfig: Config = config,
 ): Promise<AppContext> {
-  const ctx = createContext(config, { log });
+  const ctx = createContext(roleConfig, { log });
   const handles = await start(ctx);
   handleShutdownSignals(
     async () => {
@@ -91,6 +93,11 @@ const commands: Record<string, Command> = {
   /** Everything on one laptop: migrate, then api + relay + worker + sweeper in one process, and a ready key. */
   async dev() {
     await migrate();
+    // One pool serves the API, the relay, the sweeper and every worker handler here: size it for all of them.
+    const devConfig = {
+      ...config,
+      databasePoolMax: Math.max(config.databasePoolMax, config.workerConcurrency + 6),
+    };
     const ctx = await serve(async (ctx) => {
       const roles: Array<RoleHandle | { stop(): Promise<void> }> = [];
       roles.push(await startRelay(ctx, { opsServer: false }));
@@ -103,7 +110,7 @@ const commands: Record<string, Command> = {
         'dev ready',
       );
       return roles;
-    });
+    }, devConfig);
     const issued = await issueApiKey(ctx.db, 'dev', 'client');
     process.stdout.write(
       `\nDevelopment API key (client "dev"), valid until revoked:\nexport KEY=${issued.key}\n\n`,
