@@ -10,10 +10,12 @@ import { v7 as uuidv7 } from 'uuid';
 import type { PayoutEvent, PayoutEventType, PayoutStatus } from '../machines/payout.machine.js';
 import {
   PAYOUT_MACHINE_VERSION,
+  eventInto,
   initialPayoutSnapshot,
   nextPayoutSnapshot,
   persistPayoutSnapshot,
   restorePayoutSnapshot,
+  statusAfter,
   statusOf,
 } from '../machines/payout.machine.js';
 import type { Metrics } from '../metrics.js';
@@ -96,19 +98,6 @@ export interface PayoutPage {
   items: Payout[];
   nextCursor: string | null;
 }
-
-const EVENT_FOR_STATUS: Readonly<Partial<Record<PayoutStatus, PayoutEventType>>> = {
-  processing: 'START',
-  completed: 'SUCCEED',
-  failed: 'FAIL',
-  cancelled: 'CANCEL',
-};
-const STATUS_FOR_EVENT: Readonly<Record<PayoutEventType, PayoutStatus>> = {
-  START: 'processing',
-  SUCCEED: 'completed',
-  FAIL: 'failed',
-  CANCEL: 'cancelled',
-};
 
 interface Decision {
   event?: PayoutEvent;
@@ -317,7 +306,7 @@ export class PayoutService {
       principal,
       id,
       {
-        status: STATUS_FOR_EVENT[event.type],
+        status: statusAfter(event.type),
         failure: event.type === 'FAIL' ? { code: event.code, message: event.message } : undefined,
       },
       options,
@@ -350,7 +339,7 @@ export class PayoutService {
     }
     let event: PayoutEvent | undefined;
     if (request.status !== undefined) {
-      const type = EVENT_FOR_STATUS[request.status];
+      const type = eventInto(request.status);
       if (type === undefined) throw new Forbidden(`Nobody may move a payout to ${request.status}.`);
       if (!roleMaySend(principal.role, type)) {
         throw new Forbidden(`A ${principal.role} may not move a payout to ${request.status}.`);

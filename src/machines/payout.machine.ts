@@ -116,3 +116,44 @@ export function acceptedEvents(snapshot: PayoutSnapshot): PayoutEventType[] {
 export function sampleEvent(type: PayoutEventType): PayoutEvent {
   return type === 'FAIL' ? { type, code: 'sample', message: 'sample' } : { type };
 }
+
+export interface PayoutTransition {
+  from: PayoutStatus;
+  event: PayoutEventType;
+  to: PayoutStatus;
+}
+
+/** Every transition of the definition, read from its config: what the service and the tests derive from. */
+export const PAYOUT_TRANSITIONS: readonly PayoutTransition[] = Object.entries(
+  payoutMachine.config.states as Record<string, { on?: Record<string, string | { target: string }> }>,
+).flatMap(([from, state]) =>
+  Object.entries(state.on ?? {}).map(([event, target]) => ({
+    from: from as PayoutStatus,
+    event: event as PayoutEventType,
+    to: (typeof target === 'string' ? target : target.target) as PayoutStatus,
+  })),
+);
+
+// A PATCH names a status and the service turns it into the one event leading there; the worker's events map
+// back to statuses the same way. Both need the mapping to be one-to-one: a definition that breaks it fails here.
+const EVENT_INTO = new Map<PayoutStatus, PayoutEventType>();
+const STATUS_AFTER = new Map<PayoutEventType, PayoutStatus>();
+for (const { event, to } of PAYOUT_TRANSITIONS) {
+  if ((EVENT_INTO.get(to) ?? event) !== event || (STATUS_AFTER.get(event) ?? to) !== to) {
+    throw new Error(`payout machine: ${event} → ${to} makes the status ↔ event mapping ambiguous`);
+  }
+  EVENT_INTO.set(to, event);
+  STATUS_AFTER.set(event, to);
+}
+
+/** The event that moves a payout into `status`, or undefined when none does (`created`). */
+export function eventInto(status: PayoutStatus): PayoutEventType | undefined {
+  return EVENT_INTO.get(status);
+}
+
+/** The status an event leads to. */
+export function statusAfter(event: PayoutEventType): PayoutStatus {
+  const status = STATUS_AFTER.get(event);
+  if (status === undefined) throw new Error(`payout machine has no transition on ${event}`);
+  return status;
+}

@@ -3,7 +3,12 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { issueApiKey } from '../../src/domain/api-keys.js';
 import type { CreatePayoutInput } from '../../src/domain/payout-service.js';
+import type { AppContext } from '../../src/context.js';
+import type { Payout } from '../../src/domain/payout.js';
 import type { Principal } from '../../src/domain/principal.js';
+import { workerPrincipal } from '../../src/domain/principal.js';
+import type { PayoutEventType, PayoutStatus } from '../../src/machines/payout.machine.js';
+import { PAYOUT_TRANSITIONS, sampleEvent } from '../../src/machines/payout.machine.js';
 
 /** Valid IBANs (mod-97 correct) for tests. */
 export const IBANS = {
@@ -45,4 +50,27 @@ export async function createTestClient(db: Knex, prefix = 'test'): Promise<TestC
     operatorKey: operator.key,
     operator: { clientId: client.clientId, role: 'operator', actor: `key:${operator.keyId}` },
   };
+}
+
+/**
+ * A new payout of `client` in `status`, reached through the service the way production reaches it: the worker
+ * starts, succeeds and fails payouts, the client cancels. The path is found by walking the machine's transitions
+ * backwards from the status, so a new state needs no change here.
+ */
+export async function payoutIn(ctx: AppContext, client: TestClient, status: PayoutStatus): Promise<Payout> {
+  const { body } = await ctx.service.createPayout(client.principal, payoutInput(), { requestId: 'setup' });
+  const path: PayoutEventType[] = [];
+  for (let current = status; current !== 'created';) {
+    const step = PAYOUT_TRANSITIONS.find((transition) => transition.to === current);
+    if (!step) throw new Error(`no transition into ${current}`);
+    path.unshift(step.event);
+    current = step.from;
+  }
+  for (const type of path) {
+    const principal: Principal = type === 'CANCEL' ? client.principal : workerPrincipal(client.clientId);
+    const event =
+      type === 'FAIL' ? { type, code: 'provider_refused', message: 'Refused in a test' } : sampleEvent(type);
+    await ctx.service.applyEvent(principal, body.id, event, { requestId: 'setup' });
+  }
+  return ctx.service.getPayout(client.principal, body.id);
 }

@@ -7,13 +7,16 @@ import {
   PAYOUT_EVENT_TYPES,
   PAYOUT_MACHINE_VERSION,
   PAYOUT_STATUSES,
+  PAYOUT_TRANSITIONS,
   acceptedEvents,
+  eventInto,
   initialPayoutSnapshot,
   nextPayoutSnapshot,
   payoutMachine,
   persistPayoutSnapshot,
   restorePayoutSnapshot,
   sampleEvent,
+  statusAfter,
   statusOf,
 } from '../../src/machines/payout.machine.js';
 
@@ -72,6 +75,26 @@ describe('payout machine', () => {
         .map((key) => key.split(' ')[1]);
       expect(acceptedEvents(snapshot).sort(), status).to.deep.equal(fromSpec.sort());
     }
+  });
+
+  it('reads the transitions off its definition, one event into each status', () => {
+    const listed = Object.fromEntries(
+      PAYOUT_TRANSITIONS.map((step) => [`${step.from} ${step.event}`, step.to]),
+    );
+    expect(listed).to.deep.equal(SPEC_TRANSITIONS);
+    expect(PAYOUT_STATUSES.map((status) => eventInto(status))).to.deep.equal([
+      undefined,
+      'START',
+      'SUCCEED',
+      'FAIL',
+      'CANCEL',
+    ]);
+    expect(PAYOUT_EVENT_TYPES.map((event) => statusAfter(event))).to.deep.equal([
+      'processing',
+      'completed',
+      'failed',
+      'cancelled',
+    ]);
   });
 
   it('records the failure code and message on FAIL and nothing otherwise', () => {

@@ -1,18 +1,10 @@
 /**
- * Helpers shared by the HTTP tests: the API a `describe` runs against, payouts driven into a status, and field
- * errors of a problem document.
+ * Helpers shared by the HTTP tests: the API a `describe` runs against, and the field errors of a problem
+ * document. (Payouts driven into a status: `payoutIn` in test/support/fixtures.ts.)
  */
 import { expect } from 'chai';
-import type { AppContext } from '../../../src/context.js';
-import type { PayoutEvent, PayoutStatus } from '../../../src/machines/payout.machine.js';
-import { sampleEvent } from '../../../src/machines/payout.machine.js';
-import { machineDefinition } from '../../../src/machines/definition.js';
-import type { Principal } from '../../../src/domain/principal.js';
-import { workerPrincipal } from '../../../src/domain/principal.js';
 import type { Db } from '../../../src/persistence/db.js';
 import { openTestDb } from '../../support/database.js';
-import type { TestClient } from '../../support/fixtures.js';
-import { payoutInput } from '../../support/fixtures.js';
 import type { ApiResponse, TestApi } from '../../support/http.js';
 import { startTestApi } from '../../support/http.js';
 
@@ -58,50 +50,6 @@ export function useTestApi(poolMax = 5): DescribedApi {
     request: (method, path, options) => current().api.request(method, path, options),
     raw: (method, path, options) => current().api.raw(method, path, options),
   };
-}
-
-/** Each status → the transitions (event, from) that reach it, read from the machine definition itself. */
-export function transitionsInto(): Map<
-  PayoutStatus,
-  Array<{ from: PayoutStatus; event: PayoutEvent['type'] }>
-> {
-  const into = new Map<PayoutStatus, Array<{ from: PayoutStatus; event: PayoutEvent['type'] }>>();
-  for (const [from, state] of Object.entries(machineDefinition().states)) {
-    for (const [event, target] of Object.entries(state.on ?? {})) {
-      const to = (
-        typeof target === 'string' ? target : (target as { target: string }).target
-      ) as PayoutStatus;
-      into.set(to, [
-        ...(into.get(to) ?? []),
-        { from: from as PayoutStatus, event: event as PayoutEvent['type'] },
-      ]);
-    }
-  }
-  return into;
-}
-
-/**
- * A new payout of `client` in `status`, reached through the service the way production reaches it: the
- * worker starts, succeeds and fails payouts, the client cancels. The path is found by walking the machine
- * backwards from the status, so a new state needs no change here.
- */
-export async function payoutIn(ctx: AppContext, client: TestClient, status: PayoutStatus): Promise<string> {
-  const { body } = await ctx.service.createPayout(client.principal, payoutInput(), { requestId: 'setup' });
-  const into = transitionsInto();
-  const path: Array<PayoutEvent['type']> = [];
-  for (let current = status; current !== 'created';) {
-    const step = into.get(current)?.[0];
-    if (!step) throw new Error(`no transition into ${current}`);
-    path.unshift(step.event);
-    current = step.from;
-  }
-  for (const type of path) {
-    const principal: Principal = type === 'CANCEL' ? client.principal : workerPrincipal(client.clientId);
-    const event =
-      type === 'FAIL' ? { type, code: 'provider_refused', message: 'Refused in a test' } : sampleEvent(type);
-    await ctx.service.applyEvent(principal, body.id, event, { requestId: 'setup' });
-  }
-  return body.id;
 }
 
 /** The `errors` of a 400 problem document as `pointer → message`, after checking it is one. */

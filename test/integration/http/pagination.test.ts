@@ -4,9 +4,9 @@
  */
 import { expect } from 'chai';
 import type { TestClient } from '../../support/fixtures.js';
-import { createTestClient, payoutInput } from '../../support/fixtures.js';
+import { createTestClient, payoutIn, payoutInput } from '../../support/fixtures.js';
 import type { ApiResponse } from '../../support/http.js';
-import { payoutIn, useTestApi } from './helpers.js';
+import { useTestApi } from './helpers.js';
 
 describe('GET /api/payouts', () => {
   const api = useTestApi(8);
@@ -90,8 +90,8 @@ describe('GET /api/payouts', () => {
       await create(client, { currency: 'JPY', amount: '1000' }),
       await create(client, { currency: 'JPY', amount: '2000' }),
     ];
-    const cancelled = await payoutIn(api.ctx, client, 'cancelled');
-    const completed = await payoutIn(api.ctx, client, 'completed');
+    const cancelled = (await payoutIn(api.ctx, client, 'cancelled')).id;
+    const completed = (await payoutIn(api.ctx, client, 'completed')).id;
 
     expect((await walk(client, 'limit=1&currency=JPY')).flat()).to.deep.equal([...jpy].reverse());
     expect((await walk(client, 'limit=2&status=cancelled')).flat()).to.deep.equal([cancelled]);

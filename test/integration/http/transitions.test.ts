@@ -8,21 +8,14 @@ import { expect } from 'chai';
 import type { API_KEY_ROLES } from '../../../src/domain/principal.js';
 import { roleMaySend } from '../../../src/domain/principal.js';
 import type { PayoutStatus } from '../../../src/machines/payout.machine.js';
-import { PAYOUT_STATUSES } from '../../../src/machines/payout.machine.js';
+import { PAYOUT_STATUSES, eventInto } from '../../../src/machines/payout.machine.js';
 import { machineDefinition } from '../../../src/machines/definition.js';
 import type { TestClient } from '../../support/fixtures.js';
-import { createTestClient } from '../../support/fixtures.js';
-import { payoutIn, transitionsInto, useTestApi } from './helpers.js';
+import { createTestClient, payoutIn } from '../../support/fixtures.js';
+import { useTestApi } from './helpers.js';
 
 type ApiRole = (typeof API_KEY_ROLES)[number];
 const ROLES: readonly ApiRole[] = ['client', 'operator'];
-
-/** The one event that leads into each status, from the machine (undefined: nothing leads there, e.g. created). */
-function eventInto(status: PayoutStatus) {
-  const events = [...new Set((transitionsInto().get(status) ?? []).map((step) => step.event))];
-  expect(events.length, `at most one event leads into ${status}`).to.be.at.most(1);
-  return events[0];
-}
 
 function expectedStatus(role: ApiRole, from: PayoutStatus, to: PayoutStatus): 200 | 403 | 409 {
   const event = eventInto(to);
@@ -51,7 +44,7 @@ describe('PATCH status: every (role, status, requested status)', () => {
       for (const to of PAYOUT_STATUSES) {
         const expected = expectedStatus(role, from, to);
         it(`${role}: ${from} → ${to} is ${expected}`, async () => {
-          const id = await payoutIn(api.ctx, client, from);
+          const id = (await payoutIn(api.ctx, client, from)).id;
           if (from === 'processing' && to === 'completed') {
             // An operator's SUCCEED needs the provider's payment (a worker that died after the provider paid).
             await api.ctx.provider.submit(await api.ctx.service.getPayout(client.principal, id), id);
@@ -96,7 +89,7 @@ describe('PATCH status: every (role, status, requested status)', () => {
   }
 
   it('available_actions follow the role: an operator may resolve a processing payout, a client may not', async () => {
-    const id = await payoutIn(api.ctx, client, 'processing');
+    const id = (await payoutIn(api.ctx, client, 'processing')).id;
     const asClient = await api.request('GET', `/api/payouts/${id}`, { key: client.key });
     const asOperator = await api.request('GET', `/api/payouts/${id}`, { key: client.operatorKey });
     expect(asClient.body.available_actions).to.deep.equal([]);
@@ -104,7 +97,7 @@ describe('PATCH status: every (role, status, requested status)', () => {
   });
 
   it('an operator cannot complete a payout the provider has not paid, nor fail one it has paid', async () => {
-    const unpaid = await payoutIn(api.ctx, client, 'processing');
+    const unpaid = (await payoutIn(api.ctx, client, 'processing')).id;
     const complete = await api.request('PATCH', `/api/payouts/${unpaid}`, {
       key: client.operatorKey,
       json: { status: 'completed', reason: 'the bank says it went out' },
@@ -112,7 +105,7 @@ describe('PATCH status: every (role, status, requested status)', () => {
     expect(complete.status).to.equal(409);
     expect(complete.body).to.include({ code: 'provider_disagrees', payout_status: 'processing' });
 
-    const paid = await payoutIn(api.ctx, client, 'processing');
+    const paid = (await payoutIn(api.ctx, client, 'processing')).id;
     await api.ctx.provider.submit(await api.ctx.service.getPayout(client.principal, paid), paid);
     const fail = await api.request('PATCH', `/api/payouts/${paid}`, {
       key: client.operatorKey,
@@ -126,7 +119,7 @@ describe('PATCH status: every (role, status, requested status)', () => {
   });
 
   it("an operator's FAIL closes the provider key: the worker's later submit pays nothing", async () => {
-    const id = await payoutIn(api.ctx, client, 'processing');
+    const id = (await payoutIn(api.ctx, client, 'processing')).id;
     const fail = await api.request('PATCH', `/api/payouts/${id}`, {
       key: client.operatorKey,
       json: { status: 'failed', reason: 'recipient asked to stop' },

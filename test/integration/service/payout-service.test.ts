@@ -15,43 +15,18 @@ import type { Payout } from '../../../src/domain/payout.js';
 import { availableActions } from '../../../src/domain/payout.js';
 import type { Principal, Role } from '../../../src/domain/principal.js';
 import { roleMaySend, workerPrincipal } from '../../../src/domain/principal.js';
-import type { PayoutStatus } from '../../../src/machines/payout.machine.js';
 import {
   PAYOUT_STATUSES,
   acceptedEvents,
+  eventInto,
   restorePayoutSnapshot,
 } from '../../../src/machines/payout.machine.js';
 import { OutboxScheduler } from '../../../src/persistence/outbox-scheduler.js';
 import { openTestDb, testDatabaseUrl } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
-import { createTestClient, payoutInput } from '../../support/fixtures.js';
+import { createTestClient, payoutIn, payoutInput } from '../../support/fixtures.js';
 
 const ctxOptions = { requestId: 'req-test' };
-
-/** Drives a new payout into `status` through the service, as the worker and the client would. */
-async function payoutIn(ctx: AppContext, client: TestClient, status: PayoutStatus): Promise<Payout> {
-  const { body } = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
-  const worker = workerPrincipal(client.clientId);
-  const steps: Record<
-    PayoutStatus,
-    Array<[Principal, Parameters<AppContext['service']['applyEvent']>[2]]>
-  > = {
-    created: [],
-    processing: [[worker, { type: 'START' }]],
-    completed: [
-      [worker, { type: 'START' }],
-      [worker, { type: 'SUCCEED' }],
-    ],
-    failed: [
-      [worker, { type: 'START' }],
-      [worker, { type: 'FAIL', code: 'recipient_blocked', message: 'Blocked by the provider' }],
-    ],
-    cancelled: [[client.principal, { type: 'CANCEL' }]],
-  };
-  for (const [principal, event] of steps[status])
-    await ctx.service.applyEvent(principal, body.id, event, ctxOptions);
-  return ctx.service.getPayout(client.principal, body.id);
-}
 
 describe('payout service (real PostgreSQL)', () => {
   let ctx: AppContext;
@@ -198,9 +173,7 @@ describe('payout service (real PostgreSQL)', () => {
                 : role === 'operator'
                   ? client.operator
                   : workerPrincipal(client.clientId);
-            const event = { processing: 'START', completed: 'SUCCEED', failed: 'FAIL', cancelled: 'CANCEL' }[
-              to as Exclude<PayoutStatus, 'created'>
-            ] as 'START' | 'SUCCEED' | 'FAIL' | 'CANCEL' | undefined;
+            const event = eventInto(to);
             const accepted = acceptedEvents(restorePayoutSnapshot(payout.snapshot, payout.machineVersion));
             const outcome = await ctx.service
               .updatePayout(
