@@ -41,7 +41,7 @@ import type { Payout, PayoutHistoryEntry, PayoutResource } from './payout.js';
 import { availableActions, toPayoutResource } from './payout.js';
 import type { Principal } from './principal.js';
 import type { PaymentProvider } from './provider.js';
-import { roleMaySend, roleNeedsReason } from './principal.js';
+import { roleMaySend, roleNeedsReason, roleSeesDeleted } from './principal.js';
 import { parseRecipient } from './recipient.js';
 import type { OutboxWaker, ProcessingScheduler } from './scheduling.js';
 import { codePointLength, isCanonicalUuid, isStorable, textProblem } from './text.js';
@@ -242,14 +242,17 @@ export class PayoutService {
     return { body, replayed: false };
   }
 
-  /**
-   * One payout of the principal's client. Deleted payouts are hidden, except from the worker, which must see a
-   * deleted (cancelled) payout to acknowledge its message instead of dead-lettering it as unknown.
-   */
+  /** One payout of the principal's client, as the principal may see it (see `roleSeesDeleted`). */
   async getPayout(principal: Principal, id: string): Promise<Payout> {
     assertPayoutId(id);
-    const payout = await payouts.findPayout(this.deps.db, principal.clientId, id, {
-      includeDeleted: principal.role === 'worker',
+    return this.find(this.deps.db, principal, id);
+  }
+
+  /** The one read of a payout: scoped by client, deleted ones only for roles that see them. */
+  private async find(runner: Knex, principal: Principal, id: string, forUpdate = false): Promise<Payout> {
+    const payout = await payouts.findPayout(runner, principal.clientId, id, {
+      forUpdate,
+      includeDeleted: roleSeesDeleted(principal.role),
     });
     if (!payout) throw new PayoutNotFound(id);
     return payout;
@@ -451,15 +454,11 @@ export class PayoutService {
     decide: (payout: Payout) => Decision,
   ): Promise<Payout> {
     assertPayoutId(id);
-    // The worker sees deleted payouts too: a client's DELETE racing a START must end as "already cancelled"
-    // (the machine refuses START), not as an unknown payout dead-lettered.
-    const read = { includeDeleted: principal.role === 'worker' };
     let hint = options.expectedVersion === undefined ? options.current : undefined;
     for (let attempt = 1; attempt <= OPTIMISTIC_TRIES; attempt += 1) {
-      const current = hint ?? (await payouts.findPayout(this.deps.db, principal.clientId, id, read));
+      const current = hint ?? (await this.find(this.deps.db, principal, id));
       const fromHint = hint !== undefined;
       hint = undefined;
-      if (!current) throw new PayoutNotFound(id);
       let outcome: ChangeOutcome | null;
       try {
         outcome = await this.write(this.deps.db, principal, current, options, decide);
@@ -473,8 +472,7 @@ export class PayoutService {
       if (outcome) return this.changed(outcome);
     }
     const outcome = await this.deps.db.transaction(async (tx) => {
-      const current = await payouts.findPayout(tx, principal.clientId, id, { ...read, forUpdate: true });
-      if (!current) throw new PayoutNotFound(id);
+      const current = await this.find(tx, principal, id, true);
       const locked = await this.write(tx, principal, current, options, decide);
       if (!locked) throw new Error(`payout ${id} changed while locked`);
       return locked;

@@ -34,6 +34,14 @@ export function roleNeedsReason(role: Role, event: PayoutEventType): boolean {
   return role === 'operator' && (event === 'SUCCEED' || event === 'FAIL');
 }
 
+/**
+ * Deleted payouts are hidden from API callers. The worker still sees them: a client's DELETE racing the
+ * processing message must end as "already cancelled" (acknowledged), not as an unknown payout dead-lettered.
+ */
+export function roleSeesDeleted(role: Role): boolean {
+  return role === 'worker';
+}
+
 export function workerPrincipal(clientId: string, actor = 'worker'): Principal {
   return { clientId, role: 'worker', actor };
 }
