@@ -49,6 +49,19 @@ export interface NewPayout {
 // per query than the query itself on this workload, and these run on every request.
 
 /**
+ * The history row a payout statement writes with it, as one more data-modifying CTE over the CTE `source` that
+ * returned the payout row: it exists only when that row was written. `now()` is the transaction's time, the same
+ * as the payout's `updated_at`. Bindings: `historyBindings`.
+ */
+const HISTORY_OF = (source: 'p' | 'u') => `h AS (
+       INSERT INTO payout_events (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id)
+       SELECT ${source}.id, ?, ${source}.status, ?, ?, ?, ?, ? FROM ${source})`;
+
+function historyBindings(entry: Omit<NewHistoryEntry, 'payoutId' | 'to'>): Knex.Value[] {
+  return [entry.from, entry.event, entry.actor, entry.actorRole, entry.reason, entry.requestId];
+}
+
+/**
  * Inserts a new payout and its first history row in one statement (data-modifying CTEs): one round trip on the
  * hottest path, with the same atomicity inside the caller's transaction. With `lock`, the statement first takes
  * the idempotency key's transaction-scoped advisory lock (`pg_try_advisory_xact_lock`, volatile, so evaluated
@@ -73,9 +86,7 @@ export async function insertPayout(
          (id, client_id, amount_minor, currency, recipient, status, snapshot, machine_version, description)
        SELECT ?::uuid, ?::uuid, ?::bigint, ?, ?::jsonb, ?, ?::jsonb, ?::integer, ? FROM l WHERE l.locked
        RETURNING *),
-     h AS (
-       INSERT INTO payout_events (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id, at)
-       SELECT p.id, NULL, p.status, ?, ?, ?, ?, ?, p.created_at FROM p)
+     ${HISTORY_OF('p')}
      SELECT * FROM p`,
     [
       gate,
@@ -88,11 +99,7 @@ export async function insertPayout(
       JSON.stringify(payout.snapshot),
       payout.machineVersion,
       payout.description,
-      first.event,
-      first.actor,
-      first.actorRole,
-      first.reason,
-      first.requestId,
+      ...historyBindings({ ...first, from: null }),
     ],
   );
   const row = result.rows[0];
@@ -158,19 +165,9 @@ export async function updatePayoutVersioned(
   // trip per change, and no history row can exist for a change that lost the race.
   const result = await tx.raw<{ rows: PayoutRow[] }>(
     `WITH u AS (?),
-     h AS (
-       INSERT INTO payout_events (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id)
-       SELECT u.id, ?, u.status, ?, ?, ?, ?, ? FROM u)
+     ${HISTORY_OF('u')}
      SELECT * FROM u`,
-    [
-      update,
-      history.from,
-      history.event,
-      history.actor,
-      history.actorRole,
-      history.reason,
-      history.requestId,
-    ],
+    [update, ...historyBindings(history)],
   );
   const row = result.rows[0];
   return row ? toPayout(row) : null;
