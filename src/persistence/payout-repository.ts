@@ -34,16 +34,11 @@ export function toPayout(row: PayoutRow): Payout {
   };
 }
 
-export interface NewPayout {
-  id: string;
-  clientId: string;
-  amount: Money;
-  recipient: Recipient;
-  status: PayoutStatus;
-  snapshot: PersistedPayoutSnapshot;
-  machineVersion: number;
-  description: string | null;
-}
+/** What a create supplies; the database sets the rest (version, timestamps). */
+export type NewPayout = Pick<
+  Payout,
+  'id' | 'clientId' | 'amount' | 'recipient' | 'status' | 'snapshot' | 'machineVersion' | 'description'
+>;
 
 // The hot paths below (insert, find by id) use the knex builder directly: objection's model layer costs more CPU
 // per query than the query itself on this workload, and these run on every request.
@@ -208,16 +203,8 @@ export async function listPayoutPage(
   };
 }
 
-export interface NewHistoryEntry {
-  payoutId: string;
-  from: PayoutStatus | null;
-  to: PayoutStatus;
-  event: string;
-  actor: string;
-  actorRole: string;
-  reason: string | null;
-  requestId: string | null;
-}
+/** A history row as written; the database sets `id` and `at`. */
+export type NewHistoryEntry = Omit<PayoutHistoryEntry, 'id' | 'at'> & { payoutId: string };
 
 export async function listHistory(runner: Runner, payoutId: string): Promise<PayoutHistoryEntry[]> {
   const rows = await PayoutEventRow.query(runner).where('payout_id', payoutId).orderBy('id', 'asc');
