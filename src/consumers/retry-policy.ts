@@ -10,6 +10,12 @@
  *   not be written anyway while the database is down. `MAX_INFRASTRUCTURE_WAITS` bounds even that.
  */
 import { VersionMismatch } from '../domain/errors.js';
+import {
+  CONNECTION_ERROR_CODES,
+  CONNECTION_LOST_MESSAGES,
+  CONNECTION_LOST_NAMES,
+  DATABASE_UNAVAILABLE_SQLSTATES,
+} from '../persistence/db.js';
 import { PayoutKeptChanging } from './process-payout.js';
 import { ProviderTransientError } from './provider.js';
 
@@ -41,51 +47,14 @@ export const TRANSIENT_ERRORS: readonly TransientRule[] = [
     classes: [VersionMismatch, PayoutKeptChanging],
     messages: [/changed while locked/],
   },
-  // Class 08 connection exceptions; 57P01-03 admin/crash shutdown, cannot connect now; 53300 too many connections;
-  // 53400 configuration limit exceeded.
-  {
-    reason: 'database_unavailable',
-    spendsAttempt: false,
-    sqlStates: [
-      '08000',
-      '08001',
-      '08003',
-      '08004',
-      '08006',
-      '08007',
-      '08P01',
-      '57P01',
-      '57P02',
-      '57P03',
-      '53300',
-      '53400',
-    ],
-  },
-  {
-    reason: 'connection_error',
-    spendsAttempt: false,
-    systemCodes: [
-      'ECONNRESET',
-      'ECONNREFUSED',
-      'ECONNABORTED',
-      'ETIMEDOUT',
-      'EPIPE',
-      'EHOSTUNREACH',
-      'ENETUNREACH',
-      'ENOTCONN',
-      'EAI_AGAIN',
-    ],
-  },
+  // Our own database or network away (src/persistence/db.ts keeps the one list, shared with the HTTP layer's 503).
+  { reason: 'database_unavailable', spendsAttempt: false, sqlStates: DATABASE_UNAVAILABLE_SQLSTATES },
+  { reason: 'connection_error', spendsAttempt: false, systemCodes: CONNECTION_ERROR_CODES },
   {
     reason: 'database_connection_lost',
     spendsAttempt: false,
-    names: ['KnexTimeoutError'],
-    messages: [
-      /Connection terminated/i,
-      /Client has encountered a connection error/i,
-      /timeout exceeded when trying to connect/i,
-      /Client was closed and is not queryable/i,
-    ],
+    names: CONNECTION_LOST_NAMES,
+    messages: CONNECTION_LOST_MESSAGES,
   },
 ];
 

@@ -11,7 +11,7 @@ import {
   ServiceUnavailable,
   UnsupportedMediaType,
 } from '../domain/errors.js';
-import { isDataError } from '../persistence/db.js';
+import { isDataError, isDatabaseUnavailable } from '../persistence/db.js';
 import { requestState } from './request-context.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -55,19 +55,6 @@ export function sendProblem(res: Response, error: AppError): void {
     .send(JSON.stringify(problemBody(error, state.requestId)));
 }
 
-/** SQLSTATEs and socket errors that mean "the database is not there right now", not "this request is bad". */
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-  '53300', // too_many_connections
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-]);
-
 /** Whatever was thrown, as the AppError the client will see. */
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
@@ -97,10 +84,7 @@ export function toAppError(error: unknown): AppError {
     // The database refused a value the contract let through; its message may quote the value, so say less.
     return new BadRequest('A value in the request cannot be stored.', error);
   }
-  if (
-    (typeof fields.code === 'string' && UNAVAILABLE_CODES.has(fields.code)) ||
-    fields.name === 'KnexTimeoutError'
-  ) {
+  if (isDatabaseUnavailable(error)) {
     return new ServiceUnavailable('The database is not reachable; retry shortly.');
   }
   if (
