@@ -15,7 +15,7 @@ import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { testDatabaseUrl } from '../support/database.js';
 import type { TestClient } from '../support/fixtures.js';
-import { IBANS, createTestClient } from '../support/fixtures.js';
+import { BAD_CHECKSUM_IBAN, IBANS, createTestClient } from '../support/fixtures.js';
 import { contract } from '../support/http.js';
 
 /** A valid create body, typed as the client takes it. */
@@ -157,7 +157,7 @@ describe('typed client against the running app', () => {
       payouts.createPayout(
         payoutBody({
           amount: '1,5',
-          recipient: { type: 'iban', iban: 'DE89370400440532013001', holder_name: 'Jane Doe' },
+          recipient: { type: 'iban', iban: BAD_CHECKSUM_IBAN, holder_name: 'Jane Doe' },
         }),
         { idempotencyKey: randomUUID() },
       ),

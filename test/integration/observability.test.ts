@@ -10,9 +10,6 @@
  * - the logs hold no full IBAN, no API key and no Authorization value, and do hold the request ids.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { Connection } from 'rabbitmq-client';
 import type { Config } from '../../src/config.js';
@@ -38,11 +35,17 @@ import {
 } from '../support/consumers.js';
 import type { TestClient } from '../support/fixtures.js';
 import { IBANS, createTestClient } from '../support/fixtures.js';
-import { readDashboardQueries, readRuleQueries, unknownReferences } from '../support/promql.js';
+import { LogCapture } from '../support/logs.js';
+import {
+  ALERTS_PATH,
+  DASHBOARD_PATH,
+  readDashboardQueries,
+  readRuleQueries,
+  unknownReferences,
+} from '../support/promql.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const DASHBOARD = join(ROOT, 'deploy/grafana/dashboards/payouts.json');
-const ALERTS = join(ROOT, 'deploy/prometheus/alerts.yml');
+const DASHBOARD = DASHBOARD_PATH;
+const ALERTS = ALERTS_PATH;
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
 /** Anything shaped like an IBAN: country, check digits, 11 to 30 account characters. */
@@ -54,27 +57,6 @@ const TYPED_IBAN = 'de89 3704 0044 0532 0130 00';
 const BAD_CHECKSUM_IBAN = 'GB29NWBK60161331926818';
 /** Not even the contract's character set: refused by the schema itself. */
 const BAD_CHARACTERS_IBAN = 'FR14-2004-1010-0505-0001-3M02-606';
-
-/** Every line pino writes, kept in memory. */
-class LogCapture extends Writable {
-  private readonly chunks: string[] = [];
-
-  override _write(chunk: Buffer | string, _encoding: BufferEncoding, callback: () => void): void {
-    this.chunks.push(chunk.toString());
-    callback();
-  }
-
-  get text(): string {
-    return this.chunks.join('');
-  }
-
-  lines(): Array<Record<string, unknown>> {
-    return this.text
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  }
-}
 
 /** Upper case, letters and digits only: an IBAN is found however it was spaced, dashed or cased. */
 function compact(text: string): string {
@@ -352,7 +334,7 @@ describe('observability: metrics and logs of the running processes', function ()
 
   describe('logs', () => {
     it('capture the run: every API line and the worker carry the request id', () => {
-      const lines = capture.lines();
+      const lines = capture.records();
       const requests = lines.filter((line) => line.msg === 'request');
       expect(requests.length).to.be.greaterThan(10);
       for (const line of requests) expect(line.request_id, JSON.stringify(line)).to.be.a('string');

@@ -27,6 +27,9 @@ import { createMetrics } from '../../src/metrics.js';
 import { testDatabaseUrl } from './database.js';
 import { payoutInput } from './fixtures.js';
 import { TcpProxy } from './tcp-proxy.js';
+import { waitFor } from './wait.js';
+
+export { waitFor };
 
 export const AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -92,26 +95,6 @@ export async function declareTestTopology(connection: Connection, config: Config
 
 export async function deleteTestTopology(connection: Connection, config: Config): Promise<void> {
   await deleteTopology(connection, topologyOptions(config)).catch(() => undefined);
-}
-
-export async function waitFor(
-  condition: () => Promise<boolean> | boolean,
-  options: {
-    timeoutMs?: number;
-    intervalMs?: number;
-    message?: string | (() => Promise<string> | string);
-  } = {},
-): Promise<void> {
-  const { timeoutMs = 30_000, intervalMs = 100 } = options;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) {
-      const message = typeof options.message === 'function' ? await options.message() : options.message;
-      throw new Error(`timed out after ${timeoutMs} ms${message ? `: ${message}` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
 }
 
 /** A role started by the harness, with the context it runs on (for its metrics). */
@@ -362,4 +345,25 @@ export async function histories(db: Knex, clientId: string): Promise<Map<string,
     result.set(row.payout_id, list);
   }
   return result;
+}
+
+/** Every payout completed, one provider effect each, history created→processing→completed once. */
+export async function expectAllCompletedOnce(
+  ctx: AppContext,
+  clientId: string,
+  ids: string[],
+): Promise<void> {
+  expect(await statusCounts(ctx.db, clientId)).to.deep.equal({ completed: ids.length });
+  const effects = await providerEffects(ctx.db, clientId);
+  expect(effects.size).to.equal(ids.length);
+  expect(
+    [...effects.values()].filter((effect) => effect.count !== 1 || effect.results[0] !== 'succeeded'),
+  ).to.deep.equal([]);
+  const all = await histories(ctx.db, clientId);
+  const wrong = ids.filter(
+    (id) =>
+      JSON.stringify(all.get(id)) !==
+      JSON.stringify(['>created', 'created>processing', 'processing>completed']),
+  );
+  expect(wrong).to.deep.equal([]);
 }

@@ -5,7 +5,7 @@ import { issueApiKey } from '../../src/domain/api-keys.js';
 import type { CreatePayoutInput } from '../../src/domain/payout-service.js';
 import type { AppContext } from '../../src/context.js';
 import type { Payout } from '../../src/domain/payout.js';
-import type { Principal } from '../../src/domain/principal.js';
+import type { Principal, Role } from '../../src/domain/principal.js';
 import { workerPrincipal } from '../../src/domain/principal.js';
 import type { PayoutEventType, PayoutStatus } from '../../src/machines/payout.machine.js';
 import { PAYOUT_TRANSITIONS, sampleEvent } from '../../src/machines/payout.machine.js';
@@ -17,6 +17,24 @@ export const IBANS = {
   FR: 'FR1420041010050500013M02606',
   NL: 'NL91ABNA0417164300',
 } as const;
+
+/** An IBAN of the right shape whose mod-97 checksum is wrong (IBANS.DE with its last digit changed). */
+export const BAD_CHECKSUM_IBAN = 'DE89370400440532013001';
+
+/**
+ * The events each role may send, copied from SPEC by hand — deliberately not from src/domain/principal.ts, so
+ * the tests that derive their 403 cases from it check the code instead of repeating it.
+ */
+export const SPEC_ROLE_EVENTS: Readonly<Record<Role, readonly PayoutEventType[]>> = {
+  client: ['CANCEL'],
+  operator: ['CANCEL', 'SUCCEED', 'FAIL'],
+  worker: ['START', 'SUCCEED', 'FAIL'],
+};
+
+/** Whether SPEC lets `role` send `event`. */
+export function specAllows(role: Role, event: PayoutEventType): boolean {
+  return SPEC_ROLE_EVENTS[role].includes(event);
+}
 
 export function payoutInput(overrides: Partial<CreatePayoutInput> = {}): CreatePayoutInput {
   return {

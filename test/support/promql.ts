@@ -5,7 +5,14 @@
  * and grouping clauses, and keeps every remaining identifier that is not a function, keyword or number.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The Grafana dashboard and the Prometheus alert rules the tests hold to the exported metrics. */
+export const DASHBOARD_PATH = join(ROOT, 'deploy/grafana/dashboards/payouts.json');
+export const ALERTS_PATH = join(ROOT, 'deploy/prometheus/alerts.yml');
 
 /** Series Prometheus itself adds to every scrape target; a query may name them without the service exporting them. */
 export const PROMETHEUS_SYNTHETIC_SERIES: ReadonlySet<string> = new Set([

@@ -1,10 +1,10 @@
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Counter, Gauge, Histogram, Summary } from 'prom-client';
 import { createMetrics } from '../../src/metrics.js';
 import type { NamedQuery } from '../support/promql.js';
 import {
+  ALERTS_PATH,
+  DASHBOARD_PATH,
   exposedSeries,
   promqlReferences,
   readDashboardQueries,
@@ -12,9 +12,8 @@ import {
   unknownReferences,
 } from '../support/promql.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const DASHBOARD = join(ROOT, 'deploy/grafana/dashboards/payouts.json');
-const ALERTS = join(ROOT, 'deploy/prometheus/alerts.yml');
+const DASHBOARD = DASHBOARD_PATH;
+const ALERTS = ALERTS_PATH;
 
 /**
  * The text a fresh registry serves after one observation in every metric, so labelled counters and

@@ -2,13 +2,9 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { ibanProblem, maskRecipient, normaliseIban, parseRecipient } from '../../src/domain/recipient.js';
 import { isCanonicalUuid, textProblem } from '../../src/domain/text.js';
+import { BAD_CHECKSUM_IBAN, IBANS } from '../support/fixtures.js';
 
-const VALID = [
-  'DE89370400440532013000',
-  'GB29NWBK60161331926819',
-  'FR1420041010050500013M02606',
-  'NL91ABNA0417164300',
-];
+const VALID = Object.values(IBANS);
 
 describe('recipient', () => {
   it('accepts valid IBANs, normalised from spaced lower case', () => {
@@ -17,7 +13,7 @@ describe('recipient', () => {
   });
 
   it('rejects a wrong checksum, a wrong country length and an unknown country', () => {
-    expect(ibanProblem('DE89370400440532013001')).to.match(/checksum/);
+    expect(ibanProblem(BAD_CHECKSUM_IBAN)).to.match(/checksum/);
     expect(ibanProblem('DE8937040044053201300')).to.match(/22 characters/);
     expect(ibanProblem('ZZ89370400440532013000')).to.match(/country ZZ/);
     expect(ibanProblem('DE89-3704')).to.match(/must be an IBAN/);
@@ -46,17 +42,17 @@ describe('recipient', () => {
   });
 
   it('checks holder name length in characters and trims it', () => {
-    expect('recipient' in parseRecipient({ type: 'iban', iban: VALID[0], holder_name: '  Zoë  ' })).to.equal(
+    expect('recipient' in parseRecipient({ type: 'iban', iban: IBANS.DE, holder_name: '  Zoë  ' })).to.equal(
       true,
     );
     expect(
-      'errors' in parseRecipient({ type: 'iban', iban: VALID[0], holder_name: 'x'.repeat(141) }),
+      'errors' in parseRecipient({ type: 'iban', iban: IBANS.DE, holder_name: 'x'.repeat(141) }),
     ).to.equal(true);
-    expect('errors' in parseRecipient({ type: 'iban', iban: VALID[0], holder_name: '   ' })).to.equal(true);
+    expect('errors' in parseRecipient({ type: 'iban', iban: IBANS.DE, holder_name: '   ' })).to.equal(true);
   });
 
   it('masks all but the last four characters', () => {
-    const masked = maskRecipient({ type: 'iban', iban: VALID[0]!, bic: null, holder_name: 'Jane' });
+    const masked = maskRecipient({ type: 'iban', iban: IBANS.DE, bic: null, holder_name: 'Jane' });
     expect(masked.iban_last4).to.equal('3000');
     expect(masked.iban_masked).to.equal('******************3000');
     expect(JSON.stringify(masked)).to.not.include('3704004405');

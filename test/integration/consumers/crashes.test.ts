@@ -5,14 +5,11 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
-import type { AppContext } from '../../../src/context.js';
 import {
   completedCount,
   consumerEnv,
   createPayouts,
-  histories,
-  providerEffects,
-  statusCounts,
+  expectAllCompletedOnce,
   useConsumerHarness,
   waitFor,
   waitUntilFinal,
@@ -20,23 +17,6 @@ import {
 import type { TestClient } from '../../support/fixtures.js';
 import { createTestClient } from '../../support/fixtures.js';
 import type { TcpProxy } from '../../support/tcp-proxy.js';
-
-/** Every payout completed, one provider effect each, history created→processing→completed once. */
-async function expectAllCompletedOnce(ctx: AppContext, clientId: string, ids: string[]): Promise<void> {
-  expect(await statusCounts(ctx.db, clientId)).to.deep.equal({ completed: ids.length });
-  const effects = await providerEffects(ctx.db, clientId);
-  expect(effects.size).to.equal(ids.length);
-  expect(
-    [...effects.values()].filter((effect) => effect.count !== 1 || effect.results[0] !== 'succeeded'),
-  ).to.deep.equal([]);
-  const all = await histories(ctx.db, clientId);
-  const wrong = ids.filter(
-    (id) =>
-      JSON.stringify(all.get(id)) !==
-      JSON.stringify(['>created', 'created>processing', 'processing>completed']),
-  );
-  expect(wrong).to.deep.equal([]);
-}
 
 describe('consumers: crashes and outages', function () {
   this.timeout(180_000);

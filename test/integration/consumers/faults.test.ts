@@ -60,6 +60,8 @@ describe('consumers: transient faults and retries', function () {
     // An exhausted payout's key is voided: the provider holds a refusal for it, never a payment.
     const failed = await idsWithStatus('failed');
     for (const id of failed) expect(effects.get(id)).to.deep.equal({ count: 1, results: ['failed'] });
+    // The loops above cover every payout (`failed` may be empty: 0.3 over four attempts rarely exhausts one).
+    expect(completed.length + failed.length).to.equal(ids.length);
 
     const retries = (await worker.ctx.metrics.consumerOutcomes.get()).values
       .filter((value) => value.labels.outcome === 'retry' && value.labels.reason === 'provider_unavailable')
@@ -78,5 +80,8 @@ describe('consumers: transient faults and retries', function () {
     expect(payout.failure?.code).to.equal('retries_exhausted');
     const events = await harness.ctx.service.listEvents(client.principal, id!);
     expect(events.map((event) => event.to)).to.deep.equal(['created', 'processing', 'failed']);
+    // Its provider key is voided: exactly one refusal, never a payment.
+    const effects = await providerEffects(harness.ctx.db, client.clientId);
+    expect(effects.get(id!)).to.deep.equal({ count: 1, results: ['failed'] });
   });
 });

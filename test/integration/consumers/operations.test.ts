@@ -57,6 +57,8 @@ describe('consumers: operations', function () {
     // Whatever was in flight finished; the rest waits in the queue or the outbox for the next worker.
     const counts = await statusCounts(harness.ctx.db, client.clientId);
     expect(Object.values(counts).reduce((sum, count) => sum + count, 0)).to.equal(ids.length);
+    expect(counts.processing ?? 0, `nothing half done: ${JSON.stringify(counts)}`).to.equal(0);
+    expect(counts.completed ?? 0, `some completed: ${JSON.stringify(counts)}`).to.be.at.least(5);
 
     await harness.startRelay();
     await harness.startWorker();

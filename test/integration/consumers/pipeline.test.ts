@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { claimOutboxBatch } from '../../../src/persistence/outbox-repository.js';
 import {
   createPayouts,
+  expectAllCompletedOnce,
   histories,
   providerEffects,
   statusCounts,
@@ -87,6 +88,8 @@ describe('consumers: pipeline', function () {
     // A relay claims a batch (leasing it) and dies before publishing: the rows stay leased, unpublished.
     const claimed = await claimOutboxBatch(harness.ctx.db, 10, 1_000);
     expect(claimed.length).to.be.greaterThan(0);
+    const claimedOurs = claimed.filter((message) => ids.includes(message.payload.payout_id as string));
+    expect(claimedOurs.length, 'the dead relay leased payouts of this test').to.be.greaterThan(0);
 
     await harness.startRelay({ RELAY_LEASE_MS: '1000' });
     await harness.startWorker();
@@ -161,13 +164,29 @@ describe('consumers: pipeline', function () {
 
   it('prunes published rows after the retention and exports the backlog gauges', async () => {
     const client = await createTestClient(harness.ctx.db, 'prune');
-    const [id] = await createPayouts(harness.ctx, client.principal, 1);
+    const [id, waiting] = await createPayouts(harness.ctx, client.principal, 2);
     const row = harness.ctx.db('outbox').whereRaw(`payload->>'payout_id' = ?`, [id!]);
     await row.clone().update({ published_at: harness.ctx.db.raw(`now() - interval '2 hours'`) });
+    // An unsent row an hour old, leased by a relay that is gone: the backlog the gauges must show.
+    const stuck = harness.ctx.db('outbox').whereRaw(`payload->>'payout_id' = ?`, [waiting!]);
+    await stuck.clone().update({
+      created_at: harness.ctx.db.raw(`now() - interval '1 hour'`),
+      locked_until: harness.ctx.db.raw(`now() + interval '1 hour'`),
+    });
     const relay = await harness.startRelay({ OUTBOX_RETENTION_HOURS: '1' });
     await waitFor(async () => (await row.clone()).length === 0);
     await waitFor(async () => (await relay.ctx.metrics.outboxBacklog.get()).values.length > 0);
+    const gauge = async (metric: 'outboxBacklog' | 'outboxOldestAge') =>
+      (await relay.ctx.metrics[metric].get()).values[0]?.value ?? Number.NaN;
+    await waitFor(async () => (await gauge('outboxOldestAge')) >= 3600, {
+      timeoutMs: 15_000,
+      message: async () => `oldest age ${await gauge('outboxOldestAge')}`,
+    });
     expect((await relay.ctx.metrics.outboxOldestAge.get()).values[0]!.value).to.be.a('number');
+    expect(await gauge('outboxOldestAge')).to.be.within(3600, 3660);
+    expect(await gauge('outboxBacklog'), 'the stuck row is in the backlog').to.be.at.least(1);
+    // Give the row back, so that a later relay sends it.
+    await stuck.clone().update({ locked_until: null });
   });
 
   it('keeps the history of every payout to one transition per step under load', async () => {
@@ -177,8 +196,6 @@ describe('consumers: pipeline', function () {
     await harness.startWorker();
     const ids = await createPayouts(harness.ctx, client.principal, 100);
     await waitUntilFinal(harness.ctx.db, client.clientId);
-    const all = await histories(harness.ctx.db, client.clientId);
-    for (const id of ids)
-      expect(all.get(id)).to.deep.equal(['>created', 'created>processing', 'processing>completed']);
+    await expectAllCompletedOnce(harness.ctx, client.clientId, ids);
   });
 });

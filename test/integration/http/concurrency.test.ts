@@ -1,9 +1,9 @@
 /** Concurrent changes of one payout over HTTP: the version check holds, nothing is lost, nothing is a 5xx. */
 import { expect } from 'chai';
 import type { TestClient } from '../../support/fixtures.js';
-import { createTestClient, payoutInput } from '../../support/fixtures.js';
+import { createTestClient } from '../../support/fixtures.js';
 import type { ApiResponse } from '../../support/http.js';
-import { useTestApi } from './helpers.js';
+import { createPayoutOverHttp, useTestApi } from './helpers.js';
 
 function countBy(responses: ApiResponse[]): Record<number, number> {
   const counts: Record<number, number> = {};
@@ -20,9 +20,7 @@ describe('concurrent PATCHes of one payout', () => {
   });
 
   async function newPayout(): Promise<string> {
-    const response = await api.request('POST', '/api/payouts', { key: client.key, json: payoutInput() });
-    expect(response.status).to.equal(201);
-    return response.body.id as string;
+    return createPayoutOverHttp(api, client.key);
   }
 
   it('30 with the same If-Match: exactly one 200, the other 29 are 412 and change nothing', async () => {

@@ -5,6 +5,7 @@
 import { expect } from 'chai';
 import type { Db } from '../../../src/persistence/db.js';
 import { openTestDb } from '../../support/database.js';
+import { payoutInput } from '../../support/fixtures.js';
 import type { ApiResponse, TestApi } from '../../support/http.js';
 import { startTestApi } from '../../support/http.js';
 
@@ -63,4 +64,19 @@ export function fieldErrorsOf(response: ApiResponse): Record<string, string> {
     byPointer[error.pointer] = error.message;
   }
   return byPointer;
+}
+
+/**
+ * Creates a payout over HTTP as the holder of `key` (`body` defaults to a valid `payoutInput()`), asserts the
+ * answer is 201 with an id, and returns the id.
+ */
+export async function createPayoutOverHttp(
+  api: Pick<TestApi, 'request'>,
+  key: string,
+  body: unknown = payoutInput(),
+): Promise<string> {
+  const response = await api.request('POST', '/api/payouts', { key, json: body });
+  expect(response.status, response.text).to.equal(201);
+  expect(response.body.id).to.be.a('string');
+  return response.body.id as string;
 }

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { TestClient } from '../../support/fixtures.js';
-import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
+import { BAD_CHECKSUM_IBAN, IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
 import type { ApiResponse } from '../../support/http.js';
 import { useTestApi } from './helpers.js';
 
@@ -69,6 +69,7 @@ describe('Idempotency-Key', () => {
     }
     expect([...idByKey.values()].every((id) => ids.includes(id))).to.equal(true);
     expect(new Set(idByKey.values()).size).to.equal(idByKey.size);
+    expect(idByKey.size, 'every key created its payout once').to.equal(10);
   });
 
   it('a replay returns the identical status and body with Idempotent-Replayed: true', async () => {
@@ -118,7 +119,7 @@ describe('Idempotency-Key', () => {
       (
         await create(
           key,
-          payoutInput({ recipient: { type: 'iban', iban: 'DE89370400440532013001', holder_name: 'J' } }),
+          payoutInput({ recipient: { type: 'iban', iban: BAD_CHECKSUM_IBAN, holder_name: 'J' } }),
         )
       ).status,
     ).to.equal(400);

@@ -6,18 +6,14 @@ import { expect } from 'chai';
 import type { TestClient } from '../../support/fixtures.js';
 import { createTestClient, payoutIn, payoutInput } from '../../support/fixtures.js';
 import type { ApiResponse } from '../../support/http.js';
-import { useTestApi } from './helpers.js';
+import { createPayoutOverHttp, useTestApi } from './helpers.js';
+import { waitFor } from '../../support/wait.js';
 
 describe('GET /api/payouts', () => {
   const api = useTestApi(8);
 
   async function create(client: TestClient, overrides = {}): Promise<string> {
-    const response = await api.request('POST', '/api/payouts', {
-      key: client.key,
-      json: payoutInput(overrides),
-    });
-    expect(response.status).to.equal(201);
-    return response.body.id as string;
+    return createPayoutOverHttp(api, client.key, payoutInput(overrides));
   }
 
   async function walk(client: TestClient, query: string, onPage?: () => Promise<void>): Promise<string[][]> {
@@ -50,7 +46,11 @@ describe('GET /api/payouts', () => {
     // Let the inserter get going, and wait for some of its rows between pages.
     const pages = await walk(client, 'limit=5', async () => {
       const target = inserted.length + 1;
-      while (inserting && inserted.length < target) await new Promise((resolve) => setTimeout(resolve, 2));
+      await waitFor(() => !inserting || inserted.length >= target, {
+        timeoutMs: 20_000,
+        intervalMs: 2,
+        message: `the inserter made no row (${inserted.length} so far)`,
+      });
     });
     inserting = false;
     await inserter;
@@ -105,6 +105,10 @@ describe('GET /api/payouts', () => {
     const from = (await walk(client, `limit=2&created_gte=${encodeURIComponent(jpyCreated)}`)).flat();
     expect(from).to.include.members([...jpy, cancelled, completed]);
     expect(from).to.not.include.members(eur);
+    expect(
+      from.filter((id) => eur.includes(id)),
+      'no EUR payout created before the JPY one',
+    ).to.deep.equal([]);
     const before = (await walk(client, `limit=2&created_lt=${encodeURIComponent(jpyCreated)}`)).flat();
     expect(before).to.deep.equal([...eur].reverse());
     expect((await walk(client, 'limit=2&created_gte=2999-01-01T00:00:00%2B01:00')).flat()).to.deep.equal([]);

@@ -12,6 +12,7 @@ import type { TestClient } from '../../support/fixtures.js';
 import { IBANS, createTestClient } from '../../support/fixtures.js';
 import type { ApiResponse, TestApi } from '../../support/http.js';
 import { rawHttp, startTestApi } from '../../support/http.js';
+import { createPayoutOverHttp } from './helpers.js';
 
 const SEED = 20261124;
 
@@ -275,15 +276,7 @@ describe('property: no client input yields a 5xx', () => {
     db = openTestDb(5);
     api = await startTestApi(db);
     client = await createTestClient(db, 'property');
-    const created = await api.request('POST', '/api/payouts', {
-      key: client.key,
-      json: {
-        amount: '10.00',
-        currency: 'EUR',
-        recipient: { type: 'iban', iban: IBANS.DE, holder_name: 'Prop' },
-      },
-    });
-    payoutId = created.body.id as string;
+    payoutId = await createPayoutOverHttp(api, client.key, validPayout());
   });
   after(async () => {
     await api.close();
@@ -330,10 +323,7 @@ describe('property: no client input yields a 5xx', () => {
     // Real payouts of this client and of nobody, so that the answers run from 200/204 to 404/409/412.
     const known: string[] = [];
     for (let i = 0; i < 8; i += 1) {
-      known.push(
-        (await api.request('POST', '/api/payouts', { key: client.key, json: validPayout() })).body
-          .id as string,
-      );
+      known.push(await createPayoutOverHttp(api, client.key, validPayout()));
     }
     await fc.assert(
       fc.asyncProperty(

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { revokeApiKeys } from '../../../src/domain/api-keys.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { createTestClient, payoutInput } from '../../support/fixtures.js';
-import { useTestApi } from './helpers.js';
+import { createPayoutOverHttp, useTestApi } from './helpers.js';
 
 const UNKNOWN_ID = '0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5e';
 
@@ -28,8 +28,7 @@ describe('authentication and tenancy', () => {
   before(async () => {
     alice = await createTestClient(api.db, 'alice');
     bob = await createTestClient(api.db, 'bob');
-    aliceId = (await api.request('POST', '/api/payouts', { key: alice.key, json: payoutInput() })).body
-      .id as string;
+    aliceId = await createPayoutOverHttp(api, alice.key);
   });
 
   describe('401', () => {
@@ -61,8 +60,7 @@ describe('authentication and tenancy', () => {
 
     it('a revoked key stops working at once, on every route; other clients keep working', async () => {
       const carol = await createTestClient(api.db, 'carol');
-      const id = (await api.request('POST', '/api/payouts', { key: carol.key, json: payoutInput() })).body
-        .id as string;
+      const id = await createPayoutOverHttp(api, carol.key);
       expect((await api.request('GET', `/api/payouts/${id}`, { key: carol.key })).status).to.equal(200);
 
       expect(await revokeApiKeys(api.db, carol.name)).to.equal(2);
@@ -126,7 +124,7 @@ describe('authentication and tenancy', () => {
     });
 
     it("never lists another client's payout, and the foreign attempts changed nothing", async () => {
-      await api.request('POST', '/api/payouts', { key: bob.key, json: payoutInput() });
+      await createPayoutOverHttp(api, bob.key);
       const bobs = await api.request('GET', '/api/payouts?limit=100', { key: bob.key });
       expect(bobs.body.data.map((payout: { id: string }) => payout.id)).to.not.include(aliceId);
       for (const status of ['created', 'cancelled']) {

@@ -1,17 +1,16 @@
 /**
  * Every (role, current status, requested status) over PATCH, with the expected answer computed from the
- * machine definition and the role table — not listed by hand, so a change of either changes the cases:
+ * machine definition and SPEC's role table (SPEC_ROLE_EVENTS) — not listed by hand, so a change of either changes the cases:
  * a role that may not send the event behind the requested status → 403; a state that does not accept it →
  * 409 with the available actions; otherwise 200 and the payout in the requested status.
  */
 import { expect } from 'chai';
 import type { API_KEY_ROLES } from '../../../src/domain/principal.js';
-import { roleMaySend } from '../../../src/domain/principal.js';
 import type { PayoutStatus } from '../../../src/machines/payout.machine.js';
 import { PAYOUT_STATUSES, eventInto } from '../../../src/machines/payout.machine.js';
 import { machineDefinition } from '../../../src/machines/definition.js';
 import type { TestClient } from '../../support/fixtures.js';
-import { createTestClient, payoutIn } from '../../support/fixtures.js';
+import { createTestClient, payoutIn, specAllows } from '../../support/fixtures.js';
 import { useTestApi } from './helpers.js';
 
 type ApiRole = (typeof API_KEY_ROLES)[number];
@@ -19,7 +18,7 @@ const ROLES: readonly ApiRole[] = ['client', 'operator'];
 
 function expectedStatus(role: ApiRole, from: PayoutStatus, to: PayoutStatus): 200 | 403 | 409 {
   const event = eventInto(to);
-  if (event === undefined || !roleMaySend(role, event)) return 403;
+  if (event === undefined || !specAllows(role, event)) return 403;
   return machineDefinition().states[from]?.on?.[event] !== undefined ? 200 : 409;
 }
 

@@ -3,7 +3,6 @@
  * trailing slashes, request ids, conditional requests, unexpected errors, docs, health and metrics.
  */
 import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import sinon from 'sinon';
 import YAML from 'yaml';
@@ -16,18 +15,8 @@ import type { TestClient } from '../../support/fixtures.js';
 import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
 import type { ApiResponse, TestApi } from '../../support/http.js';
 import { contract, startTestApi } from '../../support/http.js';
-
-/** A pino destination that keeps every line, to look at what was logged. */
-class LogCapture extends Writable {
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-    done();
-  }
-  get text(): string {
-    return this.lines.join('\n');
-  }
-}
+import { LogCapture } from '../../support/logs.js';
+import { createPayoutOverHttp } from './helpers.js';
 
 describe('HTTP transport', () => {
   let db: Db;
@@ -41,8 +30,7 @@ describe('HTTP transport', () => {
     logs = new LogCapture();
     api = await startTestApi(db, { log: createLogger({ level: 'info', destination: logs }) });
     client = await createTestClient(db, 'transport');
-    id = (await api.request('POST', '/api/payouts', { key: client.key, json: payoutInput() })).body
-      .id as string;
+    id = await createPayoutOverHttp(api, client.key);
   });
   after(async () => {
     await api.close();
@@ -346,6 +334,23 @@ describe('HTTP transport', () => {
         503,
         'service_unavailable',
       );
+    });
+
+    it('a database that does not answer → 503 on an authenticated route, not 500', async () => {
+      const quiet = { warn: () => undefined, error: () => undefined };
+      const unreachable = createDb('postgres://postgres@127.0.0.1:1/nothing', 1, quiet);
+      const down = await startTestApi(unreachable);
+      try {
+        // Authentication reads the key from the dead database first: that failure is a 503 too.
+        expectProblem(
+          await down.request('GET', `/api/payouts/${id}`, { key: client.key }),
+          503,
+          'service_unavailable',
+        );
+      } finally {
+        await down.close();
+        await unreachable.destroy();
+      }
     });
   });
 

@@ -4,8 +4,8 @@
  */
 import { expect } from 'chai';
 import type { TestClient } from '../../support/fixtures.js';
-import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
-import { fieldErrorsOf, useTestApi } from './helpers.js';
+import { BAD_CHECKSUM_IBAN, IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
+import { createPayoutOverHttp, fieldErrorsOf, useTestApi } from './helpers.js';
 
 type Body = Record<string, unknown>;
 
@@ -45,7 +45,7 @@ const INVALID_BODIES: Array<[string, Body, string]> = [
   ['recipient type unknown', withRecipient({ type: 'swift' }), '/body/recipient/type'],
   ['recipient type missing', withRecipient({ type: undefined }), '/body/recipient/type'],
   ['iban missing', withRecipient({ iban: undefined }), '/body/recipient/iban'],
-  ['iban with a wrong checksum', withRecipient({ iban: 'DE89370400440532013001' }), '/body/recipient/iban'],
+  ['iban with a wrong checksum', withRecipient({ iban: BAD_CHECKSUM_IBAN }), '/body/recipient/iban'],
   [
     'iban too short for its country',
     withRecipient({ iban: 'DE8937040044053201300' }),
@@ -125,7 +125,7 @@ describe('validation over HTTP', () => {
       await post({
         amount: '1.001',
         currency: 'EUR',
-        recipient: { type: 'iban', iban: 'DE89370400440532013001', bic: 'X', holder_name: '' },
+        recipient: { type: 'iban', iban: BAD_CHECKSUM_IBAN, bic: 'X', holder_name: '' },
         description: 'x'.repeat(501),
         extra: true,
       }),
@@ -186,7 +186,7 @@ describe('validation over HTTP', () => {
   describe('PATCH /api/payouts/{id}', () => {
     let id: string;
     before(async () => {
-      id = (await post(valid())).body.id as string;
+      id = await createPayoutOverHttp(api, client.key, valid());
     });
     const patch = (body: unknown, headers: Record<string, string> = {}) =>
       api.request('PATCH', `/api/payouts/${id}`, { key: client.key, json: body, headers });

@@ -14,7 +14,7 @@ import {
 import type { Payout } from '../../../src/domain/payout.js';
 import { availableActions } from '../../../src/domain/payout.js';
 import type { Principal, Role } from '../../../src/domain/principal.js';
-import { roleMaySend, workerPrincipal } from '../../../src/domain/principal.js';
+import { workerPrincipal } from '../../../src/domain/principal.js';
 import {
   PAYOUT_STATUSES,
   acceptedEvents,
@@ -24,7 +24,7 @@ import {
 import { OutboxScheduler } from '../../../src/persistence/outbox-scheduler.js';
 import { openTestDb, testDatabaseUrl } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
-import { createTestClient, payoutIn, payoutInput } from '../../support/fixtures.js';
+import { createTestClient, payoutIn, payoutInput, specAllows } from '../../support/fixtures.js';
 
 const ctxOptions = { requestId: 'req-test' };
 
@@ -187,7 +187,7 @@ describe('payout service (real PostgreSQL)', () => {
                 (error: unknown) => error,
               );
 
-            if (event === undefined || !roleMaySend(role, event)) {
+            if (event === undefined || !specAllows(role, event)) {
               expect(outcome, 'forbidden').to.be.instanceOf(Forbidden);
             } else if (!accepted.includes(event)) {
               expect(outcome, 'conflict').to.be.instanceOf(TransitionNotAllowed);
@@ -391,9 +391,22 @@ describe('payout service (real PostgreSQL)', () => {
     });
 
     it('answers a malformed id as not found without asking the database', async () => {
-      for (const id of ['urn:uuid:0195f0a4-8e7b-7c3d-9a1e-2b3c4d5e6f70', 'x\u0000', '']) {
-        const outcome = await ctx.service.getPayout(client.principal, id).catch((error: unknown) => error);
-        expect(outcome).to.be.instanceOf(PayoutNotFound);
+      const queries: string[] = [];
+      const listener = (query: { sql: string }) => queries.push(query.sql);
+      ctx.db.on('query', listener);
+      try {
+        for (const id of ['urn:uuid:0195f0a4-8e7b-7c3d-9a1e-2b3c4d5e6f70', 'x\u0000', '']) {
+          const outcome = await ctx.service.getPayout(client.principal, id).catch((error: unknown) => error);
+          expect(outcome).to.be.instanceOf(PayoutNotFound);
+        }
+        expect(queries, 'no query ran').to.deep.equal([]);
+        // The listener does see queries: a canonical id that names nothing is looked up.
+        await ctx.service
+          .getPayout(client.principal, '0195f0a4-8e7b-7c3d-9a1e-2b3c4d5e6f70')
+          .catch((error: unknown) => error);
+        expect(queries, 'a canonical id is looked up').to.not.deep.equal([]);
+      } finally {
+        ctx.db.off('query', listener);
       }
     });
   });
