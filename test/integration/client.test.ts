@@ -15,18 +15,12 @@ import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { testDatabaseUrl } from '../support/database.js';
 import type { TestClient } from '../support/fixtures.js';
-import { BAD_CHECKSUM_IBAN, IBANS, createTestClient } from '../support/fixtures.js';
+import { BAD_CHECKSUM_IBAN, IBANS, createTestClient, payoutInput } from '../support/fixtures.js';
 import { contract } from '../support/http.js';
 
-/** A valid create body, typed as the client takes it. */
+/** The fixtures' valid create body, typed as the client takes it. */
 function payoutBody(overrides: Partial<CreatePayoutRequest> = {}): CreatePayoutRequest {
-  return {
-    amount: '1250.50',
-    currency: 'EUR',
-    recipient: { type: 'iban', iban: IBANS.DE, holder_name: 'Jane Doe' },
-    description: 'Invoice 42',
-    ...overrides,
-  };
+  return { ...(payoutInput() as CreatePayoutRequest), ...overrides };
 }
 
 /** The global fetch, plus the contract check of every response the client receives. */
