@@ -179,7 +179,7 @@ export function loadConfig(env: Env = process.env): Config {
       iban.replace(/\s+/g, '').toUpperCase(),
     ),
     providerLimits,
-    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 8, 1, 256),
+    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 64, 1, 256),
     retryDelaysMs,
     relayBatchSize: int(env, 'RELAY_BATCH_SIZE', 100, 1, 10_000),
     relayPollMs: int(env, 'RELAY_POLL_MS', 1000, 10, 600_000),

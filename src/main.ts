@@ -93,11 +93,8 @@ const commands: Record<string, Command> = {
   /** Everything on one laptop: migrate, then api + relay + worker + sweeper in one process, and a ready key. */
   async dev() {
     await migrate();
-    // One pool serves the API, the relay, the sweeper and every worker handler here: size it for all of them.
-    const devConfig = {
-      ...config,
-      databasePoolMax: Math.max(config.databasePoolMax, config.workerConcurrency + 6),
-    };
+    // One pool serves the API, the relay, the sweeper and the worker here: twice a single role's default.
+    const devConfig = { ...config, databasePoolMax: Math.max(config.databasePoolMax, 20) };
     const ctx = await serve(async (ctx) => {
       const roles: Array<RoleHandle | { stop(): Promise<void> }> = [];
       roles.push(await startRelay(ctx, { opsServer: false }));

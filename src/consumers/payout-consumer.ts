@@ -219,13 +219,6 @@ export async function startWorker(ctx: AppContext, options: WorkerOptions = {}):
   const { config, metrics } = ctx;
   const log = ctx.log.child({ component: 'worker' });
   const names = topologyNames(config.amqpNamespace);
-  if (config.databasePoolMax < config.workerConcurrency + 1) {
-    // Each handler holds one connection at a time; fewer connections than handlers turns into pool timeouts.
-    log.warn(
-      { pool: config.databasePoolMax, concurrency: config.workerConcurrency },
-      'DATABASE_POOL_MAX is below WORKER_CONCURRENCY + 1: handlers will wait for connections',
-    );
-  }
   const connection: Connection = openBrokerConnection(config, log, 'worker');
   const publisher = new ConfirmedPublisher(connection);
   const provider = options.provider ?? ctx.provider;
@@ -238,7 +231,9 @@ export async function startWorker(ctx: AppContext, options: WorkerOptions = {}):
     log,
   });
 
-  // Prefetch twice the concurrency keeps the next message at hand without hoarding work other workers could do.
+  // The handlers share statements (the service's and the provider's batchers), so a high concurrency costs no
+  // connection per handler: it is what fills the batches. Prefetch twice the concurrency keeps the next messages
+  // at hand without hoarding work other workers could do.
   // The queue is declared passively: the topology step owns its arguments.
   const consumer = connection.createConsumer(
     {

@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import { MINOR_DIGITS } from '../domain/currency.js';
+import { Batcher } from '../persistence/batcher.js';
 import type { Payout } from '../domain/payout.js';
 import type { PaymentProvider, ProviderResult } from '../domain/provider.js';
 import { ProviderTransientError } from '../domain/provider.js';
@@ -37,6 +38,12 @@ export function simulatedProviderOptions(config: Config, db: Knex): SimulatedPro
   };
 }
 
+interface Transfer {
+  idempotencyKey: string;
+  payoutId: string;
+  decision: ProviderResult;
+}
+
 interface TransferRow {
   result: 'succeeded' | 'failed';
   failure_code: string | null;
@@ -52,6 +59,10 @@ export class SimulatedProvider implements PaymentProvider {
   private readonly random: () => number;
   private readonly limitsMinor: ReadonlyMap<string, bigint>;
   private readonly blocked: ReadonlySet<string>;
+  private readonly records = new Batcher((transfers: Transfer[]) => this.insertTransfers(transfers), {
+    maxBatch: 128,
+    keyOf: (transfer) => transfer.idempotencyKey,
+  });
 
   constructor(private readonly options: SimulatedProviderOptions) {
     this.random = mulberry32(options.seed);
@@ -76,30 +87,41 @@ export class SimulatedProvider implements PaymentProvider {
 
   /**
    * Insert-or-nothing: under concurrent calls with one key exactly one INSERT wins (the other waits for its commit
-   * and does nothing). The winner learns its own result from RETURNING; a loser reads the first row.
+   * and does nothing). The winner learns its own result from RETURNING; a loser reads the first row. Concurrent
+   * calls with different keys share one INSERT (`Batcher`); one key appears at most once per statement.
    */
   private async recordOnce(
     idempotencyKey: string,
     payoutId: string,
     decision: ProviderResult,
   ): Promise<ProviderResult> {
-    const inserted = await this.options.db.raw<{ rows: TransferRow[] }>(
-      `INSERT INTO provider_transfers (idempotency_key, payout_id, result, failure_code, failure_message)
-       VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING
-       RETURNING result, failure_code, failure_message`,
-      [
-        idempotencyKey,
-        payoutId,
-        decision.status,
-        decision.status === 'failed' ? decision.failure.code : null,
-        decision.status === 'failed' ? decision.failure.message : null,
-      ],
-    );
-    const row = inserted.rows[0];
-    if (row) return toResult(row);
+    const recorded = await this.records.run({ idempotencyKey, payoutId, decision });
+    if (recorded) return recorded;
     const first = await this.status(idempotencyKey);
     if (!first) throw new Error(`provider transfer ${idempotencyKey} vanished after insert`);
     return first;
+  }
+
+  /** One INSERT for many keys; per key, its result when this statement recorded it, null when one was there. */
+  private async insertTransfers(transfers: readonly Transfer[]): Promise<Array<ProviderResult | null>> {
+    const input = transfers.map(({ idempotencyKey, payoutId, decision }) => ({
+      idempotency_key: idempotencyKey,
+      payout_id: payoutId,
+      result: decision.status,
+      failure_code: decision.status === 'failed' ? decision.failure.code : null,
+      failure_message: decision.status === 'failed' ? decision.failure.message : null,
+    }));
+    const inserted = await this.options.db.raw<{ rows: Array<TransferRow & { idempotency_key: string }> }>(
+      `INSERT INTO provider_transfers (idempotency_key, payout_id, result, failure_code, failure_message)
+       SELECT idempotency_key, payout_id, result, failure_code, failure_message
+         FROM json_to_recordset(?::json) AS t(idempotency_key text, payout_id uuid, result text,
+                                             failure_code text, failure_message text)
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING idempotency_key, result, failure_code, failure_message`,
+      [JSON.stringify(input)],
+    );
+    const byKey = new Map(inserted.rows.map((row) => [row.idempotency_key, toResult(row)]));
+    return transfers.map((transfer) => byKey.get(transfer.idempotencyKey) ?? null);
   }
 
   async status(idempotencyKey: string): Promise<ProviderResult | null> {

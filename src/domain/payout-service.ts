@@ -20,6 +20,7 @@ import {
 } from '../machines/payout.machine.js';
 import type { Metrics } from '../metrics.js';
 import * as idempotency from '../persistence/idempotency-repository.js';
+import { Batcher } from '../persistence/batcher.js';
 import * as payouts from '../persistence/payout-repository.js';
 import type { CurrencyTable } from './currency.js';
 import type { FieldError } from './errors.js';
@@ -123,6 +124,9 @@ const INITIAL = (() => {
 /** Up to this many optimistic tries before a change takes the row lock and decides once more. */
 const OPTIMISTIC_TRIES = 3;
 
+/** Most reads or changes sent to PostgreSQL as one statement (see `Batcher`). */
+const MAX_BATCH = 128;
+
 export interface PayoutServiceDeps {
   db: Knex;
   currencies: CurrencyTable;
@@ -136,9 +140,17 @@ export interface PayoutServiceDeps {
 
 export class PayoutService {
   private readonly idempotencyTtlHours: number;
+  /** Reads and versioned changes outside a transaction: concurrent calls share a statement. */
+  private readonly reads: Batcher<payouts.PayoutRead, Payout | null>;
+  private readonly changes: Batcher<payouts.VersionedChange, Payout | null>;
 
   constructor(private readonly deps: PayoutServiceDeps) {
     this.idempotencyTtlHours = deps.idempotencyTtlHours ?? 24;
+    this.reads = new Batcher((reads) => payouts.findPayouts(deps.db, reads), { maxBatch: MAX_BATCH });
+    this.changes = new Batcher((changes) => payouts.updatePayoutsVersioned(deps.db, changes), {
+      maxBatch: MAX_BATCH,
+      keyOf: (change) => change.id,
+    });
   }
 
   /**
@@ -250,10 +262,11 @@ export class PayoutService {
 
   /** The one read of a payout: scoped by client, deleted ones only for roles that see them. */
   private async find(runner: Knex, principal: Principal, id: string, forUpdate = false): Promise<Payout> {
-    const payout = await payouts.findPayout(runner, principal.clientId, id, {
-      forUpdate,
-      includeDeleted: roleSeesDeleted(principal.role),
-    });
+    const read = { clientId: principal.clientId, id, includeDeleted: roleSeesDeleted(principal.role) };
+    const payout =
+      runner === this.deps.db && !forUpdate
+        ? await this.reads.run(read)
+        : (await payouts.findPayouts(runner, [read], { forUpdate }))[0];
     if (!payout) throw new PayoutNotFound(id);
     return payout;
   }
@@ -441,7 +454,9 @@ export class PayoutService {
    * version` with its history row — so it is atomic on its own, and the read needs no transaction around it:
    * when the UPDATE matches no row, somebody changed the payout after we read it, and we read again and decide
    * again (the decision may now be a conflict). After the optimistic tries the row is read `FOR UPDATE` inside a
-   * transaction, so the last decision cannot be overtaken and a busy payout still makes progress.
+   * transaction, so the last decision cannot be overtaken and a busy payout still makes progress. Reads and
+   * writes outside that transaction go through the batchers: concurrent changes of different payouts (the
+   * worker's handlers, mostly) share one statement, each still under its own version check.
    *
    * `options.current` (the payout as the caller last saw it, e.g. the worker's result of its previous step)
    * stands in for the first read. A stale one costs a failed UPDATE and a read, never a wrong write; a decision
@@ -510,13 +525,12 @@ export class PayoutService {
       transition = { from: current.status, to: changes.status, event: decision.event.type };
     }
     if (decision.description !== undefined) changes.description = decision.description;
-    const updated = await payouts.updatePayoutVersioned(
-      runner,
-      principal.clientId,
-      current.id,
-      current.version,
+    const change: payouts.VersionedChange = {
+      clientId: principal.clientId,
+      id: current.id,
+      expectedVersion: current.version,
       changes,
-      {
+      history: {
         from: current.status,
         event: transition?.event ?? 'DESCRIBE',
         actor: principal.actor,
@@ -524,7 +538,11 @@ export class PayoutService {
         reason: options.reason ?? null,
         requestId: options.requestId,
       },
-    );
+    };
+    const updated =
+      runner === this.deps.db
+        ? await this.changes.run(change)
+        : (await payouts.updatePayoutsVersioned(runner, [change]))[0];
     return updated ? { payout: updated, transition, createdAt: current.createdAt } : null;
   }
 

@@ -101,17 +101,39 @@ export async function insertPayout(
   return row ? toPayout(row) : null;
 }
 
-export async function findPayout(
+/** One read of `findPayouts`: a payout of a client, deleted ones only when asked for. */
+export interface PayoutRead {
+  clientId: string;
+  id: string;
+  includeDeleted: boolean;
+}
+
+/**
+ * Reads many payouts in one statement, each scoped by its own client; the result is in the order of `reads`,
+ * null where no payout matched. With `forUpdate` the rows found are locked for the caller's transaction.
+ */
+export async function findPayouts(
   runner: Runner,
-  clientId: string,
-  id: string,
-  options: { forUpdate?: boolean; includeDeleted?: boolean } = {},
-): Promise<Payout | null> {
-  const query = runner('payouts').where({ id, client_id: clientId }).first();
-  if (!options.includeDeleted) void query.whereNull('deleted_at');
-  if (options.forUpdate) void query.forUpdate();
-  const row = (await query) as PayoutRow | undefined;
-  return row ? toPayout(row) : null;
+  reads: readonly PayoutRead[],
+  options: { forUpdate?: boolean } = {},
+): Promise<Array<Payout | null>> {
+  const input = reads.map((read, index) => ({
+    n: index,
+    id: read.id,
+    client_id: read.clientId,
+    include_deleted: read.includeDeleted,
+  }));
+  const result = await runner.raw<{ rows: Array<PayoutRow & { batch_index: number }> }>(
+    `SELECT p.*, r.n AS batch_index
+       FROM json_to_recordset(?::json) AS r(n integer, id uuid, client_id uuid, include_deleted boolean)
+       JOIN payouts p ON p.id = r.id AND p.client_id = r.client_id
+      WHERE p.deleted_at IS NULL OR r.include_deleted
+     ${options.forUpdate ? 'FOR UPDATE OF p' : ''}`,
+    [JSON.stringify(input)],
+  );
+  const found = new Array<Payout | null>(reads.length).fill(null);
+  for (const row of result.rows) found[row.batch_index] = toPayout(row);
+  return found;
 }
 
 export interface PayoutChanges {
@@ -122,50 +144,84 @@ export interface PayoutChanges {
   deleted?: boolean;
 }
 
+/** One change of `updatePayoutsVersioned`: the payout as it was read, what changes, and the history row. */
+export interface VersionedChange {
+  clientId: string;
+  id: string;
+  expectedVersion: number;
+  changes: PayoutChanges;
+  history: Omit<NewHistoryEntry, 'payoutId' | 'to'>;
+}
+
 /**
  * The only write of an existing payout: `UPDATE … WHERE id AND client AND version`, bumping the version, with
- * its history row.
- * Returns null when zero rows matched, i.e. somebody else changed the payout first: the caller re-reads and
- * decides again, it never overwrites.
+ * its history row, for many payouts in one statement (at most one change per payout: see `Batcher`'s `keyOf`).
+ * A change's result is null when zero rows matched, i.e. somebody else changed the payout first: the caller
+ * re-reads and decides again, it never overwrites. The history rows are written by the same statement, and only
+ * for the rows the UPDATE matched: no history row can exist for a change that lost the race. Results are in
+ * the order of `changes`.
  */
-export async function updatePayoutVersioned(
-  tx: Runner,
-  clientId: string,
-  id: string,
-  expectedVersion: number,
-  changes: PayoutChanges,
-  history: Omit<NewHistoryEntry, 'payoutId' | 'to'>,
-): Promise<Payout | null> {
-  const patch: Record<string, unknown> = {
-    version: tx.raw('version + 1'),
-    updated_at: tx.fn.now(),
-  };
-  if (changes.status !== undefined) {
-    patch.status = changes.status;
-    patch.status_changed_at = tx.fn.now();
-  }
-  if (changes.snapshot !== undefined) patch.snapshot = JSON.stringify(changes.snapshot);
-  if (changes.description !== undefined) patch.description = changes.description;
-  if (changes.failure !== undefined) {
-    patch.failure_code = changes.failure?.code ?? null;
-    patch.failure_message = changes.failure?.message ?? null;
-  }
-  if (changes.deleted) patch.deleted_at = tx.fn.now();
-  const update = tx('payouts')
-    .update(patch)
-    .where({ id, client_id: clientId, version: expectedVersion })
-    .whereNull('deleted_at')
-    .returning('*');
-  // The history row is written by the same statement, and only when the versioned UPDATE matched: one round
-  // trip per change, and no history row can exist for a change that lost the race.
-  const result = await tx.raw<{ rows: PayoutRow[] }>(
-    `WITH u AS (?),
-     ${HISTORY_OF('u')}
+export async function updatePayoutsVersioned(
+  runner: Runner,
+  changes: readonly VersionedChange[],
+): Promise<Array<Payout | null>> {
+  const input = changes.map((change, index) => {
+    const { status, snapshot, description, failure, deleted } = change.changes;
+    return {
+      n: index,
+      id: change.id,
+      client_id: change.clientId,
+      expected_version: change.expectedVersion,
+      // Absent means unchanged: a null status or snapshot keeps the row's own; the set_ flags tell "set to null"
+      // apart from "leave alone" for the nullable columns.
+      status: status ?? null,
+      snapshot: snapshot ?? null,
+      set_description: description !== undefined,
+      description: description ?? null,
+      set_failure: failure !== undefined,
+      failure_code: failure?.code ?? null,
+      failure_message: failure?.message ?? null,
+      deleted: deleted === true,
+      h_from: change.history.from,
+      h_event: change.history.event,
+      h_actor: change.history.actor,
+      h_actor_role: change.history.actorRole,
+      h_reason: change.history.reason,
+      h_request_id: change.history.requestId,
+    };
+  });
+  const result = await runner.raw<{ rows: Array<PayoutRow & { batch_index: number }> }>(
+    `WITH c AS (
+       SELECT * FROM json_to_recordset(?::json) AS c(
+         n integer, id uuid, client_id uuid, expected_version integer, status text, snapshot jsonb,
+         set_description boolean, description text, set_failure boolean, failure_code text, failure_message text,
+         deleted boolean, h_from text, h_event text, h_actor text, h_actor_role text, h_reason text,
+         h_request_id text)),
+     u AS (
+       UPDATE payouts p SET
+         version = p.version + 1,
+         updated_at = now(),
+         status = coalesce(c.status, p.status),
+         status_changed_at = CASE WHEN c.status IS NULL THEN p.status_changed_at ELSE now() END,
+         snapshot = coalesce(c.snapshot, p.snapshot),
+         description = CASE WHEN c.set_description THEN c.description ELSE p.description END,
+         failure_code = CASE WHEN c.set_failure THEN c.failure_code ELSE p.failure_code END,
+         failure_message = CASE WHEN c.set_failure THEN c.failure_message ELSE p.failure_message END,
+         deleted_at = CASE WHEN c.deleted THEN now() ELSE p.deleted_at END
+       FROM c
+       WHERE p.id = c.id AND p.client_id = c.client_id AND p.version = c.expected_version
+         AND p.deleted_at IS NULL
+       RETURNING p.*, c.n AS batch_index, c.h_from, c.h_event, c.h_actor, c.h_actor_role, c.h_reason,
+         c.h_request_id),
+     h AS (
+       INSERT INTO payout_events (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id)
+       SELECT id, h_from, status, h_event, h_actor, h_actor_role, h_reason, h_request_id FROM u)
      SELECT * FROM u`,
-    [update, ...historyBindings(history)],
+    [JSON.stringify(input)],
   );
-  const row = result.rows[0];
-  return row ? toPayout(row) : null;
+  const updated = new Array<Payout | null>(changes.length).fill(null);
+  for (const row of result.rows) updated[row.batch_index] = toPayout(row);
+  return updated;
 }
 
 export interface PayoutListFilter {

@@ -67,6 +67,32 @@ describe('consumers: simulated provider', () => {
     expect(await provider.status(randomUUID())).to.equal(null);
   });
 
+  it('records concurrent submits of many keys in shared statements, one effect per key', async () => {
+    const targets = await Promise.all([
+      ...Array.from({ length: 12 }, () => payout()),
+      payout(payoutInput({ recipient: { type: 'iban', iban: IBANS.NL, holder_name: 'Blocked' } })),
+    ]);
+    const provider = new SimulatedProvider(options);
+    const statements: string[] = [];
+    const onQuery = (query: { sql: string }) => statements.push(query.sql);
+    ctx.db.on('query', onQuery);
+    let results;
+    try {
+      // Every key twice in the same turn: the repeat must wait for the first and answer with its result.
+      results = await Promise.all(
+        [...targets, ...targets].map((target) => provider.submit(target, target.id)),
+      );
+    } finally {
+      ctx.db.off('query', onQuery);
+    }
+    const inserts = statements.filter((sql) => sql.startsWith('INSERT INTO provider_transfers'));
+    expect(inserts.length).to.be.greaterThan(0).and.below(targets.length);
+    expect(results.map((result) => result.status)).to.deep.equal(
+      [...targets, ...targets].map((target) => (target.recipient.iban === IBANS.NL ? 'failed' : 'succeeded')),
+    );
+    for (const target of targets) expect(await effects(target.id)).to.equal(1);
+  });
+
   it('refuses blocked recipients and amounts above the per-currency limit, compared exactly', async () => {
     const provider = new SimulatedProvider(options);
     const blocked = await payout(

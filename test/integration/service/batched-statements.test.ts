@@ -1,0 +1,129 @@
+import { expect } from 'chai';
+import { loadConfig } from '../../../src/config.js';
+import type { AppContext } from '../../../src/context.js';
+import { createContext } from '../../../src/context.js';
+import { workerPrincipal } from '../../../src/domain/principal.js';
+import { Batcher } from '../../../src/persistence/batcher.js';
+import type { VersionedChange } from '../../../src/persistence/payout-repository.js';
+import { findPayouts, updatePayoutsVersioned } from '../../../src/persistence/payout-repository.js';
+import { openTestDb, testDatabaseUrl } from '../../support/database.js';
+import type { TestClient } from '../../support/fixtures.js';
+import { createTestClient, payoutIn } from '../../support/fixtures.js';
+
+/** A START of `payout` as the worker sends it, written under `version`. */
+function start(client: TestClient, id: string, version: number): VersionedChange {
+  return {
+    clientId: client.clientId,
+    id,
+    expectedVersion: version,
+    changes: { status: 'processing' },
+    history: {
+      from: 'created',
+      event: 'START',
+      actor: 'worker',
+      actorRole: 'worker',
+      reason: null,
+      requestId: 'req-batch',
+    },
+  };
+}
+
+describe('batched reads and changes (real PostgreSQL)', () => {
+  let ctx: AppContext;
+  let client: TestClient;
+  let other: TestClient;
+
+  before(async () => {
+    const config = loadConfig({ DATABASE_URL: testDatabaseUrl(), LOG_LEVEL: 'silent' });
+    ctx = createContext(config, { db: openTestDb(10) });
+    client = await createTestClient(ctx.db);
+    other = await createTestClient(ctx.db);
+  });
+  after(() => ctx.db.destroy());
+
+  const statusesOf = async (id: string): Promise<string[]> =>
+    (await ctx.db('payout_events').where({ payout_id: id }).orderBy('id').select('to_status')).map(
+      (row: { to_status: string }) => row.to_status,
+    );
+
+  it('reads each payout under its own client, deleted ones only where asked, in the order asked', async () => {
+    const [mine, deleted] = [await payoutIn(ctx, client, 'created'), await payoutIn(ctx, client, 'created')];
+    await ctx.service.deletePayout(client.principal, deleted.id, { requestId: null });
+    const read = (id: string, owner: TestClient, includeDeleted = false) => ({
+      clientId: owner.clientId,
+      id,
+      includeDeleted,
+    });
+    const found = await findPayouts(ctx.db, [
+      read(deleted.id, client),
+      read(mine.id, other),
+      read(mine.id, client),
+      read(deleted.id, client, true),
+    ]);
+    expect(found.map((payout) => payout?.id ?? null)).to.deep.equal([null, null, mine.id, deleted.id]);
+  });
+
+  it('applies each change under its own version in one statement: a stale one alone is refused', async () => {
+    const payouts = [
+      await payoutIn(ctx, client, 'created'),
+      await payoutIn(ctx, client, 'created'),
+      await payoutIn(ctx, client, 'created'),
+    ];
+    const updated = await updatePayoutsVersioned(ctx.db, [
+      start(client, payouts[0]!.id, 1),
+      start(client, payouts[1]!.id, 2),
+      start(other, payouts[2]!.id, 1),
+    ]);
+    expect(updated.map((payout) => payout?.status ?? null)).to.deep.equal(['processing', null, null]);
+    expect(updated[0]).to.include({ version: 2 });
+    expect(await statusesOf(payouts[0]!.id)).to.deep.equal(['created', 'processing']);
+    // The stale change and the other client's change wrote nothing, not even history.
+    for (const payout of payouts.slice(1)) {
+      expect(await statusesOf(payout.id)).to.deep.equal(['created']);
+      expect((await ctx.db('payouts').where({ id: payout.id }).first()).version).to.equal(1);
+    }
+  });
+
+  it('keeps the other changes of a batch when one breaks a constraint', async () => {
+    const [good, bad] = [await payoutIn(ctx, client, 'created'), await payoutIn(ctx, client, 'created')];
+    const changes = new Batcher((items: VersionedChange[]) => updatePayoutsVersioned(ctx.db, items), {
+      maxBatch: 10,
+    });
+    // `failed` without a failure breaks payouts_failure_iff_failed: the whole statement is refused.
+    const broken: VersionedChange = { ...start(client, bad.id, 1), changes: { status: 'failed' } };
+    const [kept, refused] = await Promise.allSettled([
+      changes.run(start(client, good.id, 1)),
+      changes.run(broken),
+    ]);
+    expect(kept.status === 'fulfilled' && kept.value?.status).to.equal('processing');
+    expect(refused.status === 'rejected' && (refused.reason as { constraint?: string }).constraint).to.equal(
+      'payouts_failure_iff_failed',
+    );
+    expect((await ctx.db('payouts').where({ id: bad.id }).first()).status).to.equal('created');
+  });
+
+  it('shares statements between concurrent changes of different payouts, each still versioned', async () => {
+    const payouts = await Promise.all(Array.from({ length: 30 }, () => payoutIn(ctx, client, 'created')));
+    const statements: string[] = [];
+    const onQuery = (query: { sql: string }) => statements.push(query.sql);
+    ctx.db.on('query', onQuery);
+    try {
+      const worker = workerPrincipal(client.clientId);
+      // Each payout gets two concurrent STARTs: exactly one wins, the other re-reads and is refused.
+      const outcomes = await Promise.allSettled(
+        [...payouts, ...payouts].map((payout) =>
+          ctx.service.applyEvent(worker, payout.id, { type: 'START' }, { requestId: null }),
+        ),
+      );
+      expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).to.have.length(30);
+    } finally {
+      ctx.db.off('query', onQuery);
+    }
+    const updates = statements.filter((sql) => sql.includes('UPDATE payouts p SET'));
+    expect(updates.length).to.be.greaterThan(0).and.below(15);
+    for (const payout of payouts) {
+      expect(await statusesOf(payout.id)).to.deep.equal(['created', 'processing']);
+      expect((await ctx.db('payouts').where({ id: payout.id }).first()).version).to.equal(2);
+    }
+  });
+});
