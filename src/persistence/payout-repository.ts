@@ -8,7 +8,8 @@ import { MINOR_DIGITS } from '../domain/currency.js';
 import { Money } from '../domain/money.js';
 import type { Payout, PayoutHistoryEntry } from '../domain/payout.js';
 import type { Recipient } from '../domain/recipient.js';
-import { PayoutEventRow, PayoutRow } from './models.js';
+import type { PayoutRow } from './models.js';
+import { PayoutEventRow } from './models.js';
 
 type Runner = Knex | Knex.Transaction;
 
