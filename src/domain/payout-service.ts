@@ -112,9 +112,6 @@ interface ChangeOutcome {
   createdAt: Date;
 }
 
-/** Rolls back a create whose idempotency key already holds a live outcome; the caller answers from that outcome. */
-class KeyAlreadyUsed extends Error {}
-
 /** Every payout starts from the machine's initial state: computed once, stored as it is by every create. */
 const INITIAL = (() => {
   const snapshot = initialPayoutSnapshot();
@@ -167,63 +164,71 @@ export class PayoutService {
     const key = context.idempotencyKey;
     const requestHash = key === undefined ? '' : fingerprint(input);
 
-    // The common case, a new key, costs no read: the outcome is stored at the end of the transaction, and only
-    // when a live outcome is already there does the transaction roll back and answer from it (a replay).
+    // The common case, a new key, costs no read: the outcome is stored by the create's own statement, and only
+    // when a live outcome is already there is nothing written and the answer read from that outcome (a replay).
     for (let attempt = 1; ; attempt += 1) {
-      let result: CreateResult;
-      try {
-        result = await this.deps.db.transaction((tx) =>
-          this.insertNewPayout(tx, principal, fields, context, requestHash),
-        );
-      } catch (error) {
-        if (!(error instanceof KeyAlreadyUsed) || key === undefined) throw error;
-        const stored = await idempotency.findIdempotentOutcome(
-          this.deps.db,
-          principal.clientId,
-          key,
-          this.idempotencyTtlHours,
-        );
-        // Gone between the two statements: it expired and was swept. The key is free again; try once more.
-        if (!stored && attempt === 1) continue;
-        if (!stored) throw error;
-        if (stored.requestHash !== requestHash) {
-          this.deps.metrics?.idempotencyReplays.inc({ outcome: 'mismatch' });
-          throw new IdempotencyKeyReused();
-        }
-        this.deps.metrics?.idempotencyReplays.inc({ outcome: 'replayed' });
-        return { body: stored.body as unknown as PayoutResource, replayed: true };
+      const created = await this.insertNewPayout(principal, fields, context, requestHash);
+      if (created.outcome === 'created') {
+        if (key !== undefined) this.deps.metrics?.idempotencyReplays.inc({ outcome: 'new' });
+        this.deps.waker?.wake();
+        this.deps.metrics?.payoutsCreated.inc({ currency: created.body.currency });
+        return { body: created.body, replayed: false };
       }
-      if (key !== undefined) this.deps.metrics?.idempotencyReplays.inc({ outcome: 'new' });
-      this.deps.waker?.wake();
-      this.deps.metrics?.payoutsCreated.inc({ currency: result.body.currency });
-      return result;
+      if (created.outcome === 'in_flight') {
+        this.deps.metrics?.idempotencyReplays.inc({ outcome: 'in_flight' });
+        throw new IdempotencyKeyInFlight();
+      }
+      // Only a key can make the statement write nothing without an error.
+      if (key === undefined) throw new Error('a create without an idempotency key was not written');
+      const stored = await idempotency.findIdempotentOutcome(
+        this.deps.db,
+        principal.clientId,
+        key,
+        this.idempotencyTtlHours,
+      );
+      // Gone between the two statements: it expired and was swept. The key is free again; try once more.
+      if (!stored && attempt === 1) continue;
+      if (!stored) throw new IdempotencyKeyInFlight();
+      if (stored.requestHash !== requestHash) {
+        this.deps.metrics?.idempotencyReplays.inc({ outcome: 'mismatch' });
+        throw new IdempotencyKeyReused();
+      }
+      this.deps.metrics?.idempotencyReplays.inc({ outcome: 'replayed' });
+      return { body: stored.body as unknown as PayoutResource, replayed: true };
     }
   }
 
   /**
-   * The create transaction: the key's advisory lock (a duplicate in flight is refused at once, not queued), the
-   * payout with its first history row, its processing message, and the stored outcome.
+   * The create statement: the key's advisory lock (a duplicate in flight is refused at once, not queued), the
+   * stored outcome, the payout with its first history row and its processing message. The response is decided
+   * before the write, so the stored outcome is exactly the body answered: the payout is dated by this clock.
    */
   private async insertNewPayout(
-    tx: Knex.Transaction,
     principal: Principal,
     fields: ReturnType<PayoutService['validateCreate']>,
     context: CreateContext,
     requestHash: string,
-  ): Promise<CreateResult> {
+  ): Promise<{ outcome: payouts.InsertOutcome; body: PayoutResource }> {
     const key = context.idempotencyKey;
-    const payout = await payouts.insertPayout(
-      tx,
-      {
-        id: uuidv7(),
-        clientId: principal.clientId,
-        amount: fields.amount,
-        recipient: fields.recipient,
-        status: INITIAL.status,
-        snapshot: INITIAL.snapshot,
-        machineVersion: PAYOUT_MACHINE_VERSION,
-        description: fields.description,
-      },
+    const now = new Date();
+    const payout: Payout = {
+      id: uuidv7(),
+      clientId: principal.clientId,
+      amount: fields.amount,
+      recipient: fields.recipient,
+      status: INITIAL.status,
+      snapshot: INITIAL.snapshot,
+      machineVersion: PAYOUT_MACHINE_VERSION,
+      version: 1,
+      description: fields.description,
+      failure: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const body = toPayoutResource(payout, principal);
+    const outcome = await payouts.insertPayout(
+      this.deps.db,
+      payout,
       {
         event: 'CREATE',
         actor: principal.actor,
@@ -231,27 +236,21 @@ export class PayoutService {
         reason: null,
         requestId: context.requestId,
       },
-      key === undefined ? undefined : { clientId: principal.clientId, key },
+      this.deps.scheduler.messageFor({
+        payoutId: payout.id,
+        clientId: payout.clientId,
+        requestId: context.requestId,
+      }),
+      key === undefined
+        ? null
+        : {
+            key,
+            requestHash,
+            body: body as unknown as Record<string, unknown>,
+            ttlHours: this.idempotencyTtlHours,
+          },
     );
-    if (!payout) {
-      this.deps.metrics?.idempotencyReplays.inc({ outcome: 'in_flight' });
-      throw new IdempotencyKeyInFlight();
-    }
-    await this.deps.scheduler.schedule(tx, [
-      { payoutId: payout.id, clientId: payout.clientId, requestId: context.requestId },
-    ]);
-    const body = toPayoutResource(payout, principal);
-    if (key !== undefined) {
-      const stored = await idempotency.saveIdempotentOutcome(
-        tx,
-        principal.clientId,
-        key,
-        { requestHash, payoutId: payout.id, status: 201, body: body as unknown as Record<string, unknown> },
-        this.idempotencyTtlHours,
-      );
-      if (!stored) throw new KeyAlreadyUsed();
-    }
-    return { body, replayed: false };
+    return { outcome, body };
   }
 
   /** One payout of the principal's client, as the principal may see it (see `roleSeesDeleted`). */

@@ -2,6 +2,7 @@
 import type { Knex } from 'knex';
 import type { ApiKeyRow } from './models.js';
 import { ClientRow } from './models.js';
+import { withConnection } from './pg-session.js';
 
 type Runner = Knex | Knex.Transaction;
 
@@ -35,13 +36,18 @@ export async function insertApiKey(
   });
 }
 
-export async function findActiveKeyByHash(runner: Runner, hash: string): Promise<ApiKeyRecord | null> {
-  // Every request runs this: the plain builder, not the model layer.
-  const row = (await runner('api_keys')
-    .select('id', 'client_id', 'role')
-    .where({ key_hash: hash })
-    .whereNull('revoked_at')
-    .first()) as Pick<ApiKeyRow, 'id' | 'client_id' | 'role'> | undefined;
+/** Every request runs this, so it is a named statement on a plain connection (see `pg-session`). */
+const FIND_ACTIVE_KEY = 'SELECT id, client_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL';
+
+export async function findActiveKeyByHash(db: Knex, hash: string): Promise<ApiKeyRecord | null> {
+  const result = await withConnection(db, (client) =>
+    client.query<Pick<ApiKeyRow, 'id' | 'client_id' | 'role'>>({
+      name: 'api_keys.find_active',
+      text: FIND_ACTIVE_KEY,
+      values: [hash],
+    }),
+  );
+  const row = result.rows[0];
   return row ? { id: row.id, clientId: row.client_id, role: row.role } : null;
 }
 

@@ -1,4 +1,7 @@
-/** Stored outcomes of `POST /api/payouts` per (client, Idempotency-Key). */
+/**
+ * Stored outcomes of `POST /api/payouts` per (client, Idempotency-Key). They are written by the create's own
+ * statement (`insertPayout`), in the transaction of the payout they answer.
+ */
 import type { Knex } from 'knex';
 import type { IdempotencyKeyRow } from './models.js';
 
@@ -28,39 +31,6 @@ export async function findIdempotentOutcome(
     status: row.response_status,
     body: row.response_body,
   };
-}
-
-/**
- * Stores the outcome under (client, key) unless a live (unexpired) outcome is already there; an expired row the
- * sweeper has not removed yet is replaced. Returns false when a live outcome exists: the caller rolls back and
- * answers from it. Called under the key's advisory lock, so no other transaction with this key is in flight.
- */
-export async function saveIdempotentOutcome(
-  tx: Knex.Transaction,
-  clientId: string,
-  key: string,
-  outcome: StoredOutcome,
-  ttlHours: number,
-): Promise<boolean> {
-  const result = await tx.raw<{ rowCount: number }>(
-    `INSERT INTO idempotency_keys AS k
-       (client_id, key, request_hash, payout_id, response_status, response_body, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, now())
-     ON CONFLICT (client_id, key) DO UPDATE SET
-       request_hash = EXCLUDED.request_hash, payout_id = EXCLUDED.payout_id,
-       response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body, created_at = now()
-     WHERE k.created_at < now() - make_interval(hours => ?)`,
-    [
-      clientId,
-      key,
-      outcome.requestHash,
-      outcome.payoutId,
-      outcome.status,
-      JSON.stringify(outcome.body),
-      ttlHours,
-    ],
-  );
-  return result.rowCount === 1;
 }
 
 export async function deleteExpiredIdempotencyKeys(

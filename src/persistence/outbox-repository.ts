@@ -3,6 +3,7 @@
  * relay publishes it after commit. Claims use a lease instead of holding row locks while publishing.
  */
 import type { Knex } from 'knex';
+import type { ScheduledMessage } from '../domain/scheduling.js';
 
 type Runner = Knex | Knex.Transaction;
 
@@ -17,7 +18,7 @@ export interface OutboxMessage {
 
 export async function insertOutboxMessages(
   tx: Knex.Transaction,
-  messages: Array<{ id: string; topic: string; payload: Record<string, unknown>; payoutId: string }>,
+  messages: ScheduledMessage[],
 ): Promise<void> {
   if (messages.length === 0) return;
   await tx('outbox').insert(

@@ -1,7 +1,12 @@
 /** The outbox adapter of the scheduling port, and the waker that NOTIFYs relays after commit. */
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
-import type { OutboxWaker, ProcessingRequest, ProcessingScheduler } from '../domain/scheduling.js';
+import type {
+  OutboxWaker,
+  ProcessingRequest,
+  ProcessingScheduler,
+  ScheduledMessage,
+} from '../domain/scheduling.js';
 import { insertOutboxMessages, notifyOutbox } from './outbox-repository.js';
 
 export const PROCESS_TOPIC = 'payout.process';
@@ -18,23 +23,27 @@ export interface ProcessMessage {
 
 export class OutboxScheduler implements ProcessingScheduler {
   async schedule(tx: Knex.Transaction, requests: ProcessingRequest[]): Promise<void> {
-    const messages = requests.map((request) => {
-      const id = uuidv7();
-      const payload: ProcessMessage = {
-        schema_version: PROCESS_MESSAGE_SCHEMA_VERSION,
-        message_id: id,
-        payout_id: request.payoutId,
-        client_id: request.clientId,
-        request_id: request.requestId,
-      };
-      return {
-        id,
-        topic: PROCESS_TOPIC,
-        payload: payload as unknown as Record<string, unknown>,
-        payoutId: request.payoutId,
-      };
-    });
-    await insertOutboxMessages(tx, messages);
+    await insertOutboxMessages(
+      tx,
+      requests.map((request) => this.messageFor(request)),
+    );
+  }
+
+  messageFor(request: ProcessingRequest): ScheduledMessage {
+    const id = uuidv7();
+    const payload: ProcessMessage = {
+      schema_version: PROCESS_MESSAGE_SCHEMA_VERSION,
+      message_id: id,
+      payout_id: request.payoutId,
+      client_id: request.clientId,
+      request_id: request.requestId,
+    };
+    return {
+      id,
+      topic: PROCESS_TOPIC,
+      payload: payload as unknown as Record<string, unknown>,
+      payoutId: request.payoutId,
+    };
   }
 }
 

@@ -8,8 +8,10 @@ import { MINOR_DIGITS } from '../domain/currency.js';
 import { Money } from '../domain/money.js';
 import type { Payout, PayoutHistoryEntry } from '../domain/payout.js';
 import type { Recipient } from '../domain/recipient.js';
+import type { ScheduledMessage } from '../domain/scheduling.js';
 import type { PayoutRow } from './models.js';
 import { PayoutEventRow } from './models.js';
+import { withConnection } from './pg-session.js';
 
 type Runner = Knex | Knex.Transaction;
 
@@ -35,71 +37,116 @@ export function toPayout(row: PayoutRow): Payout {
   };
 }
 
-/** What a create supplies; the database sets the rest (version, timestamps). */
-export type NewPayout = Pick<
-  Payout,
-  'id' | 'clientId' | 'amount' | 'recipient' | 'status' | 'snapshot' | 'machineVersion' | 'description'
->;
-
-// The hot paths below (insert, find by id) use the knex builder directly: objection's model layer costs more CPU
-// per query than the query itself on this workload, and these run on every request.
-
-/**
- * The history row a payout statement writes with it, as one more data-modifying CTE over the CTE `source` that
- * returned the payout row: it exists only when that row was written. `now()` is the transaction's time, the same
- * as the payout's `updated_at`. Bindings: `historyBindings`.
- */
-const HISTORY_OF = (source: 'p' | 'u') => `h AS (
-       INSERT INTO payout_events (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id)
-       SELECT ${source}.id, ?, ${source}.status, ?, ?, ?, ?, ? FROM ${source})`;
-
-function historyBindings(entry: Omit<NewHistoryEntry, 'payoutId' | 'to'>): Knex.Value[] {
-  return [entry.from, entry.event, entry.actor, entry.actorRole, entry.reason, entry.requestId];
+/** The stored outcome of a create under an `Idempotency-Key`: what a replay answers, byte for byte. */
+export interface IdempotentOutcome {
+  key: string;
+  requestHash: string;
+  body: Record<string, unknown>;
+  /** An outcome older than this is expired: its key may be used again. */
+  ttlHours: number;
 }
 
 /**
- * Inserts a new payout and its first history row in one statement (data-modifying CTEs): one round trip on the
- * hottest path, with the same atomicity inside the caller's transaction. With `lock`, the statement first takes
- * the idempotency key's transaction-scoped advisory lock (`pg_try_advisory_xact_lock`, volatile, so evaluated
- * once) and inserts nothing when another transaction holds it: the result is then null, a duplicate in flight.
+ * What became of a create statement: `created`; `in_flight` when another transaction holds the idempotency key's
+ * lock (a duplicate still running); `key_used` when the key already holds a live outcome (a replay or a
+ * mismatch, which the caller reads and answers).
+ */
+export type InsertOutcome = 'created' | 'in_flight' | 'key_used';
+
+/**
+ * The whole create as one statement, hence one transaction (data-modifying CTEs, committed together or not at
+ * all): the idempotency key's advisory lock, the stored outcome, the payout, its first history row and its
+ * processing message. One round trip on the hottest path.
+ *
+ * - `l`: with a key, its transaction-scoped advisory lock (`pg_try_advisory_xact_lock`, volatile, so evaluated
+ *   once); when another transaction holds it nothing is written: a duplicate in flight.
+ * - `k`: the outcome, unless a live (unexpired) one is already stored under (client, key); an expired row the
+ *   sweeper has not removed yet is replaced. Under the lock no other transaction with this key is in flight, so
+ *   ON CONFLICT meets only committed rows.
+ * - `p`, `h`, `o`: the payout, only when the lock was taken and the outcome stored (without a key: always), then
+ *   its history row and its message from the payout row written. The first history row is dated like the payout.
+ */
+const INSERT_PAYOUT = `WITH l AS (
+       SELECT CASE WHEN $1::text IS NULL THEN true ELSE pg_try_advisory_xact_lock(hashtextextended($1, 0)) END
+         AS locked),
+     k AS (
+       INSERT INTO idempotency_keys AS k
+         (client_id, key, request_hash, payout_id, response_status, response_body, created_at)
+       SELECT $3::uuid, $13::text, $14::text, $2::uuid, 201, $15::json, now() FROM l WHERE l.locked AND $1 IS NOT NULL
+       ON CONFLICT (client_id, key) DO UPDATE SET
+         request_hash = EXCLUDED.request_hash, payout_id = EXCLUDED.payout_id,
+         response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body, created_at = now()
+       WHERE k.created_at < now() - make_interval(hours => $16::integer)
+       RETURNING 1),
+     p AS (
+       INSERT INTO payouts (id, client_id, amount_minor, currency, recipient, status, snapshot, machine_version,
+         version, description, created_at, updated_at, status_changed_at)
+       SELECT $2, $3, $4::bigint, $5::text, $6::jsonb, $7::text, $8::jsonb, $9::integer, $10::integer, $11::text,
+         $12::timestamptz, $12, $12
+       FROM l WHERE l.locked AND ($1 IS NULL OR EXISTS (SELECT FROM k))
+       RETURNING id, status, created_at),
+     h AS (
+       INSERT INTO payout_events
+         (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id, at)
+       SELECT p.id, NULL, p.status, $17::text, $18::text, $19::text, $20::text, $21::text, p.created_at FROM p),
+     o AS (
+       INSERT INTO outbox (id, topic, payload, payout_id)
+       SELECT $22::uuid, $23::text, $24::jsonb, p.id FROM p)
+     SELECT l.locked, EXISTS (SELECT FROM p) AS created FROM l`;
+
+/**
+ * Writes a new payout as the create decided it (version 1, no failure), dated `payout.createdAt`, with its first
+ * history row, its processing message and, with an idempotency key, its outcome: see `INSERT_PAYOUT`. A named
+ * statement, so each connection parses and plans it once.
  */
 export async function insertPayout(
-  tx: Knex.Transaction,
-  payout: NewPayout,
+  db: Knex,
+  payout: Payout,
   first: Omit<NewHistoryEntry, 'payoutId' | 'from' | 'to'>,
-  lock?: { clientId: string; key: string },
-): Promise<Payout | null> {
-  const gate = lock
-    ? tx.raw(`SELECT pg_try_advisory_xact_lock(hashtextextended(? || ':' || ?, 0)) AS locked`, [
-        lock.clientId,
-        lock.key,
-      ])
-    : tx.raw('SELECT true AS locked');
-  const result = await tx.raw<{ rows: PayoutRow[] }>(
-    `WITH l AS (?),
-     p AS (
-       INSERT INTO payouts
-         (id, client_id, amount_minor, currency, recipient, status, snapshot, machine_version, description)
-       SELECT ?::uuid, ?::uuid, ?::bigint, ?, ?::jsonb, ?, ?::jsonb, ?::integer, ? FROM l WHERE l.locked
-       RETURNING *),
-     ${HISTORY_OF('p')}
-     SELECT * FROM p`,
-    [
-      gate,
-      payout.id,
-      payout.clientId,
-      payout.amount.minor.toString(),
-      payout.amount.currency,
-      JSON.stringify(payout.recipient),
-      payout.status,
-      JSON.stringify(payout.snapshot),
-      payout.machineVersion,
-      payout.description,
-      ...historyBindings({ ...first, from: null }),
-    ],
+  message: ScheduledMessage,
+  outcome: IdempotentOutcome | null,
+): Promise<InsertOutcome> {
+  const values = [
+    outcome && `${payout.clientId}:${outcome.key}`,
+    // $2-$12: the payout
+    payout.id,
+    payout.clientId,
+    payout.amount.minor.toString(),
+    payout.amount.currency,
+    JSON.stringify(payout.recipient),
+    payout.status,
+    JSON.stringify(payout.snapshot),
+    payout.machineVersion,
+    payout.version,
+    payout.description,
+    payout.createdAt,
+    // $13-$16: the outcome
+    outcome?.key,
+    outcome?.requestHash,
+    outcome && JSON.stringify(outcome.body),
+    outcome?.ttlHours,
+    // $17-$21: the history row
+    first.event,
+    first.actor,
+    first.actorRole,
+    first.reason,
+    first.requestId,
+    // $22-$24: the message
+    message.id,
+    message.topic,
+    JSON.stringify(message.payload),
+  ];
+  const result = await withConnection(db, (client) =>
+    client.query<{ locked: boolean; created: boolean }>({
+      name: 'payouts.insert',
+      text: INSERT_PAYOUT,
+      values,
+    }),
   );
-  const row = result.rows[0];
-  return row ? toPayout(row) : null;
+  // The statement selects from `l`: always one row.
+  const { locked, created } = result.rows[0]!;
+  if (created) return 'created';
+  return locked ? 'key_used' : 'in_flight';
 }
 
 /** One read of `findPayouts`: a payout of a client, deleted ones only when asked for. */

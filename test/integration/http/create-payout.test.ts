@@ -1,7 +1,5 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import type { Knex } from 'knex';
-import type { ProcessingRequest } from '../../../src/domain/scheduling.js';
 import { OutboxScheduler } from '../../../src/persistence/outbox-scheduler.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
@@ -77,24 +75,23 @@ describe('POST /api/payouts', () => {
   });
 
   it('creating a payout schedules processing', async () => {
-    const real = new OutboxScheduler();
-    const scheduler = {
-      schedule: (tx: Knex.Transaction, requests: ProcessingRequest[]) => real.schedule(tx, requests),
-    };
-    const spy = sinon.spy(scheduler, 'schedule');
+    const scheduler = new OutboxScheduler();
+    const spy = sinon.spy(scheduler, 'messageFor');
     const own = await startTestApi(api.db, { scheduler });
     try {
       const response = await own.request('POST', '/api/payouts', { key: client.key, json: payoutInput() });
       expect(response.status).to.equal(201);
       expect(spy.calledOnce).to.equal(true);
-      const [, requests] = spy.firstCall.args;
-      expect(requests).to.deep.equal([
+      expect(spy.firstCall.args).to.deep.equal([
         {
           payoutId: response.body.id,
           clientId: client.clientId,
           requestId: response.headers.get('x-request-id'),
         },
       ]);
+      // The message the port made is the one waiting in the outbox, committed with the payout.
+      const outbox = await api.db('outbox').where({ payout_id: response.body.id });
+      expect(outbox.map((row: { id: string }) => row.id)).to.deep.equal([spy.firstCall.returnValue.id]);
     } finally {
       await own.close();
     }

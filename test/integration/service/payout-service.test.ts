@@ -57,6 +57,10 @@ describe('payout service (real PostgreSQL)', () => {
         status: 'created',
         machine_version: 1,
       });
+      // The answer is decided before the write: the stored row carries exactly the times the body shows.
+      expect(
+        [row.created_at, row.updated_at, row.status_changed_at].map((at: Date) => at.toISOString()),
+      ).to.deep.equal([body.created_at, body.updated_at, body.created_at]);
       const history = await ctx.db('payout_events').where({ payout_id: body.id });
       expect(history).to.have.length(1);
       expect(history[0]).to.include({
@@ -65,6 +69,7 @@ describe('payout service (real PostgreSQL)', () => {
         event: 'CREATE',
         request_id: 'req-test',
       });
+      expect(history[0].at.toISOString()).to.equal(body.created_at);
       const outbox = await ctx.db('outbox').whereRaw(`payload->>'payout_id' = ?`, [body.id]);
       expect(outbox).to.have.length(1);
       expect(outbox[0].payload).to.include({
@@ -77,29 +82,41 @@ describe('payout service (real PostgreSQL)', () => {
 
     it('creating a payout schedules processing through the scheduling port', async () => {
       const scheduler = new OutboxScheduler();
-      const schedule = sinon.spy(scheduler, 'schedule');
+      const messageFor = sinon.spy(scheduler, 'messageFor');
       const wake = sinon.spy();
       const local = createContext(ctx.config, { db: ctx.db, scheduler, waker: { wake } });
       const { body } = await local.service.createPayout(client.principal, payoutInput(), ctxOptions);
-      sinon.assert.calledOnce(schedule);
-      expect(schedule.firstCall.args[1]).to.deep.equal([
-        { payoutId: body.id, clientId: client.clientId, requestId: 'req-test' },
+      sinon.assert.calledOnceWithExactly(messageFor, {
+        payoutId: body.id,
+        clientId: client.clientId,
+        requestId: 'req-test',
+      });
+      const outbox = await ctx.db('outbox').where({ payout_id: body.id });
+      expect(outbox.map((row: { id: string }) => row.id)).to.deep.equal([
+        messageFor.firstCall.returnValue.id,
       ]);
       sinon.assert.calledOnce(wake);
     });
 
-    it('leaves nothing behind when scheduling fails after the payout insert', async () => {
-      const scheduler = new OutboxScheduler();
-      sinon.stub(scheduler, 'schedule').rejects(new Error('outbox down'));
+    it('leaves nothing behind when the outbox refuses the message, and the key stays free', async () => {
       const lonely = await createTestClient(ctx.db);
+      const earlier = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      const [taken] = await ctx.db('outbox').where({ payout_id: earlier.body.id }).select('id');
+      const scheduler = new OutboxScheduler();
+      // A message id the outbox already holds: the message's insert fails after the payout's, in one statement.
+      sinon.stub(scheduler, 'messageFor').callsFake((request) => ({
+        ...OutboxScheduler.prototype.messageFor.call(scheduler, request),
+        id: (taken as { id: string }).id,
+      }));
       const local = createContext(ctx.config, { db: ctx.db, scheduler });
+      const options = { ...ctxOptions, idempotencyKey: 'refused-once' };
       let failure: unknown;
       try {
-        await local.service.createPayout(lonely.principal, payoutInput(), ctxOptions);
+        await local.service.createPayout(lonely.principal, payoutInput(), options);
       } catch (error) {
         failure = error;
       }
-      expect((failure as Error).message).to.equal('outbox down');
+      expect((failure as { code?: string }).code).to.equal('23505');
       expect(await ctx.db('payouts').where({ client_id: lonely.clientId })).to.have.length(0);
       const history = await ctx
         .db('payout_events as e')
@@ -109,6 +126,36 @@ describe('payout service (real PostgreSQL)', () => {
       expect(await ctx.db('outbox').whereRaw(`payload->>'client_id' = ?`, [lonely.clientId])).to.have.length(
         0,
       );
+      expect(await ctx.db('idempotency_keys').where({ client_id: lonely.clientId })).to.have.length(0);
+
+      const retried = await ctx.service.createPayout(lonely.principal, payoutInput(), options);
+      expect(retried.replayed).to.equal(false);
+    });
+
+    it('replaces an expired outcome the sweeper has not removed yet: the key creates a new payout', async () => {
+      const options = { ...ctxOptions, idempotencyKey: 'expired-not-swept' };
+      const first = await ctx.service.createPayout(client.principal, payoutInput(), options);
+      const stored = ctx
+        .db('idempotency_keys')
+        .where({ client_id: client.clientId, key: options.idempotencyKey });
+      await stored.clone().update({ created_at: ctx.db.raw(`now() - interval '25 hours'`) });
+
+      const second = await ctx.service.createPayout(
+        client.principal,
+        payoutInput({ amount: '2.00' }),
+        options,
+      );
+      expect(second.replayed).to.equal(false);
+      expect(second.body.id).to.not.equal(first.body.id);
+      expect(await stored.clone().select('payout_id', 'response_body')).to.deep.equal([
+        { payout_id: second.body.id, response_body: second.body },
+      ]);
+      const replay = await ctx.service.createPayout(
+        client.principal,
+        payoutInput({ amount: '2.00' }),
+        options,
+      );
+      expect(replay).to.deep.equal({ body: second.body, replayed: true });
     });
 
     it('names every bad field and stores nothing', async () => {
