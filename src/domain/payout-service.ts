@@ -139,12 +139,12 @@ export class PayoutService {
   private readonly idempotencyTtlHours: number;
   /** Reads and versioned changes outside a transaction: concurrent calls share a statement. */
   private readonly reads: Batcher<payouts.PayoutRead, Payout | null>;
-  private readonly changes: Batcher<payouts.VersionedChange, Payout | null>;
+  private readonly changes: Batcher<payouts.VersionedChange, Payout | null | typeof payouts.ROW_LOCKED>;
 
   constructor(private readonly deps: PayoutServiceDeps) {
     this.idempotencyTtlHours = deps.idempotencyTtlHours ?? 24;
     this.reads = new Batcher((reads) => payouts.findPayouts(deps.db, reads), { maxBatch: MAX_BATCH });
-    this.changes = new Batcher((changes) => payouts.updatePayoutsVersioned(deps.db, changes), {
+    this.changes = new Batcher((changes) => payouts.updateUnlockedPayoutsVersioned(deps.db, changes), {
       maxBatch: MAX_BATCH,
       keyOf: (change) => change.id,
     });
@@ -538,11 +538,20 @@ export class PayoutService {
         requestId: options.requestId,
       },
     };
-    const updated =
-      runner === this.deps.db
-        ? await this.changes.run(change)
-        : (await payouts.updatePayoutsVersioned(runner, [change]))[0];
+    const updated = await this.save(runner, change);
     return updated ? { payout: updated, transition, createdAt: current.createdAt } : null;
+  }
+
+  /**
+   * Writes one change: batched with other changes outside a transaction, alone inside one. A batch skips a row
+   * that another transaction holds; that change then waits for the row on its own.
+   */
+  private async save(runner: Knex, change: payouts.VersionedChange): Promise<Payout | null> {
+    if (runner === this.deps.db) {
+      const batched = await this.changes.run(change);
+      if (batched !== payouts.ROW_LOCKED) return batched;
+    }
+    return (await payouts.updatePayoutsVersioned(runner, [change]))[0]!;
   }
 
   private changed(outcome: ChangeOutcome): Payout {

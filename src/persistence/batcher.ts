@@ -10,11 +10,12 @@
 import { isDatabaseUnavailable } from './db.js';
 
 export interface BatcherOptions<I> {
-  /** Largest batch sent at once; more items wait for the next statement. */
+  /** Largest batch; the items beyond it go in further statements, sent alongside. */
   maxBatch: number;
   /**
-   * Items with the same key never share a statement (say, two changes of one payout: a statement may apply
-   * only one of them, and the loser must see the winner's row). The later item goes in another statement.
+   * Items with the same key never run at the same time: the later one waits until the statements holding the
+   * earlier one have settled, so each statement's items are distinct (say, one change per payout, each
+   * answered by its own row) and a change does not find its payout busy with the change before it.
    */
   keyOf?: (item: I) => string;
 }
@@ -28,6 +29,9 @@ interface Pending<I, O> {
 export class Batcher<I, O> {
   private queue: Array<Pending<I, O>> = [];
   private scheduled = false;
+  /** Items held back from a flush because their key was already in it, and whether their release is pending. */
+  private held: Array<Pending<I, O>> = [];
+  private releasing = false;
 
   /** `runBatch` answers one result per item, in the items' order. */
   constructor(
@@ -38,38 +42,49 @@ export class Batcher<I, O> {
   run(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.schedule();
     });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {
     this.scheduled = false;
-    while (this.queue.length > 0) {
-      const batch = this.takeBatch();
-      void this.send(batch);
-    }
-  }
-
-  /** The next batch: up to `maxBatch` items in arrival order, at most one per key; the rest stays queued. */
-  private takeBatch(): Array<Pending<I, O>> {
     const { keyOf, maxBatch } = this.options;
-    const batch: Array<Pending<I, O>> = [];
-    const rest: Array<Pending<I, O>> = [];
     const keys = new Set<string>();
+    const sent: Array<Promise<void>> = [];
+    let batch: Array<Pending<I, O>> = [];
     for (const pending of this.queue) {
       const key = keyOf?.(pending.item);
-      if (batch.length >= maxBatch || (key !== undefined && keys.has(key))) {
-        rest.push(pending);
-        continue;
+      if (key !== undefined) {
+        if (keys.has(key)) {
+          this.held.push(pending);
+          continue;
+        }
+        keys.add(key);
       }
-      if (key !== undefined) keys.add(key);
       batch.push(pending);
+      if (batch.length === maxBatch) {
+        sent.push(this.send(batch));
+        batch = [];
+      }
     }
-    this.queue = rest;
-    return batch;
+    if (batch.length > 0) sent.push(this.send(batch));
+    this.queue = [];
+    // An item whose key is already in one of these statements waits until they have all settled: it would only
+    // find its row busy (or changed) while they run.
+    if (this.held.length > 0 && !this.releasing) {
+      this.releasing = true;
+      void Promise.all(sent).then(() => {
+        this.releasing = false;
+        this.queue.unshift(...this.held.splice(0));
+        this.schedule();
+      });
+    }
   }
 
   private async send(batch: Array<Pending<I, O>>): Promise<void> {
@@ -82,7 +97,7 @@ export class Batcher<I, O> {
       if (batch.length === 1 || isDatabaseUnavailable(error)) {
         for (const pending of batch) pending.reject(error);
       } else {
-        for (const pending of batch) void this.send([pending]);
+        await Promise.all(batch.map((pending) => this.send([pending])));
       }
       return;
     }

@@ -207,12 +207,44 @@ export interface VersionedChange {
  * A change's result is null when zero rows matched, i.e. somebody else changed the payout first: the caller
  * re-reads and decides again, it never overwrites. The history rows are written by the same statement, and only
  * for the rows the UPDATE matched: no history row can exist for a change that lost the race. Results are in
- * the order of `changes`.
+ * the order of `changes`. The statement waits for rows locked by other transactions: see
+ * `updateUnlockedPayoutsVersioned` for batches.
  */
 export async function updatePayoutsVersioned(
   runner: Runner,
   changes: readonly VersionedChange[],
 ): Promise<Array<Payout | null>> {
+  const rows = await runVersionedUpdate(runner, changes, 'wait');
+  return rows.map((row) => (row.id === null ? null : toPayout(row as PayoutRow)));
+}
+
+/** The result of a change whose payout's row another transaction held when the batch ran: nothing was tried. */
+export const ROW_LOCKED = 'row_locked';
+
+/**
+ * `updatePayoutsVersioned` for a batch of unrelated changes: rows locked by another transaction are skipped
+ * (their changes answer `ROW_LOCKED`, to be sent again on their own), so one busy payout never holds up the
+ * rest of a batch, and two batches never wait for each other's rows: no deadlock between them.
+ */
+export async function updateUnlockedPayoutsVersioned(
+  runner: Runner,
+  changes: readonly VersionedChange[],
+): Promise<Array<Payout | null | typeof ROW_LOCKED>> {
+  const rows = await runVersionedUpdate(runner, changes, 'skip');
+  return rows.map((row) => {
+    if (row.id !== null) return toPayout(row as PayoutRow);
+    return row.locked ? null : ROW_LOCKED;
+  });
+}
+
+/** One row per change, in their order: the payout as updated (`id` null when not), and whether its row was locked. */
+type VersionedUpdateRow = Omit<PayoutRow, 'id'> & { id: string | null; locked: boolean };
+
+async function runVersionedUpdate(
+  runner: Runner,
+  changes: readonly VersionedChange[],
+  lockedRows: 'wait' | 'skip',
+): Promise<VersionedUpdateRow[]> {
   const input = changes.map((change, index) => {
     const { status, snapshot, description, failure, deleted } = change.changes;
     return {
@@ -238,13 +270,18 @@ export async function updatePayoutsVersioned(
       h_request_id: change.history.requestId,
     };
   });
-  const result = await runner.raw<{ rows: Array<PayoutRow & { batch_index: number }> }>(
+  // `l` locks the rows first (a row changed by a transaction that committed meanwhile is locked in its newest
+  // version, which the UPDATE's version check then sees); `u` changes only locked rows.
+  const result = await runner.raw<{ rows: VersionedUpdateRow[] }>(
     `WITH c AS (
        SELECT * FROM json_to_recordset(?::json) AS c(
          n integer, id uuid, client_id uuid, expected_version integer, status text, snapshot jsonb,
          set_description boolean, description text, set_failure boolean, failure_code text, failure_message text,
          deleted boolean, h_from text, h_event text, h_actor text, h_actor_role text, h_reason text,
          h_request_id text)),
+     l AS (
+       SELECT p.id FROM payouts p JOIN c ON p.id = c.id AND p.client_id = c.client_id
+       FOR UPDATE OF p${lockedRows === 'skip' ? ' SKIP LOCKED' : ''}),
      u AS (
        UPDATE payouts p SET
          version = p.version + 1,
@@ -256,7 +293,7 @@ export async function updatePayoutsVersioned(
          failure_code = CASE WHEN c.set_failure THEN c.failure_code ELSE p.failure_code END,
          failure_message = CASE WHEN c.set_failure THEN c.failure_message ELSE p.failure_message END,
          deleted_at = CASE WHEN c.deleted THEN now() ELSE p.deleted_at END
-       FROM c
+       FROM c JOIN l ON l.id = c.id
        WHERE p.id = c.id AND p.client_id = c.client_id AND p.version = c.expected_version
          AND p.deleted_at IS NULL
        RETURNING p.*, c.n AS batch_index, c.h_from, c.h_event, c.h_actor, c.h_actor_role, c.h_reason,
@@ -264,12 +301,12 @@ export async function updatePayoutsVersioned(
      h AS (
        INSERT INTO payout_events (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id)
        SELECT id, h_from, status, h_event, h_actor, h_actor_role, h_reason, h_request_id FROM u)
-     SELECT * FROM u`,
+     SELECT l.id IS NOT NULL AS locked, u.*
+       FROM c LEFT JOIN l ON l.id = c.id LEFT JOIN u ON u.batch_index = c.n
+      ORDER BY c.n`,
     [JSON.stringify(input)],
   );
-  const updated = new Array<Payout | null>(changes.length).fill(null);
-  for (const row of result.rows) updated[row.batch_index] = toPayout(row);
-  return updated;
+  return result.rows;
 }
 
 export interface PayoutListFilter {

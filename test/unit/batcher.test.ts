@@ -44,6 +44,25 @@ describe('Batcher', () => {
     expect(batches).to.deep.equal([[1, 2], [4], [7]]);
   });
 
+  it('holds an item back until the statement with the same key has settled', async () => {
+    const started: number[][] = [];
+    let finishFirst: (() => void) | undefined;
+    const batcher = new Batcher(
+      (items: number[]) => {
+        started.push([...items]);
+        if (started.length > 1) return Promise.resolve(items);
+        return new Promise<number[]>((resolve) => (finishFirst = () => resolve(items)));
+      },
+      { maxBatch: 10, keyOf: (item) => String(item % 10) },
+    );
+    const results = Promise.all([1, 11, 2].map((item) => batcher.run(item)));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(started).to.deep.equal([[1, 2]]);
+    finishFirst!();
+    expect(await results).to.deep.equal([1, 11, 2]);
+    expect(started).to.deep.equal([[1, 2], [11]]);
+  });
+
   it('sends the items of a failed batch again one by one: only the bad item fails', async () => {
     const { batches, run } = recorder((items) =>
       items.includes(13) ? new Error('check violated') : undefined,

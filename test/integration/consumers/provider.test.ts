@@ -78,7 +78,7 @@ describe('consumers: simulated provider', () => {
     ctx.db.on('query', onQuery);
     let results;
     try {
-      // Every key twice in the same turn: the repeat must wait for the first and answer with its result.
+      // Every key twice in the same turn: one effect per key, and both calls answer with its result.
       results = await Promise.all(
         [...targets, ...targets].map((target) => provider.submit(target, target.id)),
       );

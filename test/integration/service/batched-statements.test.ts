@@ -5,7 +5,12 @@ import { createContext } from '../../../src/context.js';
 import { workerPrincipal } from '../../../src/domain/principal.js';
 import { Batcher } from '../../../src/persistence/batcher.js';
 import type { VersionedChange } from '../../../src/persistence/payout-repository.js';
-import { findPayouts, updatePayoutsVersioned } from '../../../src/persistence/payout-repository.js';
+import {
+  ROW_LOCKED,
+  findPayouts,
+  updatePayoutsVersioned,
+  updateUnlockedPayoutsVersioned,
+} from '../../../src/persistence/payout-repository.js';
 import { openTestDb, testDatabaseUrl } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { createTestClient, payoutIn } from '../../support/fixtures.js';
@@ -125,5 +130,48 @@ describe('batched reads and changes (real PostgreSQL)', () => {
       expect(await statusesOf(payout.id)).to.deep.equal(['created', 'processing']);
       expect((await ctx.db('payouts').where({ id: payout.id }).first()).version).to.equal(2);
     }
+  });
+
+  it('skips a row another transaction holds instead of holding up the batch', async () => {
+    const payouts = await Promise.all(Array.from({ length: 3 }, () => payoutIn(ctx, client, 'created')));
+    const tx = await ctx.db.transaction();
+    try {
+      await tx('payouts').where({ id: payouts[1]!.id }).forUpdate();
+      const updated = await updateUnlockedPayoutsVersioned(
+        ctx.db,
+        payouts.map((payout) => start(client, payout.id, 1)),
+      );
+      expect(updated.map((payout) => (payout === ROW_LOCKED ? payout : payout?.status))).to.deep.equal([
+        'processing',
+        ROW_LOCKED,
+        'processing',
+      ]);
+    } finally {
+      await tx.rollback();
+    }
+    expect(await statusesOf(payouts[1]!.id)).to.deep.equal(['created']);
+  });
+
+  it('lets a change of a busy payout wait alone while the rest of its batch goes through', async () => {
+    const [busy, ...others] = await Promise.all(
+      Array.from({ length: 5 }, () => payoutIn(ctx, client, 'created')),
+    );
+    const worker = workerPrincipal(client.clientId);
+    const startOf = (id: string) =>
+      ctx.service.applyEvent(worker, id, { type: 'START' }, { requestId: null });
+    const tx = await ctx.db.transaction();
+    let busyStarted: Promise<unknown> | undefined;
+    try {
+      await tx('payouts').where({ id: busy!.id }).forUpdate();
+      let busySettled = false;
+      busyStarted = startOf(busy!.id).finally(() => (busySettled = true));
+      // These share a statement with the busy payout's change, and finish while its row is still held.
+      const started = await Promise.all(others.map((payout) => startOf(payout.id)));
+      expect(started.map((payout) => payout.status)).to.deep.equal(others.map(() => 'processing'));
+      expect(busySettled).to.equal(false);
+    } finally {
+      await tx.rollback();
+    }
+    expect(await busyStarted).to.include({ status: 'processing', version: 2 });
   });
 });
