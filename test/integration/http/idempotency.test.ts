@@ -51,6 +51,27 @@ describe('Idempotency-Key', () => {
     expect(retry.body.id).to.equal(ids[0]);
   });
 
+  it('a create whose key is held by a request still in flight is 409 with Retry-After and writes nothing', async () => {
+    const key = randomUUID();
+    // Stands in for a first request mid-transaction: it holds the key's lock, as the create statement takes it.
+    const holder = await api.db.client.acquireConnection();
+    try {
+      await holder.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`${client.clientId}:${key}`]);
+      const refused = await create(key);
+      expect(refused.status, refused.text).to.equal(409);
+      expect(refused.body.code).to.equal('idempotency_key_in_flight');
+      expect(refused.headers.get('retry-after')).to.match(/^\d+$/);
+      expect(await payoutsOf(client.clientId)).to.deep.equal([]);
+      expect(await api.db('idempotency_keys').where({ client_id: client.clientId, key })).to.deep.equal([]);
+    } finally {
+      await holder.query('SELECT pg_advisory_unlock_all()');
+      await api.db.client.releaseConnection(holder);
+    }
+    const created = await create(key);
+    expect(created.status, created.text).to.equal(201);
+    expect(await payoutsOf(client.clientId)).to.deep.equal([created.body.id]);
+  });
+
   it('10 keys × 12 concurrent requests → exactly 10 payouts', async () => {
     const keys = Array.from({ length: 10 }, () => randomUUID());
     const responses = await Promise.all(
