@@ -48,10 +48,11 @@ export async function createApp(ctx: AppContext, options: AppOptions = {}): Prom
     // A contract that does not dereference or compile (or a handler for an operation it does not have) stops
     // the start.
     strict: true,
-    // `quick` skips what the process does not need and that cost ~30 MB of heap at start, which stayed
-    // resident: checking the document against the OpenAPI meta-schema (the gate does that: `make spec-lint`),
-    // and compiling response validators (never used here; the tests check responses themselves). Request
-    // validators are still compiled before the first request, below; the dereferenced definition is the same.
+    // `quick` skips two things the process does not need, which took ~10 MB of its resident memory at start
+    // (idle 133 → 122 MB) and ~3 MB of live heap: checking the document against the OpenAPI meta-schema (the
+    // gate does that: `make spec-lint`'s struct rule), and compiling response validators (never used here; the
+    // tests check responses themselves). Request validators are still compiled before the first request, below;
+    // the dereferenced definition is the same (deep-equal) as without `quick`.
     quick: true,
     // Query and path parameters arrive as strings; `limit` must reach the handler as the integer it was checked as.
     coerceTypes: true,
