@@ -13,8 +13,8 @@ export interface BatcherOptions<I> {
   /** Largest batch; the items beyond it go in further statements, sent alongside. */
   maxBatch: number;
   /**
-   * Items with the same key never run at the same time: the later one waits until the statements holding the
-   * earlier one have settled, so each statement's items are distinct (say, one change per payout, each
+   * Items with the same key never run at the same time: the later one waits until the statement holding the
+   * earlier one has settled, so each statement's items are distinct (say, one change per payout, each
    * answered by its own row) and a change does not find its payout busy with the change before it.
    */
   keyOf?: (item: I) => string;
@@ -29,9 +29,9 @@ interface Pending<I, O> {
 export class Batcher<I, O> {
   private queue: Array<Pending<I, O>> = [];
   private scheduled = false;
-  /** Items held back from a flush because their key was already in it, and whether their release is pending. */
+  /** Keys of the items in statements not yet settled, and the items held back because their key is among them. */
+  private readonly inFlight = new Set<string>();
   private held: Array<Pending<I, O>> = [];
-  private releasing = false;
 
   /** `runBatch` answers one result per item, in the items' order. */
   constructor(
@@ -55,39 +55,42 @@ export class Batcher<I, O> {
   private flush(): void {
     this.scheduled = false;
     const { keyOf, maxBatch } = this.options;
-    const keys = new Set<string>();
-    const sent: Array<Promise<void>> = [];
     let batch: Array<Pending<I, O>> = [];
     for (const pending of this.queue) {
       const key = keyOf?.(pending.item);
       if (key !== undefined) {
-        if (keys.has(key)) {
+        // In a statement already: it would only find its row busy (or changed) while that statement runs.
+        if (this.inFlight.has(key)) {
           this.held.push(pending);
           continue;
         }
-        keys.add(key);
+        this.inFlight.add(key);
       }
       batch.push(pending);
       if (batch.length === maxBatch) {
-        sent.push(this.send(batch));
+        void this.send(batch);
         batch = [];
       }
     }
-    if (batch.length > 0) sent.push(this.send(batch));
+    if (batch.length > 0) void this.send(batch);
     this.queue = [];
-    // An item whose key is already in one of these statements waits until they have all settled: it would only
-    // find its row busy (or changed) while they run.
-    if (this.held.length > 0 && !this.releasing) {
-      this.releasing = true;
-      void Promise.all(sent).then(() => {
-        this.releasing = false;
-        this.queue.unshift(...this.held.splice(0));
-        this.schedule();
-      });
+  }
+
+  /** Runs one statement, then frees its keys and lets the items held back for them try again. */
+  private async send(batch: Array<Pending<I, O>>): Promise<void> {
+    await this.execute(batch);
+    const { keyOf } = this.options;
+    if (keyOf) for (const pending of batch) this.inFlight.delete(keyOf(pending.item));
+    if (this.held.length > 0) {
+      const held = this.held;
+      this.held = [];
+      this.queue = held.concat(this.queue);
+      this.schedule();
     }
   }
 
-  private async send(batch: Array<Pending<I, O>>): Promise<void> {
+  /** Settles every item of the batch; never throws. */
+  private async execute(batch: Array<Pending<I, O>>): Promise<void> {
     let results: O[];
     try {
       results = await this.runBatch(batch.map((pending) => pending.item));
@@ -97,7 +100,7 @@ export class Batcher<I, O> {
       if (batch.length === 1 || isDatabaseUnavailable(error)) {
         for (const pending of batch) pending.reject(error);
       } else {
-        await Promise.all(batch.map((pending) => this.send([pending])));
+        await Promise.all(batch.map((pending) => this.execute([pending])));
       }
       return;
     }

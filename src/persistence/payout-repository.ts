@@ -280,7 +280,7 @@ async function runVersionedUpdate(
          deleted boolean, h_from text, h_event text, h_actor text, h_actor_role text, h_reason text,
          h_request_id text)),
      l AS (
-       SELECT p.id FROM payouts p JOIN c ON p.id = c.id AND p.client_id = c.client_id
+       SELECT p.id FROM payouts p WHERE (p.id, p.client_id) IN (SELECT id, client_id FROM c)
        FOR UPDATE OF p${lockedRows === 'skip' ? ' SKIP LOCKED' : ''}),
      u AS (
        UPDATE payouts p SET
@@ -306,6 +306,10 @@ async function runVersionedUpdate(
       ORDER BY c.n`,
     [JSON.stringify(input)],
   );
+  // One row per change (`l` holds each payout once): the callers' answers are matched by position.
+  if (result.rows.length !== changes.length) {
+    throw new Error(`versioned update answered ${result.rows.length} rows for ${changes.length} changes`);
+  }
   return result.rows;
 }
 

@@ -17,16 +17,19 @@ interface PoolOwner {
 
 /**
  * A named statement that this connection can no longer run: its cached plan no longer fits the table after a
- * schema change (0A000, "cached plan must not change result type"), or the server no longer knows it (26000, a
- * pooler's `DISCARD ALL`). node-postgres would send the name again and again on that connection.
+ * schema change (0A000 raised by plan revalidation, "cached plan must not change result type"), or the server no
+ * longer knows it (26000, a pooler's `DISCARD ALL`). node-postgres would send the name again and again on that
+ * connection. Both are raised before the statement runs: nothing was written.
  */
-const STALE_STATEMENT_SQLSTATES = new Set(['0A000', '26000']);
-
-/** Enough tries to get past every pooled connection that prepared the statement before a migration. */
-const STALE_STATEMENT_TRIES = 20;
-
 function isStaleStatement(error: unknown): boolean {
-  return STALE_STATEMENT_SQLSTATES.has((error as { code?: unknown } | null)?.code as string);
+  const { code, routine } = (error ?? {}) as { code?: unknown; routine?: unknown };
+  return code === '26000' || (code === '0A000' && routine === 'RevalidateCachedQuery');
+}
+
+/** Enough tries to get past every pooled connection that prepared the statement before the change. */
+function staleStatementTries(db: Knex): number {
+  const poolMax = (db.client as { config?: { pool?: { max?: number } } }).config?.pool?.max ?? 10;
+  return poolMax + 1;
 }
 
 /**
@@ -36,13 +39,15 @@ function isStaleStatement(error: unknown): boolean {
  */
 export async function withConnection<T>(db: Knex, work: (client: PgClient) => Promise<T>): Promise<T> {
   const owner = db.client as PoolOwner;
+  const tries = staleStatementTries(db);
   for (let attempt = 1; ; attempt += 1) {
     const client = await owner.acquireConnection();
     try {
       return await work(client);
     } catch (error) {
-      if (!isStaleStatement(error) || attempt >= STALE_STATEMENT_TRIES) throw error;
+      if (!isStaleStatement(error)) throw error;
       (client as PgClient & { __knex__disposed?: unknown }).__knex__disposed = error;
+      if (attempt >= tries) throw error;
     } finally {
       await owner.releaseConnection(client);
     }

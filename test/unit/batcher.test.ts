@@ -63,6 +63,28 @@ describe('Batcher', () => {
     expect(started).to.deep.equal([[1, 2], [11]]);
   });
 
+  it('holds back an item of a later turn whose key is still in a statement', async () => {
+    const started: number[][] = [];
+    let finishFirst: (() => void) | undefined;
+    const batcher = new Batcher(
+      (items: number[]) => {
+        started.push([...items]);
+        if (started.length > 1) return Promise.resolve(items);
+        return new Promise<number[]>((resolve) => (finishFirst = () => resolve(items)));
+      },
+      { maxBatch: 10, keyOf: (item) => String(item % 10) },
+    );
+    const first = batcher.run(1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const later = Promise.all([11, 2].map((item) => batcher.run(item)));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(started).to.deep.equal([[1], [2]]);
+    finishFirst!();
+    expect(await first).to.equal(1);
+    expect(await later).to.deep.equal([11, 2]);
+    expect(started).to.deep.equal([[1], [2], [11]]);
+  });
+
   it('sends the items of a failed batch again one by one: only the bad item fails', async () => {
     const { batches, run } = recorder((items) =>
       items.includes(13) ? new Error('check violated') : undefined,

@@ -89,6 +89,21 @@ describe('batched reads and changes (real PostgreSQL)', () => {
     }
   });
 
+  it('answers every change of a statement in its own place, even one payout named twice', async () => {
+    const payout = await payoutIn(ctx, client, 'created');
+    const missing = '00000000-0000-7000-8000-000000000000';
+    const updated = await updatePayoutsVersioned(ctx.db, [
+      start(client, payout.id, 1),
+      start(client, missing, 1),
+      start(client, payout.id, 1),
+    ]);
+    expect(updated).to.have.length(3);
+    expect(updated[1]).to.equal(null);
+    // The payout changes once: one of its two changes wins, the other is answered as a lost race.
+    expect([updated[0], updated[2]].filter((result) => result !== null)).to.have.length(1);
+    expect(await statusesOf(payout.id)).to.deep.equal(['created', 'processing']);
+  });
+
   it('keeps the other changes of a batch when one breaks a constraint', async () => {
     const [good, bad] = [await payoutIn(ctx, client, 'created'), await payoutIn(ctx, client, 'created')];
     const changes = new Batcher((items: VersionedChange[]) => updatePayoutsVersioned(ctx.db, items), {
