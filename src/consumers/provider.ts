@@ -60,7 +60,6 @@ export class SimulatedProvider implements PaymentProvider {
   private readonly limitsMinor: ReadonlyMap<string, bigint>;
   private readonly blocked: ReadonlySet<string>;
   private readonly records = new Batcher((transfers: Transfer[]) => this.insertTransfers(transfers), {
-    maxBatch: 128,
     keyOf: (transfer) => transfer.idempotencyKey,
   });
 

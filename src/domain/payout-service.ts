@@ -121,9 +121,6 @@ const INITIAL = (() => {
 /** Up to this many optimistic tries before a change takes the row lock and decides once more. */
 const OPTIMISTIC_TRIES = 3;
 
-/** Most reads or changes sent to PostgreSQL as one statement (see `Batcher`). */
-const MAX_BATCH = 128;
-
 export interface PayoutServiceDeps {
   db: Knex;
   currencies: CurrencyTable;
@@ -143,9 +140,8 @@ export class PayoutService {
 
   constructor(private readonly deps: PayoutServiceDeps) {
     this.idempotencyTtlHours = deps.idempotencyTtlHours ?? 24;
-    this.reads = new Batcher((reads) => payouts.findPayouts(deps.db, reads), { maxBatch: MAX_BATCH });
+    this.reads = new Batcher((reads) => payouts.findPayouts(deps.db, reads), {});
     this.changes = new Batcher((changes) => payouts.updateUnlockedPayoutsVersioned(deps.db, changes), {
-      maxBatch: MAX_BATCH,
       keyOf: (change) => change.id,
     });
   }

@@ -10,8 +10,8 @@
 import { isDatabaseUnavailable } from './db.js';
 
 export interface BatcherOptions<I> {
-  /** Largest batch; the items beyond it go in further statements, sent alongside. */
-  maxBatch: number;
+  /** Largest batch (default `DEFAULT_MAX_BATCH`); the items beyond it go in further statements, sent alongside. */
+  maxBatch?: number;
   /**
    * Items with the same key never run at the same time: the later one waits until the statement holding the
    * earlier one has settled, so each statement's items are distinct (say, one change per payout, each
@@ -19,6 +19,9 @@ export interface BatcherOptions<I> {
    */
   keyOf?: (item: I) => string;
 }
+
+/** Most items in one statement unless told otherwise: big enough for a worker's handlers, small enough to plan fast. */
+export const DEFAULT_MAX_BATCH = 128;
 
 interface Pending<I, O> {
   item: I;
@@ -54,7 +57,7 @@ export class Batcher<I, O> {
 
   private flush(): void {
     this.scheduled = false;
-    const { keyOf, maxBatch } = this.options;
+    const { keyOf, maxBatch = DEFAULT_MAX_BATCH } = this.options;
     let batch: Array<Pending<I, O>> = [];
     for (const pending of this.queue) {
       const key = keyOf?.(pending.item);

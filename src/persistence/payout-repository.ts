@@ -9,6 +9,7 @@ import { Money } from '../domain/money.js';
 import type { Payout, PayoutHistoryEntry } from '../domain/payout.js';
 import type { Recipient } from '../domain/recipient.js';
 import type { ScheduledMessage } from '../domain/scheduling.js';
+import type { StoredOutcome } from './idempotency-repository.js';
 import type { PayoutRow } from './models.js';
 import { PayoutEventRow } from './models.js';
 import { withConnection } from './pg-session.js';
@@ -37,11 +38,9 @@ export function toPayout(row: PayoutRow): Payout {
   };
 }
 
-/** The stored outcome of a create under an `Idempotency-Key`: what a replay answers, byte for byte. */
-export interface IdempotentOutcome {
+/** The outcome a create stores under its `Idempotency-Key`: what a replay answers, byte for byte. */
+export interface IdempotentOutcome extends Pick<StoredOutcome, 'requestHash' | 'body'> {
   key: string;
-  requestHash: string;
-  body: Record<string, unknown>;
   /** An outcome older than this is expired: its key may be used again. */
   ttlHours: number;
 }
