@@ -5,6 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { loadConfig } from '../../src/config.js';
+import type { AppContext } from '../../src/context.js';
+import { createContext } from '../../src/context.js';
 import { createDb, migrateLatest } from '../../src/persistence/db.js';
 import type { Db } from '../../src/persistence/db.js';
 
@@ -50,4 +53,10 @@ export async function dropTestDatabase(name: string): Promise<void> {
 /** A small pool on the run's database (the server allows 100 connections for everybody). */
 export function openTestDb(poolMax = 5): Db {
   return createDb(testDatabaseUrl(), poolMax);
+}
+
+/** The app's context on the run's database with its own pool and logs off: for tests of the service itself. */
+export function serviceTestContext(): AppContext {
+  const config = loadConfig({ DATABASE_URL: testDatabaseUrl(), LOG_LEVEL: 'silent' });
+  return createContext(config, { db: openTestDb(10) });
 }

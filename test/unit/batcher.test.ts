@@ -12,6 +12,26 @@ function recorder(fail?: (items: number[]) => Error | undefined) {
   return { batches, run };
 }
 
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A batcher keyed by the last digit whose first statement runs until `finishFirst` is called; every later
+ * statement answers at once. Each item is answered with itself.
+ */
+function firstStatementHeld() {
+  const started: number[][] = [];
+  let release: (() => void) | undefined;
+  const batcher = new Batcher(
+    (items: number[]) => {
+      started.push([...items]);
+      if (started.length > 1) return Promise.resolve(items);
+      return new Promise<number[]>((resolve) => (release = () => resolve(items)));
+    },
+    { maxBatch: 10, keyOf: (item) => String(item % 10) },
+  );
+  return { started, batcher, finishFirst: () => release!() };
+}
+
 describe('Batcher', () => {
   it('sends the calls of one turn as one batch and answers each caller with its own result', async () => {
     const { batches, run } = recorder();
@@ -45,41 +65,23 @@ describe('Batcher', () => {
   });
 
   it('holds an item back until the statement with the same key has settled', async () => {
-    const started: number[][] = [];
-    let finishFirst: (() => void) | undefined;
-    const batcher = new Batcher(
-      (items: number[]) => {
-        started.push([...items]);
-        if (started.length > 1) return Promise.resolve(items);
-        return new Promise<number[]>((resolve) => (finishFirst = () => resolve(items)));
-      },
-      { maxBatch: 10, keyOf: (item) => String(item % 10) },
-    );
+    const { started, batcher, finishFirst } = firstStatementHeld();
     const results = Promise.all([1, 11, 2].map((item) => batcher.run(item)));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await pause(20);
     expect(started).to.deep.equal([[1, 2]]);
-    finishFirst!();
+    finishFirst();
     expect(await results).to.deep.equal([1, 11, 2]);
     expect(started).to.deep.equal([[1, 2], [11]]);
   });
 
   it('holds back an item of a later turn whose key is still in a statement', async () => {
-    const started: number[][] = [];
-    let finishFirst: (() => void) | undefined;
-    const batcher = new Batcher(
-      (items: number[]) => {
-        started.push([...items]);
-        if (started.length > 1) return Promise.resolve(items);
-        return new Promise<number[]>((resolve) => (finishFirst = () => resolve(items)));
-      },
-      { maxBatch: 10, keyOf: (item) => String(item % 10) },
-    );
+    const { started, batcher, finishFirst } = firstStatementHeld();
     const first = batcher.run(1);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await pause(10);
     const later = Promise.all([11, 2].map((item) => batcher.run(item)));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await pause(20);
     expect(started).to.deep.equal([[1], [2]]);
-    finishFirst!();
+    finishFirst();
     expect(await first).to.equal(1);
     expect(await later).to.deep.equal([11, 2]);
     expect(started).to.deep.equal([[1], [2], [11]]);

@@ -1,7 +1,5 @@
 import { expect } from 'chai';
-import { loadConfig } from '../../../src/config.js';
 import type { AppContext } from '../../../src/context.js';
-import { createContext } from '../../../src/context.js';
 import { workerPrincipal } from '../../../src/domain/principal.js';
 import { Batcher } from '../../../src/persistence/batcher.js';
 import type { VersionedChange } from '../../../src/persistence/payout-repository.js';
@@ -11,7 +9,7 @@ import {
   updatePayoutsVersioned,
   updateUnlockedPayoutsVersioned,
 } from '../../../src/persistence/payout-repository.js';
-import { openTestDb, testDatabaseUrl } from '../../support/database.js';
+import { serviceTestContext } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { createTestClient, payoutIn } from '../../support/fixtures.js';
 
@@ -39,8 +37,7 @@ describe('batched reads and changes (real PostgreSQL)', () => {
   let other: TestClient;
 
   before(async () => {
-    const config = loadConfig({ DATABASE_URL: testDatabaseUrl(), LOG_LEVEL: 'silent' });
-    ctx = createContext(config, { db: openTestDb(10) });
+    ctx = serviceTestContext();
     client = await createTestClient(ctx.db);
     other = await createTestClient(ctx.db);
   });

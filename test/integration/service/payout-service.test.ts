@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { loadConfig } from '../../../src/config.js';
 import type { AppContext } from '../../../src/context.js';
 import { createContext } from '../../../src/context.js';
 import {
@@ -22,7 +21,7 @@ import {
   restorePayoutSnapshot,
 } from '../../../src/machines/payout.machine.js';
 import { OutboxScheduler } from '../../../src/persistence/outbox-scheduler.js';
-import { openTestDb, testDatabaseUrl } from '../../support/database.js';
+import { serviceTestContext } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { createTestClient, payoutIn, payoutInput, specAllows } from '../../support/fixtures.js';
 
@@ -34,8 +33,7 @@ describe('payout service (real PostgreSQL)', () => {
   let other: TestClient;
 
   before(async () => {
-    const config = loadConfig({ DATABASE_URL: testDatabaseUrl(), LOG_LEVEL: 'silent' });
-    ctx = createContext(config, { db: openTestDb(10) });
+    ctx = serviceTestContext();
     client = await createTestClient(ctx.db);
     other = await createTestClient(ctx.db);
   });
