@@ -17,7 +17,7 @@ import type { Child, LoadResult, LoadSpec } from './lib.js';
 import {
   API_ARGS,
   BENCH_AMQP_ENV,
-  CREATE_BODY,
+  createLoad,
   HarnessError,
   LIMITS,
   MAIN,
@@ -224,15 +224,7 @@ async function main(): Promise<void> {
         start: (port) => start('api', 'node', API_ARGS, serviceEnv(port, serviceUrl)),
         rowsSql: 'SELECT count(*) AS n FROM payouts',
       };
-  const createSpec: Omit<LoadSpec, 'port'> = {
-    method: 'POST',
-    path: '/api/payouts',
-    headers,
-    body: CREATE_BODY,
-    freshIdempotencyKey: true,
-    seconds: SECONDS,
-    connections: CONNECTIONS,
-  };
+  const createSpec = createLoad(headers, SECONDS, CONNECTIONS);
 
   process.stdout.write('\ncreate: POST /api/payouts, a fresh Idempotency-Key on every request\n');
   for (let round = 1; round <= ROUNDS; round += 1) {

@@ -408,6 +408,23 @@ export const CREATE_BODY = JSON.stringify({
   description: 'bench',
 });
 
+/** The create load of `make bench` and of the profiles: one body, a fresh `Idempotency-Key` per request. */
+export function createLoad(
+  headers: Record<string, string>,
+  seconds: number,
+  connections: number,
+): Omit<LoadSpec, 'port'> {
+  return {
+    method: 'POST',
+    path: '/api/payouts',
+    headers,
+    body: CREATE_BODY,
+    freshIdempotencyKey: true,
+    seconds,
+    connections,
+  };
+}
+
 /**
  * Runs a bench script's `main`: reports a failure with its stack and exit code 1, and always stops every child
  * process (and, with `deleteTopology`, the bench's AMQP queues), also on error.

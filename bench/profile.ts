@@ -14,7 +14,7 @@ import type { Child, LoadSpec } from './lib.js';
 import {
   API_ARGS,
   BENCH_AMQP_ENV,
-  CREATE_BODY,
+  createLoad,
   HarnessError,
   LIMITS,
   RESULTS,
@@ -52,15 +52,7 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const { url, apiKey } = await prepareServiceDatabase('payouts_bench_profile');
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` };
-  const create: Omit<LoadSpec, 'port'> = {
-    method: 'POST',
-    path: '/api/payouts',
-    headers,
-    body: CREATE_BODY,
-    freshIdempotencyKey: true,
-    seconds: SECONDS,
-    connections: CONNECTIONS,
-  };
+  const create = createLoad(headers, SECONDS, CONNECTIONS);
   const prof = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
 
   // Reads need rows: made by the service, whichever process is profiled.
