@@ -11,7 +11,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
 import type { AnyStateNode } from 'xstate';
-import { PAYOUT_MACHINE_VERSION, payoutMachine } from '../src/machines/payout.machine.js';
+import { guardLabel } from '../src/machines/definition.js';
+import { createPayoutMachine } from '../src/machines/payout.machine.js';
+import { PAYOUT_MACHINE_VERSION } from '../src/machines/payout-lifecycle.js';
+
+const payoutMachine = createPayoutMachine();
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const README = join(ROOT, 'README.md');
@@ -54,7 +58,7 @@ function edgesOf(node: AnyStateNode): Edge[] {
           to: target,
           event: eventLabel(eventType),
           actions: transition.actions.map(nameOf),
-          guard: transition.guard ? nameOf(transition.guard) : null,
+          guard: transition.guard ? guardLabel(transition.guard) : null,
         });
       }
     }
@@ -66,7 +70,7 @@ function edgesOf(node: AnyStateNode): Edge[] {
         to: target,
         event: 'always',
         actions: transition.actions.map(nameOf),
-        guard: transition.guard ? nameOf(transition.guard) : null,
+        guard: transition.guard ? guardLabel(transition.guard) : null,
       });
     }
   }

@@ -40,8 +40,12 @@ export interface Config {
   providerLimits: Record<string, string>;
   /** Worker: messages processed at once by one worker process. */
   workerConcurrency: number;
-  /** Worker: delays of the retry tiers, in milliseconds; their count is the number of retries. */
+  /** The payout machine: back-off before each retry of a provider command, in milliseconds; their count is the number of retries. Also the delay queues' tiers. */
   retryDelaysMs: number[];
+  /** The payout machine: sweeper re-drives of one payout before it needs a person (`needs_attention`). */
+  maxRedrives: number;
+  /** Worker: how long relays leave alone a command the worker carries out itself, in milliseconds. */
+  commandLeaseMs: number;
   /** Relay: rows claimed per batch. */
   relayBatchSize: number;
   /** Relay: polling interval when no NOTIFY arrives, in milliseconds. */
@@ -157,6 +161,15 @@ export function loadConfig(env: Env = process.env): Config {
       `must exceed the sum of RETRY_DELAYS_MS (${retryTotalMs} ms)`,
     );
   }
+  const providerTimeoutMs = int(env, 'PROVIDER_TIMEOUT_MS', 10_000, 100, 600_000);
+  const commandLeaseMs = int(env, 'COMMAND_LEASE_MS', 60_000, 1_000, 3_600_000);
+  if (commandLeaseMs <= 3 * providerTimeoutMs) {
+    // Otherwise a relay could publish a command the worker is still carrying out (harmless, but wasted work).
+    throw new ConfigError(
+      'COMMAND_LEASE_MS',
+      `must exceed 3 × PROVIDER_TIMEOUT_MS (${3 * providerTimeoutMs} ms)`,
+    );
+  }
   return {
     databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/payouts', [
       'postgres:',
@@ -172,7 +185,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: logLevel as Config['logLevel'],
     currencies,
     providerDelayMs: int(env, 'PROVIDER_DELAY_MS', 500, 0, 600_000),
-    providerTimeoutMs: int(env, 'PROVIDER_TIMEOUT_MS', 10_000, 100, 600_000),
+    providerTimeoutMs,
     providerFaultRate: rate(env, 'PROVIDER_FAULT_RATE', '0'),
     providerSeed: int(env, 'PROVIDER_SEED', 42, 0, 2 ** 31),
     providerBlockedIbans: list(env, 'PROVIDER_BLOCKED_IBANS', 'GB33BUKB20201555555555').map((iban) =>
@@ -181,6 +194,8 @@ export function loadConfig(env: Env = process.env): Config {
     providerLimits,
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 64, 1, 256),
     retryDelaysMs,
+    maxRedrives: int(env, 'MAX_REDRIVES', 5, 0, 1_000),
+    commandLeaseMs,
     relayBatchSize: int(env, 'RELAY_BATCH_SIZE', 100, 1, 10_000),
     relayPollMs: int(env, 'RELAY_POLL_MS', 1000, 10, 600_000),
     relayLeaseMs: int(env, 'RELAY_LEASE_MS', 30_000, 1_000, 3_600_000),

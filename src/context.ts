@@ -4,6 +4,7 @@
  */
 import type { Config } from './config.js';
 import { MaintenanceService } from './domain/maintenance-service.js';
+import { PayoutLifecycle } from './machines/payout-lifecycle.js';
 import { PayoutService } from './domain/payout-service.js';
 import type { PaymentProvider } from './domain/provider.js';
 import type { OutboxWaker, ProcessingScheduler } from './domain/scheduling.js';
@@ -54,7 +55,8 @@ export function createContext(config: Config, overrides: ContextOverrides = {}):
   const provider = overrides.provider ?? new SimulatedProvider(simulatedProviderOptions(config, db));
   const service = new PayoutService({
     db,
-    provider,
+    lifecycle: new PayoutLifecycle({ retryDelaysMs: config.retryDelaysMs, maxRedrives: config.maxRedrives }),
+    commandLeaseMs: config.commandLeaseMs,
     currencies: config.currencies,
     scheduler,
     waker,
@@ -63,8 +65,7 @@ export function createContext(config: Config, overrides: ContextOverrides = {}):
   });
   const maintenance = new MaintenanceService({
     db,
-    scheduler,
-    waker,
+    service,
     stuckAfterSeconds: config.stuckAfterSeconds,
     idempotencyTtlHours: config.idempotencyTtlHours,
   });

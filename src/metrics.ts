@@ -21,6 +21,7 @@ export interface Metrics {
   stuckPayouts: Gauge<'status'>;
   sweeperRedriven: Counter<'status'>;
   dlqDepth: Gauge;
+  needsAttention: Gauge;
   idempotencyReplays: Counter<'outcome'>;
 }
 
@@ -109,8 +110,13 @@ export function createMetrics(options: { defaults?: boolean } = {}): Metrics {
     }),
     sweeperRedriven: new Counter({
       name: 'payouts_sweeper_redriven_total',
-      help: 'Stuck payouts re-driven through the outbox by the sweeper, by status.',
+      help: 'Stuck payouts re-driven by the sweeper (a REDRIVE event: its command sent again), by status.',
       labelNames: ['status'],
+      registers,
+    }),
+    needsAttention: new Gauge({
+      name: 'payouts_needs_attention',
+      help: 'Payouts the pipeline gave up on (dead-lettered, or re-driven past MAX_REDRIVES): a person retries or resolves them.',
       registers,
     }),
     dlqDepth: new Gauge({

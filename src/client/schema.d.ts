@@ -67,13 +67,58 @@ export interface paths {
     /**
      * Change a payout's status or description
      * @description A `status` is a request to move the payout through its machine: `cancelled` (CANCEL) by a client or an
-     *     operator; `completed` (SUCCEED) or `failed` (FAIL) by an operator resolving a payout stuck in
-     *     `processing`, with a `reason`. A role that may not request that status gets 403; a state that does not
-     *     accept it gets 409 with the `available_actions`. `description` may change at any time; `amount`,
-     *     `currency` and `recipient` are immutable (400). With `If-Match`, a payout whose version differs is
-     *     left alone and the answer is 412.
+     *     operator while it is `created` (200); `completed` (SUCCEED) or `failed` (FAIL) by an operator resolving
+     *     a payout in `processing`, with a `reason` (202).
+     *
+     *     An operator's `completed` or `failed` is answered `202 Accepted` with the payout as recorded: the request
+     *     is checked (role, `reason`, `If-Match`) and recorded, and the worker carries it out against the provider,
+     *     whose record of the money has the last word. A request to fail voids the payout's provider key, so that
+     *     nothing can be paid under it: the payout becomes `failed` (`failure.code` `operator_failed`, the reason as
+     *     its message), or `completed` if the provider had already paid. A request to complete asks the provider:
+     *     paid → `completed`; refused → `failed` with the provider's failure; nothing there yet → back to the
+     *     normal flow (`submitting`). While a provider command is in flight the request is recorded (still 202) and
+     *     acted on when the command's result is in. When the provider overrules the operator, the history
+     *     (`/events`) says so in the row's `reason`. Follow `status`, `stage` and `/events` for the outcome.
+     *
+     *     A role that may never request that status gets 403; an operator without a `reason` gets 400 naming
+     *     `/body/reason`; a state that does not accept the request (`failed` of a payout that is `voiding`,
+     *     `completed` of a `created` one) gets 409 with the `available_actions`. `description` may change at any
+     *     time; `amount`, `currency` and `recipient` are immutable (400). With `If-Match`, a payout whose version
+     *     differs is left alone and the answer is 412: nothing is recorded and nothing is asked of the provider.
      */
     patch: operations['updatePayout'];
+    trace?: never;
+  };
+  '/api/payouts/{id}/retry': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /**
+         * @description The payout's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5e
+         */
+        id: components['parameters']['PayoutId'];
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Retry a payout that needs attention
+     * @description An operator's RETRY of a payout in `needs_attention` (the pipeline gave up on it: a dead-lettered
+     *     message, the retries of a void or status check exhausted, or re-driven more than `MAX_REDRIVES` times).
+     *     The payout goes back to work with its retry and re-drive counters reset: to `submitting` (a new submit
+     *     under the payout's own provider key, so nothing can be paid twice) if it is `processing`, to `queued`
+     *     (waiting for a worker) if it is `created`. The `reason` is recorded in the history. Only operators may
+     *     retry: a client key gets 403. A payout that does not need attention gets 409 with the
+     *     `available_actions`. With `If-Match`, a payout whose version differs is left alone and the answer is 412.
+     */
+    post: operations['retryPayout'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
     trace?: never;
   };
   '/api/payouts/{id}/events': {
@@ -91,7 +136,10 @@ export interface paths {
     };
     /**
      * A payout's history
-     * @description Every transition of the payout, oldest first, with who caused it, why and in which request.
+     * @description Every change of the payout, oldest first, with who caused it, why and in which request: each machine
+     *     event it accepted (`from` and `to` are statuses, the same when only the stage moved or a request was
+     *     recorded) and each description change. When the provider overruled an operator's request, the row's
+     *     `reason` says so.
      */
     get: operations['listPayoutEvents'];
     put?: never;
@@ -111,7 +159,10 @@ export interface paths {
     };
     /**
      * The payout machine
-     * @description The XState machine definition of the payout lifecycle, as the Stately visualizer loads it.
+     * @description The XState machine definition of the payout lifecycle, as the Stately visualizer loads it; `version` is
+     *     the machine definition's version. The top-level states are the payout's `status`, their child states its
+     *     `stage`. Guards are written as the names they combine (`sentBy(operator) && hasReason`): `sentBy` is the
+     *     role rule of a transition.
      */
     get: operations['getMachine'];
     put?: never;
@@ -281,10 +332,30 @@ export interface components {
      */
     PayoutStatus: 'created' | 'processing' | 'completed' | 'failed' | 'cancelled';
     /**
+     * @description The machine's child state of an unfinished payout (`Payout.stage` is null once the payout is final):
+     *
+     *     - `queued` (`created`): waiting for a worker.
+     *     - `submitting` (`processing`): a provider submit is in flight, or waiting out its retry back-off.
+     *     - `voiding` (`processing`): closing the provider key so that nothing can be paid under it; a payment
+     *       already there wins.
+     *     - `confirming` (`processing`): asking the provider whether it paid, before an operator's request to
+     *       complete is honoured.
+     *     - `needs_attention` (`created` or `processing`): the pipeline gave up (a dead-lettered message, the
+     *       retries of a void or status check exhausted, or re-driven more than `MAX_REDRIVES` times); a person
+     *       retries it, cancels it (`created`) or fails or completes it (`processing`).
+     * @example queued
+     * @enum {string}
+     */
+    PayoutStage: 'queued' | 'needs_attention' | 'submitting' | 'voiding' | 'confirming';
+    /**
+     * @description What a caller may do next, named after the machine event it sends: `cancel` (a client or an operator, a
+     *     `created` payout), `succeed` and `fail` (an operator, a `processing` payout: a request the worker carries
+     *     out against the provider), `retry` (an operator, a payout in `needs_attention`:
+     *     `POST /api/payouts/{id}/retry`). Only the worker starts a payout.
      * @example cancel
      * @enum {string}
      */
-    PayoutAction: 'cancel' | 'start' | 'succeed' | 'fail';
+    PayoutAction: 'cancel' | 'succeed' | 'fail' | 'retry';
     /**
      * Format: date-time
      * @description RFC 3339, UTC, millisecond precision.
@@ -341,8 +412,19 @@ export interface components {
       status?: components['schemas']['PayoutStatus'];
       /** @description The new description (at most 500 characters, no control characters other than newline and tab; trimmed); null clears it. */
       description?: string | null;
-      /** @description Why; required when an operator moves a payout to `completed` or `failed`, recorded in the history. */
+      /**
+       * @description Why (at most 500 characters, no control characters other than newline and tab); required when an
+       *     operator asks for `completed` or `failed` (otherwise 400 naming `/body/reason`), recorded in the
+       *     history.
+       */
       reason?: string;
+    };
+    RetryPayoutRequest: {
+      /**
+       * @description Why the payout is retried (1 to 500 characters, no control characters other than newline and tab); recorded in the history.
+       * @example Provider outage is over
+       */
+      reason: string;
     };
     /** @description A bank account, its IBAN masked to the last four characters. */
     MaskedIbanRecipient: {
@@ -368,6 +450,11 @@ export interface components {
       currency: components['schemas']['Currency'];
       recipient: components['schemas']['Recipient'];
       status: components['schemas']['PayoutStatus'];
+      /**
+       * @description Where the payout is inside its `status` (the machine's child state; see `PayoutStage`); null once the
+       *     payout is final.
+       */
+      stage: components['schemas']['PayoutStage'] | null;
       /** @description What this caller may do next, from the machine and the caller's role. */
       available_actions: components['schemas']['PayoutAction'][];
       description: string | null;
@@ -377,6 +464,20 @@ export interface components {
         code: string;
         /** @example The provider refused this recipient. */
         message: string;
+      } | null;
+      /**
+       * @description The last thing that went wrong on the way (a provider outage, a dead-lettered message, the re-drive
+       *     limit), kept for the people watching; null when nothing did. It does not make the payout fail.
+       */
+      last_error: {
+        /**
+         * @description E.g. `provider_unavailable`, `redrive_limit`, or the reason a message was dead-lettered.
+         * @example provider_unavailable
+         */
+        code: string;
+        /** @example The provider did not answer in time. */
+        message: string;
+        at: components['schemas']['Timestamp'];
       } | null;
       created_at: components['schemas']['Timestamp'];
       updated_at: components['schemas']['Timestamp'];
@@ -394,7 +495,8 @@ export interface components {
       from: string | null;
       to: components['schemas']['PayoutStatus'];
       /**
-       * @description The machine event (`CREATE` for the creation, `DESCRIBE` for a description change).
+       * @description The machine event (`START`, `SUCCEED`, `FAIL`, `RETRY`, `PROVIDER_SUCCEEDED`, `DEAD_LETTERED`, …;
+       *     `CREATE` for the creation, `DESCRIBE` for a description change).
        * @example START
        */
       event: string;
@@ -402,6 +504,7 @@ export interface components {
       actor: string;
       /** @enum {string} */
       actor_role: 'client' | 'operator' | 'worker' | 'system';
+      /** @description Why, as the caller said; when the provider overruled an operator's request, says so. */
       reason: string | null;
       request_id: string | null;
       at: components['schemas']['Timestamp'];
@@ -531,7 +634,7 @@ export interface components {
          *       "type": "urn:payouts:problem:forbidden",
          *       "title": "Forbidden",
          *       "status": 403,
-         *       "detail": "A client may not move a payout to completed.",
+         *       "detail": "A client may not send SUCCEED.",
          *       "code": "forbidden",
          *       "request_id": "req-8c1f"
          *     }
@@ -559,7 +662,7 @@ export interface components {
         'application/problem+json': components['schemas']['Problem'];
       };
     };
-    /** @description The payout's current status does not accept the requested one. */
+    /** @description The payout's current state (status and stage) does not accept the request. */
     TransitionNotAllowed: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
@@ -810,6 +913,11 @@ export interface components {
      */
     StatusFilter: components['schemas']['PayoutStatus'];
     /**
+     * @description Only payouts in this stage (e.g. `needs_attention`, the payouts waiting for a person).
+     * @example needs_attention
+     */
+    StageFilter: components['schemas']['PayoutStage'];
+    /**
      * @description Only payouts in this currency.
      * @example EUR
      */
@@ -863,6 +971,11 @@ export interface operations {
          */
         status?: components['parameters']['StatusFilter'];
         /**
+         * @description Only payouts in this stage (e.g. `needs_attention`, the payouts waiting for a person).
+         * @example needs_attention
+         */
+        stage?: components['parameters']['StageFilter'];
+        /**
          * @description Only payouts in this currency.
          * @example EUR
          */
@@ -913,11 +1026,13 @@ export interface operations {
            *             "holder_name": "Jane Doe"
            *           },
            *           "status": "created",
+           *           "stage": "queued",
            *           "available_actions": [
            *             "cancel"
            *           ],
            *           "description": "Invoice 42",
            *           "failure": null,
+           *           "last_error": null,
            *           "created_at": "2026-11-24T10:00:00.000Z",
            *           "updated_at": "2026-11-24T10:00:00.000Z",
            *           "version": 1
@@ -1123,18 +1238,86 @@ export interface operations {
     };
     requestBody: {
       content: {
-        /**
-         * @example {
-         *       "status": "cancelled",
-         *       "reason": "Customer asked to cancel"
-         *     }
-         */
         'application/json': components['schemas']['UpdatePayoutRequest'];
       };
     };
     responses: {
-      /** @description The changed payout. */
+      /** @description The changed payout (a cancel, or a description change). */
       200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          ETag: components['headers']['ETag'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Payout'];
+        };
+      };
+      /**
+       * @description Accepted: an operator's request to complete or fail a payout in `processing` is recorded; the worker
+       *     carries it out against the provider. The body is the payout as recorded (its `stage` says which
+       *     provider command is in flight).
+       */
+      202: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          ETag: components['headers']['ETag'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Payout'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['PayoutNotFound'];
+      409: components['responses']['TransitionNotAllowed'];
+      412: components['responses']['VersionMismatch'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  retryPayout: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The `ETag` you last saw (`"<version>"`), or `*`. A payout at another version is left alone: 412.
+         * @example "1"
+         */
+        'If-Match'?: components['parameters']['IfMatch'];
+        /**
+         * @description Your id for this request, echoed in `X-Request-Id` and recorded in the payout's history. Used when it is
+         *     1 to 128 characters of `A-Z a-z 0-9 . _ : -`; anything else is replaced by a generated id (never an error).
+         * @example req-8c1f
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description The payout's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5e
+         */
+        id: components['parameters']['PayoutId'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "reason": "Provider outage is over"
+         *     }
+         */
+        'application/json': components['schemas']['RetryPayoutRequest'];
+      };
+    };
+    responses: {
+      /** @description Accepted; the payout is back in the pipeline (`submitting` or `queued`) and the worker takes it up. */
+      202: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           ETag: components['headers']['ETag'];
@@ -1249,36 +1432,331 @@ export interface operations {
           /**
            * @example {
            *       "id": "payout",
-           *       "version": "1",
+           *       "version": "2",
            *       "initial": "created",
            *       "context": {
-           *         "failure": null
+           *         "failure": null,
+           *         "attempts": 0,
+           *         "redrives": 0,
+           *         "commands": 1,
+           *         "command": {
+           *           "seq": 1,
+           *           "type": "process",
+           *           "try": 1,
+           *           "delay_ms": 0
+           *         },
+           *         "request": null,
+           *         "last_error": null
            *       },
            *       "states": {
            *         "created": {
-           *           "description": "Accepted and stored; waiting for a worker.",
+           *           "description": "Accepted and stored; not yet handed to the provider.",
+           *           "initial": "queued",
            *           "on": {
-           *             "START": "processing",
-           *             "CANCEL": "cancelled"
+           *             "CANCEL": {
+           *               "target": "cancelled",
+           *               "guard": "sentBy(client, operator)",
+           *               "actions": "settle"
+           *             }
+           *           },
+           *           "states": {
+           *             "queued": {
+           *               "description": "Waiting for a worker.",
+           *               "on": {
+           *                 "START": {
+           *                   "target": "#payout.processing.submitting",
+           *                   "guard": "sentBy(worker)",
+           *                   "actions": [
+           *                     "startProcessing",
+           *                     "send"
+           *                   ]
+           *                 },
+           *                 "REDRIVE": [
+           *                   {
+           *                     "guard": "sentBy(system) && redrivesLeft",
+           *                     "actions": [
+           *                       "countRedrive",
+           *                       "resend"
+           *                     ]
+           *                   },
+           *                   {
+           *                     "target": "needs_attention",
+           *                     "guard": "sentBy(system)",
+           *                     "actions": [
+           *                       "countRedrive",
+           *                       "recordRedriveLimit",
+           *                       "settle"
+           *                     ]
+           *                   }
+           *                 ],
+           *                 "DEAD_LETTERED": {
+           *                   "target": "needs_attention",
+           *                   "guard": "sentBy(worker, system)",
+           *                   "actions": [
+           *                     "recordLastError",
+           *                     "settle"
+           *                   ]
+           *                 }
+           *               }
+           *             },
+           *             "needs_attention": {
+           *               "description": "Its message kept failing or was dead-lettered: a person decides (retry or cancel).",
+           *               "on": {
+           *                 "RETRY": {
+           *                   "target": "queued",
+           *                   "guard": "sentBy(operator) && hasReason",
+           *                   "actions": [
+           *                     "resetCounters",
+           *                     "requeue",
+           *                     "send"
+           *                   ]
+           *                 }
+           *               }
+           *             }
            *           }
            *         },
            *         "processing": {
-           *           "description": "Submitted to the provider; waiting for its answer.",
+           *           "description": "Handed to the provider; the stage says which provider command is in flight.",
+           *           "initial": "submitting",
            *           "on": {
-           *             "SUCCEED": "completed",
-           *             "FAIL": {
+           *             "PROVIDER_SUCCEEDED": {
+           *               "target": "completed",
+           *               "guard": "sentBy(worker) && answersCommand",
+           *               "actions": "close"
+           *             },
+           *             "PROVIDER_FAILED": {
            *               "target": "failed",
-           *               "actions": "recordFailure"
+           *               "guard": "sentBy(worker) && answersCommand",
+           *               "actions": [
+           *                 "recordFailure",
+           *                 "close"
+           *               ]
+           *             },
+           *             "DEAD_LETTERED": {
+           *               "target": ".needs_attention",
+           *               "guard": "sentBy(worker, system)",
+           *               "actions": [
+           *                 "recordLastError"
+           *               ]
+           *             }
+           *           },
+           *           "states": {
+           *             "submitting": {
+           *               "description": "A submit is in flight (or waiting out its back-off).",
+           *               "on": {
+           *                 "PROVIDER_UNAVAILABLE": [
+           *                   {
+           *                     "target": "voiding",
+           *                     "guard": "sentBy(worker) && answersCommand && failRequested",
+           *                     "actions": [
+           *                       "recordLastError",
+           *                       "voidForRequest",
+           *                       "send"
+           *                     ]
+           *                   },
+           *                   {
+           *                     "target": "confirming",
+           *                     "guard": "sentBy(worker) && answersCommand && succeedRequested",
+           *                     "actions": [
+           *                       "recordLastError",
+           *                       "confirm",
+           *                       "send"
+           *                     ]
+           *                   },
+           *                   {
+           *                     "target": "submitting",
+           *                     "guard": "sentBy(worker) && answersCommand && triesLeft",
+           *                     "actions": [
+           *                       "recordLastError",
+           *                       "resubmit",
+           *                       "send"
+           *                     ]
+           *                   },
+           *                   {
+           *                     "target": "voiding",
+           *                     "guard": "sentBy(worker) && answersCommand",
+           *                     "actions": [
+           *                       "recordLastError",
+           *                       "voidExhausted",
+           *                       "send"
+           *                     ]
+           *                   }
+           *                 ],
+           *                 "SUCCEED": {
+           *                   "guard": "sentBy(operator) && hasReason",
+           *                   "actions": "recordRequest"
+           *                 },
+           *                 "FAIL": {
+           *                   "guard": "sentBy(operator) && hasReason",
+           *                   "actions": "recordRequest"
+           *                 },
+           *                 "REDRIVE": [
+           *                   {
+           *                     "guard": "sentBy(system) && redrivesLeft",
+           *                     "actions": [
+           *                       "countRedrive",
+           *                       "resend"
+           *                     ]
+           *                   },
+           *                   {
+           *                     "target": "needs_attention",
+           *                     "guard": "sentBy(system)",
+           *                     "actions": [
+           *                       "countRedrive",
+           *                       "recordRedriveLimit"
+           *                     ]
+           *                   }
+           *                 ]
+           *               }
+           *             },
+           *             "voiding": {
+           *               "description": "Closing the provider key so that nothing can be paid under it; a payment already there wins.",
+           *               "on": {
+           *                 "PROVIDER_UNAVAILABLE": [
+           *                   {
+           *                     "target": "voiding",
+           *                     "guard": "sentBy(worker) && answersCommand && triesLeft",
+           *                     "actions": [
+           *                       "recordLastError",
+           *                       "voidAgain",
+           *                       "send"
+           *                     ]
+           *                   },
+           *                   {
+           *                     "target": "needs_attention",
+           *                     "guard": "sentBy(worker) && answersCommand",
+           *                     "actions": [
+           *                       "recordLastError"
+           *                     ]
+           *                   }
+           *                 ],
+           *                 "REDRIVE": [
+           *                   {
+           *                     "guard": "sentBy(system) && redrivesLeft",
+           *                     "actions": [
+           *                       "countRedrive",
+           *                       "resend"
+           *                     ]
+           *                   },
+           *                   {
+           *                     "target": "needs_attention",
+           *                     "guard": "sentBy(system)",
+           *                     "actions": [
+           *                       "countRedrive",
+           *                       "recordRedriveLimit"
+           *                     ]
+           *                   }
+           *                 ]
+           *               }
+           *             },
+           *             "confirming": {
+           *               "description": "Asking the provider whether it paid, before an operator’s request to complete is honoured.",
+           *               "on": {
+           *                 "PROVIDER_NOT_FOUND": [
+           *                   {
+           *                     "target": "voiding",
+           *                     "guard": "sentBy(worker) && answersCommand && failRequested",
+           *                     "actions": [
+           *                       "voidForRequest",
+           *                       "send"
+           *                     ]
+           *                   },
+           *                   {
+           *                     "target": "submitting",
+           *                     "guard": "sentBy(worker) && answersCommand",
+           *                     "actions": [
+           *                       "submitAfresh",
+           *                       "send"
+           *                     ]
+           *                   }
+           *                 ],
+           *                 "PROVIDER_UNAVAILABLE": [
+           *                   {
+           *                     "target": "confirming",
+           *                     "guard": "sentBy(worker) && answersCommand && triesLeft",
+           *                     "actions": [
+           *                       "recordLastError",
+           *                       "confirmAgain",
+           *                       "send"
+           *                     ]
+           *                   },
+           *                   {
+           *                     "target": "needs_attention",
+           *                     "guard": "sentBy(worker) && answersCommand",
+           *                     "actions": [
+           *                       "recordLastError"
+           *                     ]
+           *                   }
+           *                 ],
+           *                 "SUCCEED": {
+           *                   "guard": "sentBy(operator) && hasReason",
+           *                   "actions": "recordRequest"
+           *                 },
+           *                 "FAIL": {
+           *                   "guard": "sentBy(operator) && hasReason",
+           *                   "actions": "recordRequest"
+           *                 },
+           *                 "REDRIVE": [
+           *                   {
+           *                     "guard": "sentBy(system) && redrivesLeft",
+           *                     "actions": [
+           *                       "countRedrive",
+           *                       "resend"
+           *                     ]
+           *                   },
+           *                   {
+           *                     "target": "needs_attention",
+           *                     "guard": "sentBy(system)",
+           *                     "actions": [
+           *                       "countRedrive",
+           *                       "recordRedriveLimit"
+           *                     ]
+           *                   }
+           *                 ]
+           *               }
+           *             },
+           *             "needs_attention": {
+           *               "description": "Retries, re-drives or the dead-letter queue gave up: a person decides (retry, fail or complete). A late answer of the last command still settles it.",
+           *               "on": {
+           *                 "RETRY": {
+           *                   "target": "submitting",
+           *                   "guard": "sentBy(operator) && hasReason",
+           *                   "actions": [
+           *                     "resetCounters",
+           *                     "submitAfresh",
+           *                     "send"
+           *                   ]
+           *                 },
+           *                 "FAIL": {
+           *                   "target": "voiding",
+           *                   "guard": "sentBy(operator) && hasReason",
+           *                   "actions": [
+           *                     "resetCounters",
+           *                     "voidForOperator",
+           *                     "send"
+           *                   ]
+           *                 },
+           *                 "SUCCEED": {
+           *                   "target": "confirming",
+           *                   "guard": "sentBy(operator) && hasReason",
+           *                   "actions": [
+           *                     "resetCounters",
+           *                     "recordRequest",
+           *                     "confirm",
+           *                     "send"
+           *                   ]
+           *                 }
+           *               }
            *             }
            *           }
            *         },
            *         "completed": {
            *           "type": "final",
-           *           "description": "The money has left."
+           *           "description": "The provider paid: the money has left."
            *         },
            *         "failed": {
            *           "type": "final",
-           *           "description": "The provider refused or every retry failed; see `failure`."
+           *           "description": "The provider refused, or the key was voided with nothing paid; see `failure`."
            *         },
            *         "cancelled": {
            *           "type": "final",

@@ -30,7 +30,14 @@ import { ConfirmedPublisher, backoffMs, openBrokerConnection, sleep } from './am
 import type { RoleHandle, RoleOptions } from './role.js';
 import { closeBrokerConnection, ensureTopology, startRoleOpsServer } from './role.js';
 import type { TopologyNames } from './topology.js';
-import { processEnvelope, topologyNames, workDestination } from './topology.js';
+import {
+  delayTierFor,
+  processEnvelope,
+  queueDestination,
+  retryQueueName,
+  topologyNames,
+  workDestination,
+} from './topology.js';
 
 /** Gauges are refreshed at most this often (a COUNT over the partial index of unsent rows). */
 const GAUGE_INTERVAL_MS = 5_000;
@@ -223,8 +230,14 @@ export class OutboxRelay {
   private async publish(row: OutboxMessage): Promise<void> {
     if (row.topic !== PROCESS_TOPIC) throw new Error(`outbox row ${row.id} has unknown topic ${row.topic}`);
     const message = row.payload as unknown as ProcessMessage;
+    // A command with a back-off waits it out in a delay queue, whose expiry sends it on to the work queue.
+    const delayMs = message.command?.delay_ms ?? 0;
+    const destination =
+      delayMs > 0
+        ? queueDestination(retryQueueName(this.names, delayTierFor(this.ctx.config.retryDelaysMs, delayMs)))
+        : workDestination(this.names);
     // The publish must be confirmed well within the lease, or another relay could publish the row meanwhile.
-    await this.publisher.publish(processEnvelope(workDestination(this.names), message), message);
+    await this.publisher.publish(processEnvelope(destination, message), message);
   }
 
   /** Gauges and pruning, throttled; failures only logged (the next round tries again). */

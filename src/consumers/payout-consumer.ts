@@ -86,43 +86,26 @@ export class ProcessMessageHandler {
     const verdict = classifyError(error);
     if (!verdict.transient) {
       log.error({ err: error }, 'permanent processing error');
-      return this.deadLetter(delivery, verdict.reason, (error as Error)?.message ?? String(error));
+      return this.deadLetter(delivery, verdict.reason, (error as Error)?.message ?? String(error), message);
     }
     const decision = decideRetry(verdict.rule, counters, this.deps.retryDelaysMs);
     if (decision.action === 'retry') return this.retry(message, decision, verdict.rule.reason, error, log);
-    try {
-      const outcome = await this.deps.processor.exhaust(message);
-      log.warn({ status: outcome.status, err: error }, 'retries exhausted: payout settled');
-      return this.acknowledge(outcome, 'retries_exhausted', log);
-    } catch (exhaustError) {
-      const again = classifyError(exhaustError);
-      if (!again.transient) {
-        log.error({ err: exhaustError }, 'permanent error while failing an exhausted payout');
-        return this.deadLetter(
-          delivery,
-          again.reason,
-          (exhaustError as Error)?.message ?? String(exhaustError),
-        );
-      }
-      // Failing the payout must itself be retried until it is written: wait in the longest tier, counters kept.
-      const longest = this.deps.retryDelaysMs[this.deps.retryDelaysMs.length - 1]!;
-      return this.retry(
-        message,
-        { ...decision, action: 'retry', waits: counters.waits + 1, delayMs: longest },
-        again.rule.reason,
-        exhaustError,
-        log,
-      );
-    }
+    // The message's tries are spent (the payout kept conflicting): it leaves the queue, and a person looks.
+    return this.deadLetter(
+      delivery,
+      'retries_exhausted',
+      (error as Error)?.message ?? String(error),
+      message,
+    );
   }
 
   private acknowledge(outcome: ProcessOutcome, reason: string, log: Logger): ConsumerStatus {
-    if (outcome.found !== 'created') {
-      // A redelivery, a duplicate or a sweeper re-drive: a payout found in processing was resumed, a final one
-      // only acknowledged.
+    if (!outcome.acted) {
+      // A redelivery or a duplicate for a payout that already moved past the message's command: acknowledged and
+      // counted, never carried out again.
       this.deps.metrics.redeliveries.inc({ status: outcome.found });
     }
-    const label = outcome.found === 'created' || outcome.found === 'processing' ? reason : 'already_final';
+    const label = outcome.acted ? reason : 'already_moved_on';
     this.deps.metrics.consumerOutcomes.inc({ outcome: 'ack', reason: label });
     log.info({ found: outcome.found, status: outcome.status }, 'payout message processed');
     return ConsumerStatus.ACK;
@@ -157,9 +140,16 @@ export class ProcessMessageHandler {
 
   /**
    * Publishes the message to the dead-letter queue with the reason in its headers (confirmed), then acknowledges
-   * the original: a poison message leaves the work queue once, visibly, and is never requeued forever.
+   * the original: a poison message leaves the work queue once, visibly, and is never requeued forever. A message
+   * of a known payout also tells its machine, which moves the payout to `needs_attention` (if that cannot be
+   * written now, the sweeper's re-drive bound gets it there).
    */
-  private async deadLetter(delivery: AsyncMessage, reason: string, detail: string): Promise<ConsumerStatus> {
+  private async deadLetter(
+    delivery: AsyncMessage,
+    reason: string,
+    detail: string,
+    message?: ProcessMessage,
+  ): Promise<ConsumerStatus> {
     const headers: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(delivery.headers ?? {})) {
       if (!BROKER_DEATH_HEADERS.test(name)) headers[name] = value;
@@ -193,6 +183,16 @@ export class ProcessMessageHandler {
       },
       'message dead-lettered',
     );
+    if (message) {
+      await this.deps.processor
+        .reportDeadLetter(message, reason, detail.slice(0, 500))
+        .catch((error: unknown) =>
+          this.deps.log.warn(
+            { err: error, payout_id: message.payout_id },
+            'could not mark a dead-lettered payout',
+          ),
+        );
+    }
     return ConsumerStatus.ACK;
   }
 
@@ -223,7 +223,7 @@ export async function startWorker(ctx: AppContext, options: WorkerOptions = {}):
   const publisher = new ConfirmedPublisher(connection);
   const provider = options.provider ?? ctx.provider;
   const handler = new ProcessMessageHandler({
-    processor: new PayoutProcessor(ctx.service, provider, metrics, config.providerTimeoutMs),
+    processor: new PayoutProcessor(ctx.service, provider, metrics, config.providerTimeoutMs * 3),
     publisher,
     names,
     retryDelaysMs: config.retryDelaysMs,

@@ -11,11 +11,22 @@ const schema = {
   additionalProperties: false,
   required: ['schema_version', 'message_id', 'payout_id', 'client_id', 'request_id'],
   properties: {
-    schema_version: { type: 'integer', const: 1 },
+    // Version 1 was written before commands existed; it names none (see `ProcessMessage`).
+    schema_version: { type: 'integer', enum: [1, 2] },
     message_id: { type: 'string', pattern: UUID },
     payout_id: { type: 'string', pattern: UUID },
     client_id: { type: 'string', pattern: UUID },
     request_id: { type: ['string', 'null'], maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
+    command: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['seq', 'type', 'delay_ms'],
+      properties: {
+        seq: { type: 'integer', minimum: 1, maximum: 2147483647 },
+        type: { type: 'string', enum: ['process', 'submit', 'void', 'status'] },
+        delay_ms: { type: 'integer', minimum: 0, maximum: 2147483647 },
+      },
+    },
   },
 };
 
@@ -49,6 +60,14 @@ export function decodeProcessMessage(body: unknown): DecodedMessage {
       ok: false,
       reason: 'invalid_message',
       detail: detail || 'does not match the process message schema',
+    };
+  }
+  // A version-2 message always names its command; a version-1 message never does.
+  if ((value.schema_version === 2) !== (value.command !== undefined)) {
+    return {
+      ok: false,
+      reason: 'invalid_message',
+      detail: `/command must be present exactly when schema_version is 2`,
     };
   }
   return { ok: true, message: value };

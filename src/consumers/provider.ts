@@ -17,6 +17,12 @@ export interface SimulatedProviderOptions {
   db: Knex;
   /** Delay of every submit, in milliseconds (`PROVIDER_DELAY_MS`). */
   delayMs: number;
+  /**
+   * How long a call waits for the provider's answer (`PROVIDER_TIMEOUT_MS`): a delay beyond it is a timeout, a
+   * transient failure with nothing recorded. It bounds the provider's own answer, not the ledger write after it,
+   * which is our database's (a stall there is an outage of ours, and spends no retry of the payout).
+   */
+  timeoutMs?: number;
   /** Share of submits that fail transiently, 0..1 (`PROVIDER_FAULT_RATE`). */
   faultRate: number;
   /** Seed of the fault generator (`PROVIDER_SEED`), so a run's faults can be replayed. */
@@ -31,6 +37,7 @@ export function simulatedProviderOptions(config: Config, db: Knex): SimulatedPro
   return {
     db,
     delayMs: config.providerDelayMs,
+    timeoutMs: config.providerTimeoutMs,
     faultRate: config.providerFaultRate,
     seed: config.providerSeed,
     blockedIbans: config.providerBlockedIbans,
@@ -76,7 +83,12 @@ export class SimulatedProvider implements PaymentProvider {
   }
 
   async submit(payout: Payout, idempotencyKey: string): Promise<ProviderResult> {
-    if (this.options.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.options.delayMs));
+    const { delayMs, timeoutMs } = this.options;
+    if (timeoutMs !== undefined && delayMs > timeoutMs) {
+      await new Promise((resolve) => setTimeout(resolve, timeoutMs));
+      throw new ProviderTransientError(`The provider did not answer within ${timeoutMs} ms.`);
+    }
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     if (this.options.faultRate > 0 && this.random() < this.options.faultRate) {
       throw new ProviderTransientError('Simulated provider fault: try again later.');
     }

@@ -2,12 +2,15 @@
  * The retry policy, as data. An error matching a rule is transient: the message goes to a delay queue and comes
  * back. Anything else is permanent: the message is dead-lettered with its reason and an operator looks at it.
  *
- * Two kinds of transient error:
- * - the payout's own trouble (the provider answered "try later", a serialization failure, a version conflict):
- *   each spends one of the payout's retries; after the last one the payout is FAILED with `retries_exhausted`.
- * - our own infrastructure being away (the database unreachable, the pool exhausted): these wait without
- *   spending the payout's retries, because failing a payout for our own outage would be wrong and its FAIL could
- *   not be written anyway while the database is down. `MAX_INFRASTRUCTURE_WAITS` bounds even that.
+ * The provider's own unavailability is not here: the worker reports it to the payout's machine, which spends one
+ * of the payout's retries and schedules the next try as a command (or gives up with `retries_exhausted`). What is
+ * left for the message is the trouble of carrying out a step at all:
+ * - a conflict (a serialization failure, a payout that kept changing): each spends one of the message's tries;
+ *   after the last one the message is dead-lettered and the payout marked as needing attention.
+ * - our own infrastructure being away (the database unreachable, the pool exhausted, a provider call that stalled
+ *   past every bound): these wait without spending tries, because failing a payout for our own outage would be
+ *   wrong and nothing could be written anyway while the database is down. `MAX_INFRASTRUCTURE_WAITS` bounds even
+ *   that.
  */
 import { VersionMismatch } from '../domain/errors.js';
 import {
@@ -16,8 +19,7 @@ import {
   CONNECTION_LOST_NAMES,
   DATABASE_UNAVAILABLE_SQLSTATES,
 } from '../persistence/db.js';
-import { PayoutKeptChanging } from './process-payout.js';
-import { ProviderTransientError } from './provider.js';
+import { PayoutKeptChanging, ProviderCallStalled } from './process-payout.js';
 
 export interface TransientRule {
   /** The `reason` label of the retry metric and log line. */
@@ -37,7 +39,6 @@ export interface TransientRule {
 }
 
 export const TRANSIENT_ERRORS: readonly TransientRule[] = [
-  { reason: 'provider_unavailable', spendsAttempt: true, classes: [ProviderTransientError] },
   // 40001 serialization_failure, 40P01 deadlock_detected, 55P03 lock_not_available.
   { reason: 'database_conflict', spendsAttempt: true, sqlStates: ['40001', '40P01', '55P03'] },
   // Another writer kept winning the versioned UPDATE, even under the row lock.
@@ -50,6 +51,7 @@ export const TRANSIENT_ERRORS: readonly TransientRule[] = [
   // Our own database or network away (src/persistence/db.ts keeps the one list, shared with the HTTP layer's 503).
   { reason: 'database_unavailable', spendsAttempt: false, sqlStates: DATABASE_UNAVAILABLE_SQLSTATES },
   { reason: 'connection_error', spendsAttempt: false, systemCodes: CONNECTION_ERROR_CODES },
+  { reason: 'provider_call_stalled', spendsAttempt: false, classes: [ProviderCallStalled] },
   {
     reason: 'database_connection_lost',
     spendsAttempt: false,
@@ -84,7 +86,7 @@ function matches(rule: TransientRule, error: Error): boolean {
 }
 
 export interface RetryDecision {
-  /** `retry`: back to a delay queue; `exhaust`: the payout's retries are spent, fail it. */
+  /** `retry`: back to a delay queue; `exhaust`: the message's tries are spent, dead-letter it. */
   action: 'retry' | 'exhaust';
   attempt: number;
   waits: number;

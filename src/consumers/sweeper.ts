@@ -1,10 +1,13 @@
 /**
  * The sweeper role: the safety net under the pipeline.
  *
- * - Re-drives payouts left in `created` or `processing` longer than `STUCK_AFTER_SECONDS` (a message lost, dropped
- *   or dead-lettered): a fresh outbox row for each, written in one transaction with the claim, then the relays are
- *   woken. The worker is idempotent, so a re-drive of a payout whose message was merely slow costs a duplicate.
- * - Exports the stuck-payout and dead-letter-queue gauges, so nothing stays stuck without an operator seeing it.
+ * - Re-drives payouts left in `created` or `processing` longer than `STUCK_AFTER_SECONDS` with no message waiting
+ *   (a message lost or dropped): a `REDRIVE` event each, on which the machine sends its outstanding command again
+ *   (the relays are woken after the commit) or, past `MAX_REDRIVES`, gives the payout to a person
+ *   (`needs_attention`), which the sweeper then leaves alone. The worker is idempotent, so a re-drive of a payout
+ *   whose message was merely slow costs a duplicate.
+ * - Exports the stuck-payout, needs-attention and dead-letter-queue gauges, so nothing stays stuck without an
+ *   operator seeing it.
  * - Removes expired idempotency keys.
  *
  * The database work is the maintenance service's (src/domain/maintenance-service.ts); this role only paces it and
@@ -26,6 +29,7 @@ const REDRIVE_BATCHES_PER_SWEEP = 20;
 export interface SweepReport {
   redriven: number;
   stuck: Record<string, number>;
+  needsAttention: number;
   expiredKeysDeleted: number;
   dlqDepth: number | null;
 }
@@ -49,7 +53,13 @@ export async function redriveStuckPayouts(ctx: AppContext, log: Logger): Promise
 
 /** One sweep. Each duty runs even when another fails; failures are logged and retried next sweep. */
 export async function sweepOnce(ctx: AppContext, log: Logger, broker?: Connection): Promise<SweepReport> {
-  const report: SweepReport = { redriven: 0, stuck: {}, expiredKeysDeleted: 0, dlqDepth: null };
+  const report: SweepReport = {
+    redriven: 0,
+    stuck: {},
+    needsAttention: 0,
+    expiredKeysDeleted: 0,
+    dlqDepth: null,
+  };
   const duty = async (name: string, fn: () => Promise<void>) => {
     try {
       await fn();
@@ -62,9 +72,12 @@ export async function sweepOnce(ctx: AppContext, log: Logger, broker?: Connectio
     report.redriven = Object.values(counts).reduce((sum, count) => sum + count, 0);
   });
   await duty('stuck_gauge', async () => {
-    report.stuck = await ctx.maintenance.countStuckPayouts();
+    const counts = await ctx.maintenance.countStuckPayouts();
+    report.stuck = counts.stuck;
+    report.needsAttention = counts.needsAttention;
     for (const [status, count] of Object.entries(report.stuck))
       ctx.metrics.stuckPayouts.set({ status }, count);
+    ctx.metrics.needsAttention.set(counts.needsAttention);
   });
   await duty('idempotency_keys', async () => {
     report.expiredKeysDeleted = await ctx.maintenance.removeExpiredIdempotencyKeys();

@@ -200,6 +200,15 @@ export function queueDestination(queue: string): Destination {
   return { exchange: '', routingKey: queue };
 }
 
+/**
+ * The delay tier a command's back-off waits in: the tier of exactly that delay, or, should the tiers have changed
+ * since the command was issued, the longest tier not above it (the shortest when all are above).
+ */
+export function delayTierFor(retryDelaysMs: readonly number[], delayMs: number): number {
+  const tiers = [...new Set(retryDelaysMs)].sort((a, b) => a - b);
+  return tiers.filter((tier) => tier <= delayMs).pop() ?? tiers[0]!;
+}
+
 /** The envelope of a processing message: persistent JSON with its ids in properties and headers. */
 export function processEnvelope(
   destination: Destination,

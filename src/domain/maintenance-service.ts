@@ -1,18 +1,20 @@
 /**
  * The service's own housekeeping, run by the sweeper for the whole service (not for one client): re-driving
- * payouts whose message was lost, counting stuck payouts, forgetting expired idempotency keys. Re-driving
- * schedules a message; it never changes a payout (no machine event, no version bump).
+ * payouts whose message was lost, counting stuck payouts and those that need a person, forgetting expired
+ * idempotency keys. A re-drive is a machine event (`REDRIVE`, sent as `system`): the machine sends its outstanding
+ * command once more, or, past `MAX_REDRIVES`, moves the payout to `needs_attention` and stops asking.
  */
 import type { Knex } from 'knex';
-import type { PayoutStatus } from '../machines/payout.machine.js';
+import type { PayoutStatus } from '../machines/payout-lifecycle.js';
 import { deleteExpiredIdempotencyKeys } from '../persistence/idempotency-repository.js';
-import { claimStuckPayouts, countStuckPayouts, markScheduled } from '../persistence/payout-repository.js';
-import type { OutboxWaker, ProcessingScheduler } from './scheduling.js';
+import { claimStuckPayouts, countStuckPayouts } from '../persistence/payout-repository.js';
+import { AppError } from './errors.js';
+import type { PayoutService } from './payout-service.js';
+import { systemPrincipal } from './principal.js';
 
 export interface MaintenanceDeps {
   db: Knex;
-  scheduler: ProcessingScheduler;
-  waker: OutboxWaker;
+  service: PayoutService;
   stuckAfterSeconds: number;
   idempotencyTtlHours: number;
 }
@@ -27,29 +29,34 @@ export class MaintenanceService {
   constructor(private readonly deps: MaintenanceDeps) {}
 
   /**
-   * Puts a fresh processing message in the outbox for up to `limit` payouts left in `created` or `processing`
-   * past the threshold. One transaction: the claim's row locks (SKIP LOCKED, so two sweepers split the work),
-   * the outbox rows and the new `scheduled_at` commit together; relays are woken after the commit.
+   * Re-drives up to `limit` payouts left unfinished past the threshold with no message waiting. The claim moves
+   * their clock in one statement (SKIP LOCKED, so two sweepers split the work); each payout is then told
+   * `REDRIVE` under its version check. A payout that moved on meanwhile refuses the event, and is skipped.
    */
   async redriveStuckPayouts(limit: number, requestId: string): Promise<RedrivenPayout[]> {
-    const claimed = await this.deps.db.transaction(async (tx) => {
-      const stuck = await claimStuckPayouts(tx, this.deps.stuckAfterSeconds, limit);
-      await this.deps.scheduler.schedule(
-        tx,
-        stuck.map((payout) => ({ payoutId: payout.id, clientId: payout.clientId, requestId })),
-      );
-      await markScheduled(
-        tx,
-        stuck.map((payout) => payout.id),
-      );
-      return stuck;
-    });
-    if (claimed.length > 0) this.deps.waker.wake();
-    return claimed;
+    const claimed = await claimStuckPayouts(this.deps.db, this.deps.stuckAfterSeconds, limit);
+    const at = new Date().toISOString();
+    const redriven = await Promise.all(
+      claimed.map(async (payout) => {
+        try {
+          await this.deps.service.applyEvent(
+            systemPrincipal(payout.clientId),
+            payout.id,
+            { type: 'REDRIVE', at },
+            { requestId },
+          );
+          return payout;
+        } catch (error) {
+          if (error instanceof AppError) return null;
+          throw error;
+        }
+      }),
+    );
+    return redriven.filter((payout): payout is RedrivenPayout => payout !== null);
   }
 
-  /** Unfinished payouts older than the threshold, by status. */
-  async countStuckPayouts(): Promise<Record<string, number>> {
+  /** Unfinished payouts older than the threshold, by status, and the payouts that need a person. */
+  async countStuckPayouts(): Promise<{ stuck: Record<string, number>; needsAttention: number }> {
     return countStuckPayouts(this.deps.db, this.deps.stuckAfterSeconds);
   }
 

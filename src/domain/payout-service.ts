@@ -7,17 +7,9 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
-import type { PayoutEvent, PayoutEventType, PayoutStatus } from '../machines/payout.machine.js';
-import {
-  PAYOUT_MACHINE_VERSION,
-  eventInto,
-  initialPayoutSnapshot,
-  nextPayoutSnapshot,
-  persistPayoutSnapshot,
-  restorePayoutSnapshot,
-  statusAfter,
-  statusOf,
-} from '../machines/payout.machine.js';
+import type { PayoutEvent } from '../machines/payout.machine.js';
+import type { PayoutStage, PayoutStatus } from '../machines/payout-lifecycle.js';
+import { PAYOUT_MACHINE_VERSION, PayoutLifecycle } from '../machines/payout-lifecycle.js';
 import type { Metrics } from '../metrics.js';
 import * as idempotency from '../persistence/idempotency-repository.js';
 import { Batcher } from '../persistence/batcher.js';
@@ -31,8 +23,6 @@ import {
   IdempotencyKeyReused,
   PayoutNotDeletable,
   PayoutNotFound,
-  ProviderDisagrees,
-  ServiceUnavailable,
   TransitionNotAllowed,
   ValidationFailed,
   VersionMismatch,
@@ -41,10 +31,10 @@ import { Money, MoneyError } from './money.js';
 import type { Payout, PayoutHistoryEntry, PayoutResource } from './payout.js';
 import { availableActions, toPayoutResource } from './payout.js';
 import type { Principal } from './principal.js';
-import type { PaymentProvider } from './provider.js';
-import { roleMaySend, roleNeedsReason, roleSeesDeleted } from './principal.js';
+import { roleSeesDeleted, senderOf } from './principal.js';
 import { parseRecipient } from './recipient.js';
-import type { OutboxWaker, ProcessingScheduler } from './scheduling.js';
+import type { OutboxWaker, ProcessingScheduler, ScheduledMessage } from './scheduling.js';
+import type { Refusal } from '../machines/payout-lifecycle.js';
 import { codePointLength, isCanonicalUuid, isStorable, textProblem } from './text.js';
 
 export interface CreatePayoutInput {
@@ -76,20 +66,50 @@ export interface ChangeOptions extends CallContext {
   reason?: string;
   /** The payout as the caller last saw it: used instead of a first read (a stale one only costs a retry). */
   current?: Payout;
+  /**
+   * The caller carries out the commands this change issues itself (the worker): their outbox rows are leased
+   * to it, and published only should it die before answering them.
+   */
+  carriesOutCommands?: boolean;
+}
+
+/** A machine event as a caller sends it: the service adds who sends it (the principal). */
+export type EventInput = PayoutEvent extends infer E
+  ? E extends PayoutEvent
+    ? Omit<E, 'by'>
+    : never
+  : never;
+
+export interface PayoutChangeResult {
+  payout: Payout;
+  /**
+   * True when the change is a request the worker still has to carry out against the provider (an operator's
+   * request to fail or complete a payout in flight, or to retry one): the answer is 202, not 200.
+   */
+  accepted: boolean;
 }
 
 export interface PayoutChangeRequest {
-  /** A requested status is a machine event: `cancelled` → CANCEL, `completed` → SUCCEED, and so on. */
+  /** A requested status is a request for the machine event that leads there: see `REQUESTED_STATUS_EVENTS`. */
   status?: PayoutStatus;
   description?: string | null;
-  /** For FAIL: the failure recorded on the payout. */
-  failure?: { code: string; message: string };
 }
+
+/**
+ * The event a PATCH asking for a status sends. `completed` and `failed` are requests: the provider has the last
+ * word, and the machine decides when they are carried out. No event asks for `created` or `processing`.
+ */
+const REQUESTED_STATUS_EVENTS: Partial<Record<PayoutStatus, 'CANCEL' | 'SUCCEED' | 'FAIL'>> = {
+  cancelled: 'CANCEL',
+  completed: 'SUCCEED',
+  failed: 'FAIL',
+};
 
 export interface ListPayoutsQuery {
   limit: number;
   cursor?: string;
   status?: PayoutStatus;
+  stage?: PayoutStage;
   currency?: string;
   createdGte?: Date;
   createdLt?: Date;
@@ -108,18 +128,17 @@ interface Decision {
 
 interface ChangeOutcome {
   payout: Payout;
-  transition: { from: PayoutStatus; to: PayoutStatus; event: PayoutEventType } | undefined;
+  transition: { from: PayoutStatus; to: PayoutStatus; event: string } | undefined;
   createdAt: Date;
+  /** The change issued commands: relays are woken after it. */
+  scheduled: boolean;
 }
-
-/** Every payout starts from the machine's initial state: computed once, stored as it is by every create. */
-const INITIAL = (() => {
-  const snapshot = initialPayoutSnapshot();
-  return { status: statusOf(snapshot), snapshot: persistPayoutSnapshot(snapshot) };
-})();
 
 /** Up to this many optimistic tries before a change takes the row lock and decides once more. */
 const OPTIMISTIC_TRIES = 3;
+
+/** How long the worker's own commands are kept from relays by default (`COMMAND_LEASE_MS`). */
+const DEFAULT_COMMAND_LEASE_MS = 60_000;
 
 export interface PayoutServiceDeps {
   db: Knex;
@@ -128,18 +147,24 @@ export interface PayoutServiceDeps {
   waker?: OutboxWaker;
   metrics?: Metrics;
   idempotencyTtlHours?: number;
-  /** Asked before an operator resolves a payout by hand. */
-  provider?: PaymentProvider;
+  /** The machine and its policy (retry schedule, re-drive bound); the default policy when absent. */
+  lifecycle?: PayoutLifecycle;
+  /** How long relays leave alone a command the worker carries out itself (`COMMAND_LEASE_MS`). */
+  commandLeaseMs?: number;
 }
 
 export class PayoutService {
+  readonly lifecycle: PayoutLifecycle;
   private readonly idempotencyTtlHours: number;
+  private readonly commandLeaseMs: number;
   /** Reads and versioned changes outside a transaction: concurrent calls share a statement. */
   private readonly reads: Batcher<payouts.PayoutRead, Payout | null>;
   private readonly changes: Batcher<payouts.VersionedChange, Payout | null | typeof payouts.ROW_LOCKED>;
 
   constructor(private readonly deps: PayoutServiceDeps) {
     this.idempotencyTtlHours = deps.idempotencyTtlHours ?? 24;
+    this.lifecycle = deps.lifecycle ?? new PayoutLifecycle();
+    this.commandLeaseMs = deps.commandLeaseMs ?? DEFAULT_COMMAND_LEASE_MS;
     this.reads = new Batcher((reads) => payouts.findPayouts(deps.db, reads), {});
     this.changes = new Batcher((changes) => payouts.updateUnlockedPayoutsVersioned(deps.db, changes), {
       keyOf: (change) => change.id,
@@ -207,13 +232,15 @@ export class PayoutService {
   ): Promise<{ outcome: payouts.InsertOutcome; body: PayoutResource }> {
     const key = context.idempotencyKey;
     const now = new Date();
+    const initial = this.lifecycle.initial();
     const payout: Payout = {
       id: uuidv7(),
       clientId: principal.clientId,
       amount: fields.amount,
       recipient: fields.recipient,
-      status: INITIAL.status,
-      snapshot: INITIAL.snapshot,
+      status: initial.status,
+      stage: initial.stage,
+      snapshot: initial.snapshot,
       machineVersion: PAYOUT_MACHINE_VERSION,
       version: 1,
       description: fields.description,
@@ -236,6 +263,8 @@ export class PayoutService {
         payoutId: payout.id,
         clientId: payout.clientId,
         requestId: context.requestId,
+        // A new payout's first command is its processing message (the machine's initial context holds it).
+        command: initial.context.command!,
       }),
       key === undefined
         ? null
@@ -290,6 +319,7 @@ export class PayoutService {
       limit: query.limit,
       beforeSeq,
       status: query.status,
+      stage: query.stage,
       currency: query.currency,
       createdGte: query.createdGte,
       createdLt: query.createdLt,
@@ -305,23 +335,19 @@ export class PayoutService {
     return payouts.listHistory(this.deps.db, payout.id);
   }
 
-  /** Sends one machine event to a payout, under the role rules and the version check. */
+  /**
+   * Sends one machine event to a payout, under the version check; the machine's guards decide whether this
+   * principal may send it now. How the worker, the sweeper and the dead-letter path report to the machine.
+   */
   async applyEvent(
     principal: Principal,
     id: string,
-    event: PayoutEvent,
+    event: EventInput,
     options: ChangeOptions,
   ): Promise<Payout> {
-    // The same door as a PATCH: the role rules and the operator's provider check apply to every caller.
-    return this.updatePayout(
-      principal,
-      id,
-      {
-        status: statusAfter(event.type),
-        failure: event.type === 'FAIL' ? { code: event.code, message: event.message } : undefined,
-      },
-      options,
-    );
+    return this.change(principal, id, options, () => ({
+      event: { ...event, by: senderOf(principal) } as PayoutEvent,
+    }));
   }
 
   async updateDescription(
@@ -330,128 +356,80 @@ export class PayoutService {
     description: string | null,
     options: ChangeOptions,
   ): Promise<Payout> {
-    return this.updatePayout(principal, id, { description }, options);
+    return (await this.updatePayout(principal, id, { description }, options)).payout;
   }
 
   /**
-   * The PATCH of a payout: a status change (as a machine event) and/or a new description, saved as one
-   * version.
+   * The PATCH of a payout: a status asked for (as the machine event that leads there) and/or a new description,
+   * saved as one version. Asking an operator's `completed` or `failed` of a payout in flight is recorded and
+   * carried out by the worker against the provider (`accepted`).
    */
   async updatePayout(
     principal: Principal,
     id: string,
     request: PayoutChangeRequest,
     options: ChangeOptions,
-  ): Promise<Payout> {
+  ): Promise<PayoutChangeResult> {
     const errors: FieldError[] = [];
     let description: string | null | undefined;
     if (request.description !== undefined) {
-      description = normaliseDescription(request.description, '/body/description', errors);
+      description = normaliseDescription(request.description, DESCRIPTION_FIELD, errors);
     }
+    checkReason(options.reason, errors);
+    if (errors.length > 0) throw new ValidationFailed(errors);
     let event: PayoutEvent | undefined;
     if (request.status !== undefined) {
-      const type = eventInto(request.status);
+      const type = REQUESTED_STATUS_EVENTS[request.status];
       if (type === undefined) throw new Forbidden(`Nobody may move a payout to ${request.status}.`);
-      if (!roleMaySend(principal.role, type)) {
-        throw new Forbidden(`A ${principal.role} may not move a payout to ${request.status}.`);
-      }
-      if (type === 'FAIL') {
-        const failure = request.failure ?? {
-          code: principal.role === 'operator' ? 'operator_failed' : 'failed',
-          message: options.reason ?? 'Failed',
-        };
-        event = { type, code: failure.code, message: failure.message };
-      } else {
-        event = { type };
-      }
-      if (
-        roleNeedsReason(principal.role, type) &&
-        (options.reason === undefined || options.reason.trim() === '')
-      ) {
-        errors.push({
-          pointer: '/body/reason',
-          message: `is required to move a payout to ${request.status}`,
-        });
-      }
+      event = { type, by: senderOf(principal), reason: options.reason };
     }
-    if (options.reason !== undefined) {
-      const problem = textProblem(options.reason, { allowNewlines: true });
-      if (problem) errors.push({ pointer: '/body/reason', message: problem });
-      else if (codePointLength(options.reason) > 500)
-        errors.push({ pointer: '/body/reason', message: 'must be at most 500 characters' });
-    }
-    if (errors.length > 0) throw new ValidationFailed(errors);
     if (event === undefined && description === undefined) {
       throw new ValidationFailed([{ pointer: '/body', message: 'must change status or description' }]);
     }
-    if (event !== undefined && principal.role === 'operator' && event.type !== 'CANCEL') {
-      event = await this.confirmWithProvider(principal, id, event, options.reason ?? '');
-    }
-    return this.change(principal, id, options, () => ({ event, description }));
+    const payout = await this.change(principal, id, options, () => ({ event, description }));
+    return {
+      payout,
+      accepted: event !== undefined && event.type !== 'CANCEL' && payout.status !== request.status,
+    };
+  }
+
+  /** An operator's retry of a payout that needs attention: the worker takes it up again. */
+  async retryPayout(principal: Principal, id: string, options: ChangeOptions): Promise<PayoutChangeResult> {
+    const errors: FieldError[] = [];
+    checkReason(options.reason, errors);
+    if (errors.length > 0) throw new ValidationFailed(errors);
+    const payout = await this.change(principal, id, options, () => ({
+      event: { type: 'RETRY', by: senderOf(principal), reason: options.reason },
+    }));
+    return { payout, accepted: true };
   }
 
   /**
-   * An operator resolving a payout stuck in `processing` states what happened to money, so the provider is asked
-   * first and has the last word: SUCCEED only when the provider holds a payment under the payout's key; FAIL
-   * voids the key (nothing can be paid under it afterwards) unless a payment is already there. Without this, an
-   * operator's FAIL racing the worker's submit could mark failed a payout that was paid — and the client would
-   * pay it again. Outside `processing` nothing is asked: the machine refuses the event with the usual 409.
-   */
-  private async confirmWithProvider(
-    principal: Principal,
-    id: string,
-    event: PayoutEvent,
-    reason: string,
-  ): Promise<PayoutEvent> {
-    const current = await this.getPayout(principal, id);
-    if (current.status !== 'processing') return event;
-    const provider = this.deps.provider;
-    if (!provider) throw new ServiceUnavailable('The payment provider is not configured here.');
-    if (event.type === 'SUCCEED') {
-      const result = await provider.status(id);
-      if (result?.status !== 'succeeded') {
-        throw new ProviderDisagrees(
-          result === null
-            ? 'The provider holds no payment for this payout.'
-            : 'The provider refused this payout.',
-          current.status,
-          availableActions(current, principal),
-        );
-      }
-      return event;
-    }
-    const result = await provider.voidTransfer(id, id, {
-      code: event.type === 'FAIL' ? event.code : 'operator_failed',
-      message: reason,
-    });
-    if (result.status === 'succeeded') {
-      throw new ProviderDisagrees('The provider has paid this payout; it cannot be failed.', current.status, [
-        'succeed',
-      ]);
-    }
-    return { type: 'FAIL', code: result.failure.code, message: result.failure.message };
-  }
-
-  /**
-   * Cancels a payout that has not started and hides it from reads and lists. The row and its history stay.
+   * Cancels a payout and hides it from reads and lists, while the machine still accepts a cancel (nothing has
+   * been handed to the provider). The row and its history stay.
    */
   async deletePayout(principal: Principal, id: string, options: ChangeOptions): Promise<void> {
-    if (!roleMaySend(principal.role, 'CANCEL'))
-      throw new Forbidden(`A ${principal.role} may not delete payouts.`);
-    await this.change(principal, id, { ...options, reason: options.reason ?? 'deleted' }, (payout) => {
-      if (payout.status !== 'created') throw new PayoutNotDeletable(payout.status);
-      return { event: { type: 'CANCEL' }, deleted: true };
+    const reason = options.reason ?? 'deleted';
+    await this.change(principal, id, { ...options, reason }, (payout) => {
+      const snapshot = this.lifecycle.restore(payout.snapshot, payout.machineVersion);
+      const event: PayoutEvent = { type: 'CANCEL', by: senderOf(principal), reason };
+      const decision = this.lifecycle.decide(snapshot, event);
+      if (!decision.accepted && decision.refusal === 'forbidden') {
+        throw new Forbidden(`A ${principal.role} may not delete payouts.`);
+      }
+      if (!decision.accepted) throw new PayoutNotDeletable(payout.status);
+      return { event, deleted: true };
     });
   }
 
   /**
    * Read, decide, write under the version check. The write is one statement — `UPDATE … WHERE id AND client AND
-   * version` with its history row — so it is atomic on its own, and the read needs no transaction around it:
-   * when the UPDATE matches no row, somebody changed the payout after we read it, and we read again and decide
-   * again (the decision may now be a conflict). After the optimistic tries the row is read `FOR UPDATE` inside a
-   * transaction, so the last decision cannot be overtaken and a busy payout still makes progress. Reads and
-   * writes outside that transaction go through the batchers: concurrent changes of different payouts (the
-   * worker's handlers, mostly) share one statement, each still under its own version check.
+   * version` with its history row and the commands the machine issued — so it is atomic on its own, and the read
+   * needs no transaction around it: when the UPDATE matches no row, somebody changed the payout after we read it,
+   * and we read again and decide again (the decision may now be a conflict). After the optimistic tries the row is
+   * read `FOR UPDATE` inside a transaction, so the last decision cannot be overtaken and a busy payout still makes
+   * progress. Reads and writes outside that transaction go through the batchers: concurrent changes of different
+   * payouts (the worker's handlers, mostly) share one statement, each still under its own version check.
    *
    * `options.current` (the payout as the caller last saw it, e.g. the worker's result of its previous step)
    * stands in for the first read. A stale one costs a failed UPDATE and a read, never a wrong write; a decision
@@ -490,7 +468,11 @@ export class PayoutService {
     return this.changed(outcome);
   }
 
-  /** Decides on `current` and writes the result under its version; null when the version moved on. */
+  /**
+   * Asks the machine about `current` and writes its decision under `current`'s version: the next snapshot, its
+   * status and stage, the history row and the commands it issued, in one statement. Null when the version moved
+   * on. A refusal becomes the domain error that says why.
+   */
   private async write(
     runner: Knex,
     principal: Principal,
@@ -501,25 +483,39 @@ export class PayoutService {
     if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
       throw new VersionMismatch(options.expectedVersion, current.version);
     }
-    const decision = decide(current);
-    const changes: payouts.PayoutChanges = { deleted: decision.deleted };
+    const wanted = decide(current);
+    const changes: payouts.PayoutChanges = { deleted: wanted.deleted };
     let transition: ChangeOutcome['transition'];
-    if (decision.event) {
-      const snapshot = restorePayoutSnapshot(current.snapshot, current.machineVersion);
-      const next = nextPayoutSnapshot(snapshot, decision.event);
-      if (!next) {
-        throw new TransitionNotAllowed(
-          decision.event.type,
-          current.status,
-          availableActions(current, principal),
-        );
-      }
-      changes.status = statusOf(next);
-      changes.snapshot = persistPayoutSnapshot(next);
+    let commands: ScheduledMessage[] = [];
+    let settledSeq: number | null = null;
+    let reason = options.reason ?? null;
+    if (wanted.event) {
+      const snapshot = this.lifecycle.restore(current.snapshot, current.machineVersion);
+      const decision = this.lifecycle.decide(snapshot, wanted.event);
+      if (!decision.accepted) throw this.refusal(decision.refusal, wanted.event, current, principal);
+      const next = decision.next;
+      changes.status = next.status;
+      changes.stage = next.stage;
+      changes.snapshot = next.snapshot;
       changes.failure = next.context.failure;
-      transition = { from: current.status, to: changes.status, event: decision.event.type };
+      if (current.machineVersion !== PAYOUT_MACHINE_VERSION) changes.machineVersion = PAYOUT_MACHINE_VERSION;
+      transition = { from: current.status, to: next.status, event: wanted.event.type };
+      settledSeq = decision.settled;
+      commands = decision.commands.map((command) =>
+        this.deps.scheduler.messageFor({
+          payoutId: current.id,
+          clientId: current.clientId,
+          requestId: options.requestId,
+          command,
+          leaseMs: options.carriesOutCommands && command.delay_ms === 0 ? this.commandLeaseMs : 0,
+        }),
+      );
+      if (decision.overruled) {
+        const { requested, outcome } = decision.overruled;
+        reason = `The provider overruled the operator's request to ${requested}: the payout is ${outcome}.`;
+      }
     }
-    if (decision.description !== undefined) changes.description = decision.description;
+    if (wanted.description !== undefined) changes.description = wanted.description;
     const change: payouts.VersionedChange = {
       clientId: principal.clientId,
       id: current.id,
@@ -530,12 +526,29 @@ export class PayoutService {
         event: transition?.event ?? 'DESCRIBE',
         actor: principal.actor,
         actorRole: principal.role,
-        reason: options.reason ?? null,
+        reason,
         requestId: options.requestId,
       },
+      commands,
+      settledSeq,
     };
     const updated = await this.save(runner, change);
-    return updated ? { payout: updated, transition, createdAt: current.createdAt } : null;
+    return updated
+      ? { payout: updated, transition, createdAt: current.createdAt, scheduled: commands.length > 0 }
+      : null;
+  }
+
+  private refusal(refusal: Refusal, event: PayoutEvent, current: Payout, principal: Principal): AppError {
+    switch (refusal) {
+      case 'forbidden':
+        return new Forbidden(`A ${principal.role} may not send ${event.type}.`);
+      case 'reason_required':
+        return new ValidationFailed([
+          { pointer: REASON_FIELD, message: `is required to send ${event.type}` },
+        ]);
+      case 'not_now':
+        return new TransitionNotAllowed(event.type, current.status, availableActions(current, principal));
+    }
   }
 
   /**
@@ -551,7 +564,10 @@ export class PayoutService {
   }
 
   private changed(outcome: ChangeOutcome): Payout {
-    if (outcome.transition) this.recordTransition(outcome.transition, outcome.createdAt);
+    if (outcome.scheduled) this.deps.waker?.wake();
+    if (outcome.transition && outcome.transition.from !== outcome.transition.to) {
+      this.recordTransition(outcome.transition, outcome.createdAt);
+    }
     return outcome.payout;
   }
 
@@ -596,10 +612,22 @@ export class PayoutService {
     const description =
       input.description === undefined
         ? null
-        : normaliseDescription(input.description, '/body/description', errors);
+        : normaliseDescription(input.description, DESCRIPTION_FIELD, errors);
     if (errors.length > 0 || !amount || !('recipient' in recipient)) throw new ValidationFailed(errors);
     return { amount, recipient: recipient.recipient, description: description ?? null };
   }
+}
+
+/** The fields of a change request that the domain checks (the contract names them the same way). */
+const DESCRIPTION_FIELD = '/body/description';
+const REASON_FIELD = '/body/reason';
+
+function checkReason(reason: string | undefined, errors: FieldError[]): void {
+  if (reason === undefined) return;
+  const problem = textProblem(reason, { allowNewlines: true });
+  if (problem) errors.push({ pointer: REASON_FIELD, message: problem });
+  else if (codePointLength(reason) > 500)
+    errors.push({ pointer: REASON_FIELD, message: 'must be at most 500 characters' });
 }
 
 function normaliseDescription(raw: string | null, pointer: string, errors: FieldError[]): string | null {

@@ -1,16 +1,16 @@
 /** The payout as the domain sees it, and its public representation. */
+import type { PayoutFailure, PayoutLastError } from '../machines/payout.machine.js';
 import type {
-  PayoutEventType,
-  PayoutFailure,
+  PayoutAction,
+  PayoutStage,
   PayoutStatus,
   PersistedPayoutSnapshot,
-} from '../machines/payout.machine.js';
-import { acceptedEvents, restorePayoutSnapshot } from '../machines/payout.machine.js';
+} from '../machines/payout-lifecycle.js';
+import { PayoutLifecycle } from '../machines/payout-lifecycle.js';
 import type { Money } from './money.js';
 import type { MaskedRecipient, Recipient } from './recipient.js';
 import { maskRecipient } from './recipient.js';
 import type { Principal } from './principal.js';
-import { roleMaySend } from './principal.js';
 
 export interface Payout {
   id: string;
@@ -18,6 +18,8 @@ export interface Payout {
   amount: Money;
   recipient: Recipient;
   status: PayoutStatus;
+  /** Which effect is in flight, or that a person is needed; null once final. */
+  stage: PayoutStage | null;
   snapshot: PersistedPayoutSnapshot;
   machineVersion: number;
   version: number;
@@ -39,27 +41,24 @@ export interface PayoutHistoryEntry {
   at: Date;
 }
 
-/** Actions a caller may take next, as they appear in `available_actions`. */
-export type PayoutAction = 'cancel' | 'start' | 'succeed' | 'fail';
+export type { PayoutAction };
+
+/** The actions are the same for every policy: one lifecycle answers them for all. */
+const ACTIONS = new PayoutLifecycle();
 
 /**
- * What this principal may do next with this payout: the machine's accepted events the role may send. The
- * machine has no guards, so what a state accepts depends on the state alone: it is asked once per (machine
- * version, status) and remembered, instead of rehydrating an actor for every payout in every response.
+ * What this principal may do next with this payout: the API-facing events the machine would accept from the
+ * principal's role in the payout's state (see `PayoutLifecycle.actionsFor`).
  */
 export function availableActions(payout: Payout, principal: Principal): PayoutAction[] {
-  const key = `${payout.machineVersion}:${payout.status}`;
-  let accepted = ACCEPTED_BY_STATE.get(key);
-  if (!accepted) {
-    accepted = acceptedEvents(restorePayoutSnapshot(payout.snapshot, payout.machineVersion));
-    ACCEPTED_BY_STATE.set(key, accepted);
-  }
-  return accepted
-    .filter((event) => roleMaySend(principal.role, event))
-    .map((event) => event.toLowerCase() as PayoutAction);
+  return ACTIONS.actionsFor(payout.status, payout.stage, principal.role);
 }
 
-const ACCEPTED_BY_STATE = new Map<string, PayoutEventType[]>();
+/** The last thing that went wrong on the way, from the machine's context; null when nothing did. */
+export function lastErrorOf(payout: Payout): PayoutLastError | null {
+  const context = payout.snapshot.context as { last_error?: PayoutLastError | null } | undefined;
+  return context?.last_error ?? null;
+}
 
 /** The API representation of a payout (the `Payout` schema of openapi.yaml). */
 export interface PayoutResource {
@@ -68,9 +67,11 @@ export interface PayoutResource {
   currency: string;
   recipient: MaskedRecipient;
   status: PayoutStatus;
+  stage: PayoutStage | null;
   available_actions: PayoutAction[];
   description: string | null;
   failure: PayoutFailure | null;
+  last_error: PayoutLastError | null;
   created_at: string;
   updated_at: string;
   version: number;
@@ -83,9 +84,11 @@ export function toPayoutResource(payout: Payout, principal: Principal): PayoutRe
     currency: payout.amount.currency,
     recipient: maskRecipient(payout.recipient),
     status: payout.status,
+    stage: payout.stage,
     available_actions: availableActions(payout, principal),
     description: payout.description,
     failure: payout.failure,
+    last_error: lastErrorOf(payout),
     created_at: payout.createdAt.toISOString(),
     updated_at: payout.updatedAt.toISOString(),
     version: payout.version,

@@ -2,13 +2,17 @@
  * Who is asking. Every service call takes one; every query is scoped by its `clientId`.
  *
  * - `client`: an API client's key. May create, read, describe and cancel its own payouts.
- * - `operator`: a back-office key of the same client. Everything a client may do, plus resolving a payout
- *   stuck in `processing` with SUCCEED or FAIL and a reason.
- * - `worker`: the processing pipeline, acting for the payout's client. Sends START, SUCCEED and FAIL.
+ * - `operator`: a back-office key of the same client. Everything a client may do, plus asking for a payout in
+ *   `processing` to be failed or completed (with a reason), and retrying one that needs attention.
+ * - `worker`: the processing pipeline, acting for the payout's client. Starts payouts and reports the provider's
+ *   answers.
+ * - `system`: the service's own housekeeping (the sweeper's re-drives).
+ *
+ * What each role may send, and when, is the machine's to say (its `sentBy` guards): see src/machines.
  */
-import type { PayoutEventType } from '../machines/payout.machine.js';
+import type { Role, Sender } from '../machines/payout.machine.js';
 
-export type Role = 'client' | 'operator' | 'worker';
+export type { Role };
 export const API_KEY_ROLES = ['client', 'operator'] as const;
 
 export interface Principal {
@@ -18,30 +22,24 @@ export interface Principal {
   actor: string;
 }
 
-/** Events each role may send, whatever the state. */
-const ALLOWED_EVENTS: Readonly<Record<Role, readonly PayoutEventType[]>> = {
-  client: ['CANCEL'],
-  operator: ['CANCEL', 'SUCCEED', 'FAIL'],
-  worker: ['START', 'SUCCEED', 'FAIL'],
-};
-
-export function roleMaySend(role: Role, event: PayoutEventType): boolean {
-  return ALLOWED_EVENTS[role].includes(event);
-}
-
-/** Operators resolve payouts by hand, so they must say why. */
-export function roleNeedsReason(role: Role, event: PayoutEventType): boolean {
-  return role === 'operator' && (event === 'SUCCEED' || event === 'FAIL');
-}
-
 /**
- * Deleted payouts are hidden from API callers. The worker still sees them: a client's DELETE racing the
- * processing message must end as "already cancelled" (acknowledged), not as an unknown payout dead-lettered.
+ * Deleted payouts are hidden from API callers. The worker and the sweeper still see them: a client's DELETE
+ * racing the processing message must end as "already cancelled" (acknowledged), not as an unknown payout
+ * dead-lettered.
  */
 export function roleSeesDeleted(role: Role): boolean {
-  return role === 'worker';
+  return role === 'worker' || role === 'system';
+}
+
+/** The principal as the sender of a machine event. */
+export function senderOf(principal: Principal): Sender {
+  return { role: principal.role, id: principal.actor };
 }
 
 export function workerPrincipal(clientId: string, actor = 'worker'): Principal {
   return { clientId, role: 'worker', actor };
+}
+
+export function systemPrincipal(clientId: string, actor = 'sweeper'): Principal {
+  return { clientId, role: 'system', actor };
 }

@@ -11,7 +11,7 @@ import { ServiceUnavailable, ValidationFailed } from '../domain/errors.js';
 import type { Payout } from '../domain/payout.js';
 import { toPayoutEventResource, toPayoutResource } from '../domain/payout.js';
 import type { Principal } from '../domain/principal.js';
-import type { PayoutStatus } from '../machines/payout.machine.js';
+import type { PayoutStage, PayoutStatus } from '../machines/payout-lifecycle.js';
 import { machineDefinition } from '../machines/definition.js';
 import type { ApiSpec } from './spec.js';
 import type { DocsPages } from './docs.js';
@@ -49,6 +49,7 @@ export function operationHandlers(
         limit: typeof query.limit === 'number' ? query.limit : 20,
         cursor: optionalString(query.cursor),
         status: optionalString(query.status) as PayoutStatus | undefined,
+        stage: optionalString(query.stage) as PayoutStage | undefined,
         currency: optionalString(query.currency),
         createdGte: optionalDate(query.created_gte, '/query/created_gte'),
         createdLt: optionalDate(query.created_lt, '/query/created_lt'),
@@ -72,13 +73,24 @@ export function operationHandlers(
     async updatePayout(c, _req, res) {
       const principal = principalOf(c);
       const body = c.request.requestBody as PayoutChangeRequest & { reason?: string };
-      const payout = await service.updatePayout(
+      const result = await service.updatePayout(
         principal,
         pathId(c),
         { status: body.status, description: body.description },
         { requestId: requestIdOf(res), expectedVersion: ifMatch(c), reason: body.reason },
       );
-      sendPayout(res, payout, principal);
+      sendPayout(res, result.payout, principal, result.accepted ? 202 : 200);
+    },
+
+    async retryPayout(c, _req, res) {
+      const principal = principalOf(c);
+      const body = (c.request.requestBody ?? {}) as { reason?: string };
+      const result = await service.retryPayout(principal, pathId(c), {
+        requestId: requestIdOf(res),
+        expectedVersion: ifMatch(c),
+        reason: body.reason,
+      });
+      sendPayout(res, result.payout, principal, 202);
     },
 
     async deletePayout(c, _req, res) {
@@ -141,9 +153,9 @@ export function principalOf(c: Context): Principal {
   return c.security.bearerAuth as Principal;
 }
 
-function sendPayout(res: Response, payout: Payout, principal: Principal): void {
+function sendPayout(res: Response, payout: Payout, principal: Principal, status = 200): void {
   res.setHeader('ETag', etag(payout.version));
-  res.json(toPayoutResource(payout, principal));
+  res.status(status).json(toPayoutResource(payout, principal));
 }
 
 export function etag(version: number): string {

@@ -33,6 +33,7 @@ export class PayoutRow extends Model {
   currency!: string;
   recipient!: Record<string, unknown>;
   status!: string;
+  stage!: string | null;
   snapshot!: Record<string, unknown>;
   machine_version!: number;
   version!: number;

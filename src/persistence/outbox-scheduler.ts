@@ -1,48 +1,51 @@
 /** The outbox adapter of the scheduling port, and the waker that NOTIFYs relays after commit. */
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
+import type { PayoutCommandType } from '../machines/payout.machine.js';
 import type {
+  CommandRequest,
   OutboxWaker,
-  ProcessingRequest,
   ProcessingScheduler,
   ScheduledMessage,
 } from '../domain/scheduling.js';
-import { insertOutboxMessages, notifyOutbox } from './outbox-repository.js';
+import { notifyOutbox } from './outbox-repository.js';
 
 export const PROCESS_TOPIC = 'payout.process';
-export const PROCESS_MESSAGE_SCHEMA_VERSION = 1;
+export const PROCESS_MESSAGE_SCHEMA_VERSION = 2;
 
-/** The body of a processing message, as it travels from the outbox to the worker. */
+/**
+ * The body of a payout message, as it travels from the outbox to the worker: one of the payout's commands.
+ * Version 1 (written before commands existed) has no `command`: the worker reads it as "carry out whatever the
+ * payout has outstanding now".
+ */
 export interface ProcessMessage {
-  schema_version: 1;
+  schema_version: 1 | 2;
   message_id: string;
   payout_id: string;
   client_id: string;
   request_id: string | null;
+  command?: { seq: number; type: PayoutCommandType; delay_ms: number };
 }
 
 export class OutboxScheduler implements ProcessingScheduler {
-  async schedule(tx: Knex.Transaction, requests: ProcessingRequest[]): Promise<void> {
-    await insertOutboxMessages(
-      tx,
-      requests.map((request) => this.messageFor(request)),
-    );
-  }
-
-  messageFor(request: ProcessingRequest): ScheduledMessage {
+  messageFor(request: CommandRequest): ScheduledMessage {
     const id = uuidv7();
+    const { seq, type, delay_ms } = request.command;
     const payload: ProcessMessage = {
       schema_version: PROCESS_MESSAGE_SCHEMA_VERSION,
       message_id: id,
       payout_id: request.payoutId,
       client_id: request.clientId,
       request_id: request.requestId,
+      command: { seq, type, delay_ms },
     };
     return {
       id,
       topic: PROCESS_TOPIC,
       payload: payload as unknown as Record<string, unknown>,
       payoutId: request.payoutId,
+      commandSeq: seq,
+      leaseMs: request.leaseMs,
     };
   }
 }

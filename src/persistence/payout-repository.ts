@@ -3,7 +3,9 @@
  * service's transaction) and, for payouts, the client id: there is no unscoped read of a payout.
  */
 import type { Knex } from 'knex';
-import type { PayoutFailure, PayoutStatus, PersistedPayoutSnapshot } from '../machines/payout.machine.js';
+import type { PayoutFailure } from '../machines/payout.machine.js';
+import type { PayoutStage, PayoutStatus, PersistedPayoutSnapshot } from '../machines/payout-lifecycle.js';
+import { ATTENTION_STAGE, UNFINISHED_STATUSES } from '../machines/payout-lifecycle.js';
 import { MINOR_DIGITS } from '../domain/currency.js';
 import { Money } from '../domain/money.js';
 import type { Payout, PayoutHistoryEntry } from '../domain/payout.js';
@@ -28,6 +30,7 @@ export function toPayout(row: PayoutRow): Payout {
     amount: Money.fromStored(row.amount_minor, currency, minorDigits),
     recipient: row.recipient as unknown as Recipient,
     status: row.status as PayoutStatus,
+    stage: row.stage as PayoutStage | null,
     snapshot: row.snapshot,
     machineVersion: row.machine_version,
     version: row.version,
@@ -79,9 +82,9 @@ const INSERT_PAYOUT = `WITH l AS (
        RETURNING 1),
      p AS (
        INSERT INTO payouts (id, client_id, amount_minor, currency, recipient, status, snapshot, machine_version,
-         version, description, created_at, updated_at, status_changed_at)
+         version, description, created_at, updated_at, status_changed_at, stage)
        SELECT $2, $3, $4::bigint, $5::text, $6::jsonb, $7::text, $8::jsonb, $9::integer, $10::integer, $11::text,
-         $12::timestamptz, $12, $12
+         $12::timestamptz, $12, $12, $25::text
        FROM l WHERE l.locked AND ($1 IS NULL OR EXISTS (SELECT FROM k))
        RETURNING id, status, created_at),
      h AS (
@@ -89,8 +92,8 @@ const INSERT_PAYOUT = `WITH l AS (
          (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id, at)
        SELECT p.id, NULL, p.status, $17::text, $18::text, $19::text, $20::text, $21::text, p.created_at FROM p),
      o AS (
-       INSERT INTO outbox (id, topic, payload, payout_id)
-       SELECT $22::uuid, $23::text, $24::jsonb, p.id FROM p)
+       INSERT INTO outbox (id, topic, payload, payout_id, command_seq)
+       SELECT $22::uuid, $23::text, $24::jsonb, p.id, $26::integer FROM p)
      SELECT l.locked, EXISTS (SELECT FROM p) AS created FROM l`;
 
 /**
@@ -134,6 +137,9 @@ export async function insertPayout(
     message.id,
     message.topic,
     JSON.stringify(message.payload),
+    // $25-$26: the stage and the message's command
+    payout.stage,
+    message.commandSeq,
   ];
   const result = await withConnection(db, (client) =>
     client.query<{ locked: boolean; created: boolean }>({
@@ -185,7 +191,11 @@ export async function findPayouts(
 
 export interface PayoutChanges {
   status?: PayoutStatus;
+  /** With `status`: the stage it comes with (null once final). */
+  stage?: PayoutStage | null;
   snapshot?: PersistedPayoutSnapshot;
+  /** With `snapshot`: the machine version it was written by, when it differs from the row's (an upgrade). */
+  machineVersion?: number;
   description?: string | null;
   failure?: PayoutFailure | null;
   deleted?: boolean;
@@ -198,6 +208,10 @@ export interface VersionedChange {
   expectedVersion: number;
   changes: PayoutChanges;
   history: Omit<NewHistoryEntry, 'payoutId' | 'to'>;
+  /** The commands the change issued: outbox rows written with it, only when it is written. */
+  commands?: readonly ScheduledMessage[];
+  /** The command the change answered: its waiting outbox rows are marked done by the same statement. */
+  settledSeq?: number | null;
 }
 
 /**
@@ -245,7 +259,7 @@ async function runVersionedUpdate(
   lockedRows: 'wait' | 'skip',
 ): Promise<VersionedUpdateRow[]> {
   const input = changes.map((change, index) => {
-    const { status, snapshot, description, failure, deleted } = change.changes;
+    const { status, stage, snapshot, machineVersion, description, failure, deleted } = change.changes;
     return {
       n: index,
       id: change.id,
@@ -254,7 +268,10 @@ async function runVersionedUpdate(
       // Absent means unchanged: a null status or snapshot keeps the row's own; the set_ flags tell "set to null"
       // apart from "leave alone" for the nullable columns.
       status: status ?? null,
+      set_stage: stage !== undefined,
+      stage: stage ?? null,
       snapshot: snapshot ?? null,
+      machine_version: machineVersion ?? null,
       set_description: description !== undefined,
       description: description ?? null,
       set_failure: failure !== undefined,
@@ -267,6 +284,14 @@ async function runVersionedUpdate(
       h_actor_role: change.history.actorRole,
       h_reason: change.history.reason,
       h_request_id: change.history.requestId,
+      settled_seq: change.settledSeq ?? null,
+      commands: (change.commands ?? []).map((message) => ({
+        id: message.id,
+        topic: message.topic,
+        payload: message.payload,
+        command_seq: message.commandSeq,
+        lease_ms: message.leaseMs ?? 0,
+      })),
     };
   });
   // `l` locks the rows first (a row changed by a transaction that committed meanwhile is locked in its newest
@@ -277,7 +302,8 @@ async function runVersionedUpdate(
          n integer, id uuid, client_id uuid, expected_version integer, status text, snapshot jsonb,
          set_description boolean, description text, set_failure boolean, failure_code text, failure_message text,
          deleted boolean, h_from text, h_event text, h_actor text, h_actor_role text, h_reason text,
-         h_request_id text)),
+         h_request_id text, set_stage boolean, stage text, settled_seq integer, commands json,
+         machine_version integer)),
      l AS (
        SELECT p.id FROM payouts p WHERE (p.id, p.client_id) IN (SELECT id, client_id FROM c)
        FOR UPDATE OF p${lockedRows === 'skip' ? ' SKIP LOCKED' : ''}),
@@ -286,8 +312,11 @@ async function runVersionedUpdate(
          version = p.version + 1,
          updated_at = now(),
          status = coalesce(c.status, p.status),
-         status_changed_at = CASE WHEN c.status IS NULL THEN p.status_changed_at ELSE now() END,
+         status_changed_at = CASE WHEN c.status IS NULL OR c.status = p.status THEN p.status_changed_at ELSE now() END,
+         stage = CASE WHEN c.set_stage THEN c.stage ELSE p.stage END,
+         scheduled_at = CASE WHEN json_array_length(c.commands) > 0 THEN now() ELSE p.scheduled_at END,
          snapshot = coalesce(c.snapshot, p.snapshot),
+         machine_version = coalesce(c.machine_version, p.machine_version),
          description = CASE WHEN c.set_description THEN c.description ELSE p.description END,
          failure_code = CASE WHEN c.set_failure THEN c.failure_code ELSE p.failure_code END,
          failure_message = CASE WHEN c.set_failure THEN c.failure_message ELSE p.failure_message END,
@@ -296,10 +325,20 @@ async function runVersionedUpdate(
        WHERE p.id = c.id AND p.client_id = c.client_id AND p.version = c.expected_version
          AND p.deleted_at IS NULL
        RETURNING p.*, c.n AS batch_index, c.h_from, c.h_event, c.h_actor, c.h_actor_role, c.h_reason,
-         c.h_request_id),
+         c.h_request_id, c.settled_seq, c.commands),
      h AS (
        INSERT INTO payout_events (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id)
-       SELECT id, h_from, status, h_event, h_actor, h_actor_role, h_reason, h_request_id FROM u)
+       SELECT id, h_from, status, h_event, h_actor, h_actor_role, h_reason, h_request_id FROM u),
+     o AS (
+       INSERT INTO outbox (id, topic, payload, payout_id, command_seq, locked_until)
+       SELECT m.id, m.topic, m.payload, u.id, m.command_seq,
+              CASE WHEN m.lease_ms > 0 THEN now() + make_interval(secs => m.lease_ms / 1000.0) END
+         FROM u, json_to_recordset(u.commands) AS m(id uuid, topic text, payload jsonb, command_seq integer,
+                                                    lease_ms integer)),
+     s AS (
+       UPDATE outbox SET published_at = now(), locked_until = NULL
+        WHERE published_at IS NULL AND (payout_id, command_seq) IN (
+          SELECT id, settled_seq FROM u WHERE settled_seq IS NOT NULL))
      SELECT l.id IS NOT NULL AS locked, u.*
        FROM c LEFT JOIN l ON l.id = c.id LEFT JOIN u ON u.batch_index = c.n
       ORDER BY c.n`,
@@ -317,6 +356,7 @@ export interface PayoutListFilter {
   /** Exclusive upper bound on `seq`: the keyset position of the previous page's last row. */
   beforeSeq?: string;
   status?: PayoutStatus;
+  stage?: PayoutStage;
   currency?: string;
   createdGte?: Date;
   createdLt?: Date;
@@ -337,6 +377,7 @@ export async function listPayoutPage(
     .limit(filter.limit + 1);
   if (filter.beforeSeq !== undefined) void query.where('seq', '<', filter.beforeSeq);
   if (filter.status !== undefined) void query.where('status', filter.status);
+  if (filter.stage !== undefined) void query.where('stage', filter.stage);
   if (filter.currency !== undefined) void query.where('currency', filter.currency);
   if (filter.createdGte !== undefined) void query.where('created_at', '>=', filter.createdGte);
   if (filter.createdLt !== undefined) void query.where('created_at', '<', filter.createdLt);
@@ -367,48 +408,52 @@ export async function listHistory(runner: Runner, payoutId: string): Promise<Pay
   }));
 }
 
-/** Marks a payout as just scheduled (a message for it went into the outbox). Not a change of the payout. */
-export async function markScheduled(tx: Knex.Transaction, ids: string[]): Promise<void> {
-  if (ids.length > 0) await tx('payouts').update({ scheduled_at: tx.fn.now() }).whereIn('id', ids);
-}
-
 /**
- * Payouts left in `created` or `processing` whose last message is older than the threshold, across clients:
- * the sweeper works for the whole service. Locked with SKIP LOCKED so two sweepers split the work.
+ * Unfinished payouts whose last command is older than the threshold (its message was lost, dropped or
+ * dead-lettered), across clients: the sweeper works for the whole service. Payouts that need a person are left
+ * alone, and so is a payout with a message still waiting in the outbox (the broker is down, the relay is behind,
+ * or a worker holds the lease on a command it is carrying out): another message would only pile up behind it.
+ * The claim moves `scheduled_at` in the same statement, so two sweepers never claim the same payout.
  */
 export async function claimStuckPayouts(
-  tx: Knex.Transaction,
+  runner: Runner,
   olderThanSeconds: number,
   limit: number,
 ): Promise<Array<{ id: string; clientId: string; status: PayoutStatus }>> {
-  const rows = (await tx('payouts')
-    .select('id', 'client_id', 'status')
-    .whereIn('status', ['created', 'processing'])
-    .where('scheduled_at', '<', tx.raw(`now() - make_interval(secs => ?)`, [olderThanSeconds]))
-    // A message still waiting in the outbox (the broker is down, or the relay is behind) will arrive: another one
-    // would only pile up behind it.
-    .whereNotExists(
-      tx('outbox').select(tx.raw('1')).whereRaw('outbox.payout_id = payouts.id').whereNull('published_at'),
-    )
-    .orderBy('scheduled_at')
-    .limit(limit)
-    .forUpdate()
-    .skipLocked()) as Array<{ id: string; client_id: string; status: PayoutStatus }>;
-  return rows.map((row) => ({ id: row.id, clientId: row.client_id, status: row.status }));
+  const result = await runner.raw<{ rows: Array<{ id: string; client_id: string; status: PayoutStatus }> }>(
+    `UPDATE payouts SET scheduled_at = now()
+      WHERE id IN (
+        SELECT p.id FROM payouts p
+         WHERE p.status = ANY (?::text[]) AND p.stage IS DISTINCT FROM ?
+           AND p.scheduled_at < now() - make_interval(secs => ?)
+           AND NOT EXISTS (SELECT FROM outbox o WHERE o.payout_id = p.id AND o.published_at IS NULL)
+         ORDER BY p.scheduled_at
+         LIMIT ?
+         FOR UPDATE SKIP LOCKED)
+      RETURNING id, client_id, status`,
+    [UNFINISHED_STATUSES, ATTENTION_STAGE, olderThanSeconds, limit],
+  );
+  return result.rows.map((row) => ({ id: row.id, clientId: row.client_id, status: row.status }));
 }
 
-/** Unfinished payouts in their status for longer than the threshold, by status: the stuck-payouts gauge. */
+/**
+ * Unfinished payouts in their status for longer than the threshold, by status (the stuck-payouts gauge), and the
+ * payouts waiting for a person (the attention gauge).
+ */
 export async function countStuckPayouts(
   runner: Runner,
   olderThanSeconds: number,
-): Promise<Record<string, number>> {
+): Promise<{ stuck: Record<string, number>; needsAttention: number }> {
   const rows: Array<{ status: string; count: string }> = await runner('payouts')
     .select('status')
     .count({ count: '*' })
-    .whereIn('status', ['created', 'processing'])
+    .whereIn('status', UNFINISHED_STATUSES)
     .where('status_changed_at', '<', runner.raw(`now() - make_interval(secs => ?)`, [olderThanSeconds]))
     .groupBy('status');
-  const counts: Record<string, number> = { created: 0, processing: 0 };
-  for (const row of rows) counts[row.status] = Number(row.count);
-  return counts;
+  const stuck: Record<string, number> = Object.fromEntries(UNFINISHED_STATUSES.map((status) => [status, 0]));
+  for (const row of rows) stuck[row.status] = Number(row.count);
+  const attention = (await runner('payouts').count({ count: '*' }).where('stage', ATTENTION_STAGE)) as Array<{
+    count: string;
+  }>;
+  return { stuck, needsAttention: Number(attention[0]?.count ?? 0) };
 }

@@ -21,7 +21,7 @@ import type { AppContext } from '../../src/context.js';
 import { createContext } from '../../src/context.js';
 import type { CreatePayoutInput } from '../../src/domain/payout-service.js';
 import type { Principal } from '../../src/domain/principal.js';
-import type { PayoutStatus } from '../../src/machines/payout.machine.js';
+import type { PayoutStatus } from '../../src/machines/payout-lifecycle.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { testDatabaseUrl } from './database.js';

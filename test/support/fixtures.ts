@@ -7,8 +7,9 @@ import type { AppContext } from '../../src/context.js';
 import type { Payout } from '../../src/domain/payout.js';
 import type { Principal, Role } from '../../src/domain/principal.js';
 import { workerPrincipal } from '../../src/domain/principal.js';
-import type { PayoutEventType, PayoutStatus } from '../../src/machines/payout.machine.js';
-import { PAYOUT_TRANSITIONS, sampleEvent } from '../../src/machines/payout.machine.js';
+import type { PayoutEventType } from '../../src/machines/payout.machine.js';
+import type { PayoutStatus } from '../../src/machines/payout-lifecycle.js';
+import type { EventInput } from '../../src/domain/payout-service.js';
 
 /** Valid IBANs (mod-97 correct) for tests. */
 export const IBANS = {
@@ -22,13 +23,21 @@ export const IBANS = {
 export const BAD_CHECKSUM_IBAN = 'DE89370400440532013001';
 
 /**
- * The events each role may send, copied from SPEC by hand — deliberately not from src/domain/principal.ts, so
- * the tests that derive their 403 cases from it check the code instead of repeating it.
+ * The events each role may send, copied from SPEC and the machine issue by hand — deliberately not read from the
+ * machine, so the tests that derive their 403 cases from it check the code instead of repeating it.
  */
 export const SPEC_ROLE_EVENTS: Readonly<Record<Role, readonly PayoutEventType[]>> = {
   client: ['CANCEL'],
-  operator: ['CANCEL', 'SUCCEED', 'FAIL'],
-  worker: ['START', 'SUCCEED', 'FAIL'],
+  operator: ['CANCEL', 'SUCCEED', 'FAIL', 'RETRY'],
+  worker: [
+    'START',
+    'PROVIDER_SUCCEEDED',
+    'PROVIDER_FAILED',
+    'PROVIDER_NOT_FOUND',
+    'PROVIDER_UNAVAILABLE',
+    'DEAD_LETTERED',
+  ],
+  system: ['REDRIVE', 'DEAD_LETTERED'],
 };
 
 /** Whether SPEC lets `role` send `event`. */
@@ -71,23 +80,28 @@ export async function createTestClient(db: Knex, prefix = 'test'): Promise<TestC
 }
 
 /**
+ * The worker's way into each status: START, then the provider's answer to the submit START issued (command 2: a
+ * new payout's command 1 is its processing message). `cancelled` is the client's CANCEL.
+ */
+const PATHS: Readonly<Record<PayoutStatus, ReadonlyArray<EventInput>>> = {
+  created: [],
+  processing: [{ type: 'START' }],
+  completed: [{ type: 'START' }, { type: 'PROVIDER_SUCCEEDED', seq: 2 }],
+  failed: [
+    { type: 'START' },
+    { type: 'PROVIDER_FAILED', seq: 2, failure: { code: 'provider_refused', message: 'Refused in a test' } },
+  ],
+  cancelled: [{ type: 'CANCEL' }],
+};
+
+/**
  * A new payout of `client` in `status`, reached through the service the way production reaches it: the worker
- * starts, succeeds and fails payouts, the client cancels. The path is found by walking the machine's transitions
- * backwards from the status, so a new state needs no change here.
+ * starts payouts and reports the provider's answers, the client cancels.
  */
 export async function payoutIn(ctx: AppContext, client: TestClient, status: PayoutStatus): Promise<Payout> {
   const { body } = await ctx.service.createPayout(client.principal, payoutInput(), { requestId: 'setup' });
-  const path: PayoutEventType[] = [];
-  for (let current = status; current !== 'created';) {
-    const step = PAYOUT_TRANSITIONS.find((transition) => transition.to === current);
-    if (!step) throw new Error(`no transition into ${current}`);
-    path.unshift(step.event);
-    current = step.from;
-  }
-  for (const type of path) {
-    const principal: Principal = type === 'CANCEL' ? client.principal : workerPrincipal(client.clientId);
-    const event =
-      type === 'FAIL' ? { type, code: 'provider_refused', message: 'Refused in a test' } : sampleEvent(type);
+  for (const event of PATHS[status]) {
+    const principal: Principal = event.type === 'CANCEL' ? client.principal : workerPrincipal(client.clientId);
     await ctx.service.applyEvent(principal, body.id, event, { requestId: 'setup' });
   }
   return ctx.service.getPayout(client.principal, body.id);

@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import * as initialSchema from './20261124000001_initial_schema.js';
 import * as outboxPayoutAndStatusClock from './20261124000002_outbox_payout_and_status_clock.js';
+import * as payoutStageAndCommands from './20261201000001_payout_stage_and_commands.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -14,6 +15,7 @@ interface Migration {
 const MIGRATIONS: ReadonlyArray<[name: string, migration: Migration]> = [
   ['20261124000001_initial_schema', initialSchema],
   ['20261124000002_outbox_payout_and_status_clock', outboxPayoutAndStatusClock],
+  ['20261201000001_payout_stage_and_commands', payoutStageAndCommands],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -65,11 +65,25 @@ describe('consumers: pipeline', function () {
     expect((await get(atLimit!)).status).to.equal('completed');
   });
 
+  it('withdraws the message of a payout deleted before it went out: the cancel settles its command', async () => {
+    const client = await createTestClient(harness.ctx.db, 'withdrawn');
+    const [id] = await createPayouts(harness.ctx, client.principal, 1);
+    await harness.ctx.service.deletePayout(client.principal, id!, { requestId: null });
+    const rows = await harness.ctx.db('outbox').where({ payout_id: id });
+    expect(rows).to.have.length(1);
+    expect(rows[0].published_at, 'marked done by the cancel').to.not.equal(null);
+  });
+
   it('acknowledges the message of a payout deleted before processing, without dead-lettering it', async () => {
     const client = await createTestClient(harness.ctx.db, 'deleted');
     const [id] = await createPayouts(harness.ctx, client.principal, 1);
-    await harness.ctx.service.deletePayout(client.principal, id!, { requestId: null });
+    // The message goes out first; the delete then races it to the worker.
     await harness.startRelay();
+    await waitFor(
+      async () =>
+        (await harness.ctx.db('outbox').where({ payout_id: id }).whereNull('published_at')).length === 0,
+    );
+    await harness.ctx.service.deletePayout(client.principal, id!, { requestId: null });
     const worker = await harness.startWorker();
     await waitFor(async () =>
       (await worker.ctx.metrics.redeliveries.get()).values.some((v) => v.labels.status === 'cancelled'),

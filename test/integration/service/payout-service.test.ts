@@ -14,12 +14,7 @@ import type { Payout } from '../../../src/domain/payout.js';
 import { availableActions } from '../../../src/domain/payout.js';
 import type { Principal, Role } from '../../../src/domain/principal.js';
 import { workerPrincipal } from '../../../src/domain/principal.js';
-import {
-  PAYOUT_STATUSES,
-  acceptedEvents,
-  eventInto,
-  restorePayoutSnapshot,
-} from '../../../src/machines/payout.machine.js';
+import { PAYOUT_MACHINE_VERSION, PAYOUT_STATUSES } from '../../../src/machines/payout-lifecycle.js';
 import { OutboxScheduler } from '../../../src/persistence/outbox-scheduler.js';
 import { serviceTestContext } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
@@ -53,7 +48,8 @@ describe('payout service (real PostgreSQL)', () => {
         client_id: client.clientId,
         amount_minor: '125050',
         status: 'created',
-        machine_version: 1,
+        stage: 'queued',
+        machine_version: PAYOUT_MACHINE_VERSION,
       });
       // The answer is decided before the write: the stored row carries exactly the times the body shows.
       expect(
@@ -73,8 +69,10 @@ describe('payout service (real PostgreSQL)', () => {
       expect(outbox[0].payload).to.include({
         client_id: client.clientId,
         request_id: 'req-test',
-        schema_version: 1,
+        schema_version: 2,
       });
+      expect(outbox[0].payload.command).to.deep.equal({ seq: 1, type: 'process', delay_ms: 0 });
+      expect(outbox[0].command_seq).to.equal(1);
       expect(outbox[0].published_at).to.equal(null);
     });
 
@@ -88,6 +86,7 @@ describe('payout service (real PostgreSQL)', () => {
         payoutId: body.id,
         clientId: client.clientId,
         requestId: 'req-test',
+        command: { seq: 1, type: 'process', try: 1, delay_ms: 0 },
       });
       const outbox = await ctx.db('outbox').where({ payout_id: body.id });
       expect(outbox.map((row: { id: string }) => row.id)).to.deep.equal([
@@ -204,22 +203,30 @@ describe('payout service (real PostgreSQL)', () => {
   });
 
   describe('role rules, for every (role, status, requested status)', () => {
-    const roles: Role[] = ['client', 'operator', 'worker'];
+    const roles: Role[] = ['client', 'operator', 'worker', 'system'];
+    /** From SPEC and the machine issue, by hand: what a PATCH to `to` answers. */
+    function expected(
+      role: Role,
+      from: string,
+      to: string,
+    ): 'changed' | 'accepted' | 'forbidden' | 'conflict' {
+      const event =
+        to === 'cancelled' ? 'CANCEL' : to === 'completed' ? 'SUCCEED' : to === 'failed' ? 'FAIL' : null;
+      if (event === null || !specAllows(role, event)) return 'forbidden';
+      if (event === 'CANCEL') return from === 'created' ? 'changed' : 'conflict';
+      return from === 'processing' ? 'accepted' : 'conflict';
+    }
     for (const role of roles) {
       for (const from of PAYOUT_STATUSES) {
         for (const to of PAYOUT_STATUSES) {
           it(`${role}: ${from} → ${to}`, async () => {
             const payout = await payoutIn(ctx, client, from);
-            // An operator's SUCCEED needs the provider's payment (a worker that died after the provider paid).
-            if (from === 'processing' && to === 'completed') await ctx.provider.submit(payout, payout.id);
             const principal: Principal =
               role === 'client'
                 ? client.principal
                 : role === 'operator'
                   ? client.operator
-                  : workerPrincipal(client.clientId);
-            const event = eventInto(to);
-            const accepted = acceptedEvents(restorePayoutSnapshot(payout.snapshot, payout.machineVersion));
+                  : { clientId: client.clientId, role, actor: role };
             const outcome = await ctx.service
               .updatePayout(
                 principal,
@@ -231,17 +238,19 @@ describe('payout service (real PostgreSQL)', () => {
                 (updated) => updated,
                 (error: unknown) => error,
               );
-
-            if (event === undefined || !specAllows(role, event)) {
+            const wanted = expected(role, from, to);
+            if (wanted === 'forbidden') {
               expect(outcome, 'forbidden').to.be.instanceOf(Forbidden);
-            } else if (!accepted.includes(event)) {
+            } else if (wanted === 'conflict') {
               expect(outcome, 'conflict').to.be.instanceOf(TransitionNotAllowed);
               expect((outcome as TransitionNotAllowed).extensions.available_actions).to.deep.equal(
                 availableActions(payout, principal),
               );
             } else {
-              expect((outcome as Payout).status).to.equal(to);
-              expect((outcome as Payout).version).to.equal(payout.version + 1);
+              const result = outcome as { payout: Payout; accepted: boolean };
+              expect(result.accepted).to.equal(wanted === 'accepted');
+              expect(result.payout.status).to.equal(wanted === 'accepted' ? from : to);
+              expect(result.payout.version).to.equal(payout.version + 1);
             }
           });
         }
@@ -259,7 +268,7 @@ describe('payout service (real PostgreSQL)', () => {
 
     it('applies the role rules to applyEvent too: a client cannot START or SUCCEED', async () => {
       const payout = await payoutIn(ctx, client, 'created');
-      for (const event of [{ type: 'START' }, { type: 'SUCCEED' }] as const) {
+      for (const event of [{ type: 'START' }, { type: 'SUCCEED', reason: 'x' }] as const) {
         const outcome = await ctx.service
           .applyEvent(client.principal, payout.id, event, ctxOptions)
           .catch((error: unknown) => error);
@@ -281,7 +290,7 @@ describe('payout service (real PostgreSQL)', () => {
       const created = await payoutIn(ctx, client, 'created');
       const processing = await payoutIn(ctx, client, 'processing');
       expect(availableActions(created, client.principal)).to.deep.equal(['cancel']);
-      expect(availableActions(created, workerPrincipal(client.clientId))).to.deep.equal(['start']);
+      expect(availableActions(created, workerPrincipal(client.clientId))).to.deep.equal([]);
       expect(availableActions(processing, client.principal)).to.deep.equal([]);
       expect(availableActions(processing, client.operator)).to.deep.equal(['succeed', 'fail']);
     });
@@ -316,11 +325,12 @@ describe('payout service (real PostgreSQL)', () => {
       const created = await payoutIn(ctx, client, 'created');
       const worker = workerPrincipal(client.clientId);
       await ctx.service.applyEvent(worker, created.id, { type: 'START' }, ctxOptions);
-      // The hint says created (where SUCCEED is refused, and whose version is gone): the payout is processing.
+      // The hint says created (where the provider's answer is refused, and whose version is gone): the payout is
+      // processing, with the submit START issued outstanding.
       const done = await ctx.service.applyEvent(
         worker,
         created.id,
-        { type: 'SUCCEED' },
+        { type: 'PROVIDER_SUCCEEDED', seq: 2 },
         { ...ctxOptions, current: created },
       );
       expect(done).to.include({ status: 'completed', version: 3 });
@@ -328,7 +338,7 @@ describe('payout service (real PostgreSQL)', () => {
       expect(history.map((row: { event: string }) => row.event)).to.deep.equal([
         'CREATE',
         'START',
-        'SUCCEED',
+        'PROVIDER_SUCCEEDED',
       ]);
       // A stale hint never overwrites: START on a completed payout is refused after the fresh read.
       const refused = await ctx.service
@@ -377,7 +387,13 @@ describe('payout service (real PostgreSQL)', () => {
       expect(await redrive(), 'the re-drive message is waiting now').to.have.length(0);
       const waiting = await ctx.db('outbox').where({ payout_id: body.id }).whereNull('published_at');
       expect(waiting).to.have.length(1);
+      // The machine sends its outstanding command again, under the same number, and counts the re-drive.
       expect(waiting[0].payload).to.include({ payout_id: body.id, request_id: 'req-sweep' });
+      expect(waiting[0].payload.command).to.deep.include({ seq: 1, type: 'process' });
+      const payout = await ctx.service.getPayout(client.principal, body.id);
+      expect(payout.snapshot.context).to.include({ redrives: 1 });
+      const history = await ctx.db('payout_events').where({ payout_id: body.id }).orderBy('id');
+      expect(history.at(-1)).to.include({ event: 'REDRIVE', actor_role: 'system', request_id: 'req-sweep' });
     });
 
     it('counts a payout as stuck from its last status change, whatever else was edited', async () => {
@@ -386,7 +402,7 @@ describe('payout service (real PostgreSQL)', () => {
       await ageScheduling(body.id);
       await ctx.service.updateDescription(client.principal, body.id, 'edited while stuck', ctxOptions);
       const after = await ctx.maintenance.countStuckPayouts();
-      expect(after.created).to.equal(before.created! + 1);
+      expect(after.stuck.created).to.equal(before.stuck.created! + 1);
     });
   });
 
