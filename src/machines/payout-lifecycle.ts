@@ -86,6 +86,15 @@ export function mayEverSend(role: Role, type: PayoutEventType): boolean {
   return MAY_EVER_SEND.get(type)?.has(role) ?? false;
 }
 
+/** Events that every state accepting them guards with `hasReason`: without a reason they are a bad request. */
+const NEEDS_REASON: ReadonlySet<PayoutEventType> = (() => {
+  const guarded = new Map<PayoutEventType, boolean>();
+  for (const { event, guard } of allTransitions(TOP_STATES)) {
+    guarded.set(event, (guarded.get(event) ?? true) && guardNames(guard).includes('hasReason'));
+  }
+  return new Set([...guarded].filter(([, always]) => always).map(([event]) => event));
+})();
+
 /** A payout's lifecycle position, as stored beside the snapshot. */
 export interface PayoutState {
   status: PayoutStatus;
@@ -156,7 +165,7 @@ export class PayoutLifecycle {
    * snapshot given is not changed.
    */
   decide(snapshot: PayoutSnapshot, event: PayoutEvent): Decision {
-    if (!snapshot.can(event)) return { accepted: false, refusal: this.diagnose(snapshot, event) };
+    if (!snapshot.can(event)) return { accepted: false, refusal: diagnose(event) };
     const [next, actions] = transition(this.machine, snapshot, event);
     const commands = actions.flatMap((action) => {
       const effect = (action.params as { event?: PayoutEffect } | undefined)?.event;
@@ -199,18 +208,18 @@ export class PayoutLifecycle {
   accepts(snapshot: PayoutSnapshot, type: PayoutEventType, role: Role): boolean {
     return snapshot.can(sampleEvent(type, role));
   }
+}
 
-  private diagnose(snapshot: PayoutSnapshot, event: PayoutEvent): Refusal {
-    if (!mayEverSend(event.by.role, event.type)) return 'forbidden';
-    const reason = 'reason' in event ? event.reason : undefined;
-    if (
-      (reason === undefined || reason.trim() === '') &&
-      snapshot.can({ ...event, reason: 'a reason' } as PayoutEvent)
-    ) {
-      return 'reason_required';
-    }
-    return 'not_now';
-  }
+/**
+ * Why the machine refuses an event: the role may never send it (whatever the state); it always needs a reason
+ * and has none; or this state does not accept it now.
+ */
+function diagnose(event: PayoutEvent): Refusal {
+  if (!mayEverSend(event.by.role, event.type)) return 'forbidden';
+  const reason = 'reason' in event ? event.reason : undefined;
+  if ((reason === undefined || reason.trim() === '') && NEEDS_REASON.has(event.type))
+    return 'reason_required';
+  return 'not_now';
 }
 
 /** The status (top-level state) and stage (child state) of a snapshot. */
@@ -278,6 +287,17 @@ function allTransitions(states: StatesConfig): TransitionConfig[] {
     ),
     ...allTransitions(state.states ?? {}),
   ]);
+}
+
+/** The names of the guards a transition's guard combines (a named guard, or those inside `and`). */
+function guardNames(guard: unknown): string[] {
+  if (!guard) return [];
+  if (typeof guard === 'string') return [guard];
+  if (typeof guard === 'function' && Array.isArray((guard as { guards?: unknown }).guards)) {
+    return (guard as unknown as { guards: unknown[] }).guards.flatMap(guardNames);
+  }
+  const type = (guard as { type?: unknown }).type;
+  return typeof type === 'string' ? [type] : [];
 }
 
 /** The roles of the `sentBy` guard in a transition's guard (alone or inside `and`). */

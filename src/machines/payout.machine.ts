@@ -126,14 +126,23 @@ function by(...roles: Role[]) {
 export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY) {
   const retries = policy.retryDelaysMs.length;
 
-  /** The next command, numbered after the last one; `try` continues when the same command is tried again. */
+  /**
+   * The next command, numbered after the last one. A submit is the payout's `attempts + 1`-th try (its retries
+   * count across a detour through `confirming`); another command's `try` continues when the same command is tried
+   * again. Every try after the first waits out its back-off.
+   */
   const issue = (
     context: PayoutContext,
     type: PayoutCommandType,
     options: { again?: boolean; failure?: PayoutFailure } = {},
   ): PayoutCommand => {
     const previous = context.command;
-    const tryNo = options.again && previous?.type === type ? previous.try + 1 : 1;
+    const tryNo =
+      type === 'submit'
+        ? context.attempts + 1
+        : options.again && previous?.type === type
+          ? previous.try + 1
+          : 1;
     return {
       seq: context.commands + 1,
       type,
@@ -152,6 +161,8 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
         command,
         commands: command.seq,
         attempts: countsAsAttempt ? context.attempts + 1 : context.attempts,
+        // The payout moved on by itself: the sweeper's count starts again.
+        redrives: 0,
       };
     };
 
@@ -177,9 +188,8 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
       succeedRequested: ({ context }) => context.request?.action === 'succeed',
     },
     actions: {
-      startProcessing: assign(dispatch((context) => issue(context, 'submit'), true)),
-      resubmit: assign(dispatch((context) => issue(context, 'submit', { again: true }), true)),
-      submitAfresh: assign(dispatch((context) => issue(context, 'submit'), true)),
+      /** The next try of the submit: the first on START, then after each unavailability or a detour. */
+      submit: assign(dispatch((context) => issue(context, 'submit'), true)),
       requeue: assign(dispatch((context) => issue(context, 'process'))),
       voidForRequest: assign(
         dispatch((context) =>
@@ -212,7 +222,10 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
         command: { ...context.command!, delay_ms: 0 },
       })),
       countRedrive: assign({ redrives: ({ context }) => context.redrives + 1 }),
-      resetCounters: assign({ redrives: 0 }),
+      /** A person takes over: the retries and re-drives start again. */
+      resetCounters: assign({ redrives: 0, attempts: 0 }),
+      /** The operator's request is answered without settling the payout (the provider holds nothing yet). */
+      clearRequest: assign({ request: null }),
       recordRequest: assign({
         request: ({ event }) =>
           event.type === 'SUCCEED' || event.type === 'FAIL'
@@ -274,14 +287,14 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
               START: {
                 target: '#payout.processing.submitting',
                 guard: by('worker'),
-                actions: ['startProcessing', 'send'],
+                actions: ['submit', 'send'],
               },
               REDRIVE: [
                 { guard: and([by('system'), 'redrivesLeft']), actions: ['countRedrive', 'resend'] },
                 {
                   target: 'needs_attention',
                   guard: by('system'),
-                  actions: ['countRedrive', 'recordRedriveLimit', 'settle'],
+                  actions: ['recordRedriveLimit', 'countRedrive', 'settle'],
                 },
               ],
               DEAD_LETTERED: {
@@ -342,7 +355,7 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
                 {
                   target: 'submitting',
                   guard: and([by('worker'), 'answersCommand', 'triesLeft']),
-                  actions: ['recordLastError', 'resubmit', 'send'],
+                  actions: ['recordLastError', 'submit', 'send'],
                 },
                 {
                   target: 'voiding',
@@ -357,7 +370,7 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
                 {
                   target: 'needs_attention',
                   guard: by('system'),
-                  actions: ['countRedrive', 'recordRedriveLimit'],
+                  actions: ['recordRedriveLimit', 'countRedrive'],
                 },
               ],
             },
@@ -383,7 +396,7 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
                 {
                   target: 'needs_attention',
                   guard: by('system'),
-                  actions: ['countRedrive', 'recordRedriveLimit'],
+                  actions: ['recordRedriveLimit', 'countRedrive'],
                 },
               ],
             },
@@ -401,7 +414,7 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
                 {
                   target: 'submitting',
                   guard: and([by('worker'), 'answersCommand']),
-                  actions: ['submitAfresh', 'send'],
+                  actions: ['clearRequest', 'submit', 'send'],
                 },
               ],
               PROVIDER_UNAVAILABLE: [
@@ -423,7 +436,7 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
                 {
                   target: 'needs_attention',
                   guard: by('system'),
-                  actions: ['countRedrive', 'recordRedriveLimit'],
+                  actions: ['recordRedriveLimit', 'countRedrive'],
                 },
               ],
             },
@@ -436,12 +449,12 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
               RETRY: {
                 target: 'submitting',
                 guard: and([by('operator'), 'hasReason']),
-                actions: ['resetCounters', 'submitAfresh', 'send'],
+                actions: ['resetCounters', 'submit', 'send'],
               },
               FAIL: {
                 target: 'voiding',
                 guard: and([by('operator'), 'hasReason']),
-                actions: ['resetCounters', 'voidForOperator', 'send'],
+                actions: ['resetCounters', 'recordRequest', 'voidForOperator', 'send'],
               },
               SUCCEED: {
                 target: 'confirming',

@@ -297,7 +297,7 @@ describe('observability: metrics and logs of the running processes', function ()
       expect(scraped.api).to.match(/^payouts_created_total\{currency="EUR"\} [1-9]/m);
       expect(scraped.worker).to.match(/^payouts_provider_calls_total\{outcome="succeeded"\} [1-9]/m);
       expect(scraped.worker).to.match(
-        /^payouts_transitions_total\{from="processing",to="completed",event="SUCCEED"\} [1-9]/m,
+        /^payouts_transitions_total\{from="processing",to="completed",event="PROVIDER_SUCCEEDED"\} [1-9]/m,
       );
       expect(scraped.relay).to.match(/^payouts_outbox_published_total [1-9]/m);
       expect(scraped.sweeper).to.match(/^payouts_dlq_depth \d+/m);

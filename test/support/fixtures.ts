@@ -101,7 +101,8 @@ const PATHS: Readonly<Record<PayoutStatus, ReadonlyArray<EventInput>>> = {
 export async function payoutIn(ctx: AppContext, client: TestClient, status: PayoutStatus): Promise<Payout> {
   const { body } = await ctx.service.createPayout(client.principal, payoutInput(), { requestId: 'setup' });
   for (const event of PATHS[status]) {
-    const principal: Principal = event.type === 'CANCEL' ? client.principal : workerPrincipal(client.clientId);
+    const principal: Principal =
+      event.type === 'CANCEL' ? client.principal : workerPrincipal(client.clientId);
     await ctx.service.applyEvent(principal, body.id, event, { requestId: 'setup' });
   }
   return ctx.service.getPayout(client.principal, body.id);

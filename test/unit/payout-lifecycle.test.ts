@@ -322,9 +322,12 @@ describe('payout lifecycle: effects', () => {
       story.answer('PROVIDER_UNAVAILABLE');
       const decision = story.answer('PROVIDER_NOT_FOUND');
       expect(decision.next.stage).to.equal('submitting');
-      expect(decision.commands).to.deep.equal([{ seq: 4, type: 'submit', try: 1, delay_ms: 0 }]);
+      // The submit's retries count on across the detour (try 2 waits out the first back-off), and the
+      // operator's request is answered: nothing to confirm yet, so the next unavailability retries again.
+      expect(decision.commands).to.deep.equal([{ seq: 4, type: 'submit', try: 2, delay_ms: 10 }]);
       expect(decision.settled).to.equal(3);
       expect(decision.next.context.attempts).to.equal(2);
+      expect(decision.next.context.request).to.equal(null);
     });
 
     it('confirming + PROVIDER_FAILED → failed, the operator’s SUCCEED overruled', () => {
@@ -509,7 +512,7 @@ describe('payout lifecycle: effects', () => {
       expect(decision.commands).to.deep.equal([{ seq: 3, type: 'submit', try: 1, delay_ms: 0 }]);
       expect(decision.settled).to.equal(2);
       expect(decision.next.context.redrives).to.equal(0);
-      expect(decision.next.context.attempts).to.equal(2);
+      expect(decision.next.context.attempts).to.equal(1);
     });
 
     it('operator RETRY from created.needs_attention → queued with a new process command', () => {

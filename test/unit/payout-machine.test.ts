@@ -242,10 +242,11 @@ describe('payout machine v2', () => {
             }
             if (target === undefined) {
               expect(decision).to.deep.equal({ accepted: false, refusal: 'not_now' });
+              // An event that always needs a reason is a bad request without one, in whatever state.
               expect(lifecycle.decide(snapshot, eventOf(type, role, { reason: null, seq: 0 }))).to.deep.equal(
                 {
                   accepted: false,
-                  refusal: 'not_now',
+                  refusal: REASON_REQUIRED.includes(type) ? 'reason_required' : 'not_now',
                 },
               );
               return;

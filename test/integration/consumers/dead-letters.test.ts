@@ -63,7 +63,7 @@ describe('consumers: dead letters', function () {
     );
     await publisher.publish(
       { ...work, messageId: 'poison-shape' },
-      { schema_version: 2, payout_id: 'urn:uuid:nope' },
+      { schema_version: 3, payout_id: 'urn:uuid:nope' },
     );
     await publisher.publish(processEnvelope(workDestination(names), unknownPayout), unknownPayout);
     // Good payouts created around the poison keep flowing.

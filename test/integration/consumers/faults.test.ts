@@ -63,10 +63,18 @@ describe('consumers: transient faults and retries', function () {
     // The loops above cover every payout (`failed` may be empty: 0.3 over four attempts rarely exhausts one).
     expect(completed.length + failed.length).to.equal(ids.length);
 
-    const retries = (await worker.ctx.metrics.consumerOutcomes.get()).values
-      .filter((value) => value.labels.outcome === 'retry' && value.labels.reason === 'provider_unavailable')
+    // Each transient fault was reported to the payout's machine, which spent a retry on it.
+    const unavailable = (await worker.ctx.metrics.providerCalls.get()).values
+      .filter((value) => value.labels.outcome === 'transient_error')
       .reduce((sum, value) => sum + value.value, 0);
-    expect(retries).to.be.greaterThan(100);
+    expect(unavailable).to.be.greaterThan(100);
+    const [reported] = await query<{ count: string }>(
+      harness.ctx.db,
+      `SELECT count(*) AS count FROM payout_events e JOIN payouts p ON p.id = e.payout_id
+        WHERE p.client_id = ? AND e.event = 'PROVIDER_UNAVAILABLE'`,
+      [client.clientId],
+    );
+    expect(Number(reported!.count)).to.equal(unavailable);
   });
 
   it('fails a payout with retries_exhausted after the last attempt', async () => {
@@ -79,7 +87,21 @@ describe('consumers: transient faults and retries', function () {
     expect(payout.status).to.equal('failed');
     expect(payout.failure?.code).to.equal('retries_exhausted');
     const events = await harness.ctx.service.listEvents(client.principal, id!);
-    expect(events.map((event) => event.to)).to.deep.equal(['created', 'processing', 'failed']);
+    // Three retries with their back-off, then the fourth unavailability gives up: the key is voided.
+    expect(events.map((event) => event.event)).to.deep.equal([
+      'CREATE',
+      'START',
+      'PROVIDER_UNAVAILABLE',
+      'PROVIDER_UNAVAILABLE',
+      'PROVIDER_UNAVAILABLE',
+      'PROVIDER_UNAVAILABLE',
+      'PROVIDER_FAILED',
+    ]);
+    expect(events.map((event) => event.to).filter((to, index, all) => to !== all[index - 1])).to.deep.equal([
+      'created',
+      'processing',
+      'failed',
+    ]);
     // Its provider key is voided: exactly one refusal, never a payment.
     const effects = await providerEffects(harness.ctx.db, client.clientId);
     expect(effects.get(id!)).to.deep.equal({ count: 1, results: ['failed'] });

@@ -11,7 +11,8 @@ import {
   simulatedProviderOptions,
 } from '../../../src/consumers/provider.js';
 import type { AppContext } from '../../../src/context.js';
-import { PayoutProcessor } from '../../../src/consumers/process-payout.js';
+import { PayoutProcessor, ProviderCallStalled } from '../../../src/consumers/process-payout.js';
+import { classifyError } from '../../../src/consumers/retry-policy.js';
 import type { Payout } from '../../../src/domain/payout.js';
 import { workerPrincipal } from '../../../src/domain/principal.js';
 import type { PaymentProvider } from '../../../src/domain/provider.js';
@@ -155,7 +156,35 @@ describe('consumers: simulated provider', () => {
     expect(await effects(paid.id)).to.equal(1);
   });
 
-  it('turns a provider that does not answer in time into a transient failure, leaving the payout resumable', async () => {
+  it("turns the provider's timeout into PROVIDER_UNAVAILABLE: a retry spent and scheduled, nothing recorded", async () => {
+    const target = await payout();
+    const slow = new SimulatedProvider({ ...options, delayMs: 200, timeoutMs: 50 });
+    const message: ProcessMessage = {
+      schema_version: 1,
+      message_id: randomUUID(),
+      payout_id: target.id,
+      client_id: target.clientId,
+      request_id: 'provider-timeout',
+    };
+    const outcome = await new PayoutProcessor(ctx.service, slow).process(message);
+    expect(outcome).to.deep.equal({ found: 'created', status: 'processing', acted: true });
+    const after = await ctx.service.getPayout(workerPrincipal(target.clientId), target.id);
+    expect(after.stage).to.equal('submitting');
+    // The next try waits out the first back-off as a command of its own; this message's work is done.
+    expect(after.snapshot.context).to.deep.include({ attempts: 2 });
+    expect((after.snapshot.context as { command: unknown }).command).to.deep.equal({
+      seq: 3,
+      type: 'submit',
+      try: 2,
+      delay_ms: config.retryDelaysMs[0],
+    });
+    expect((after.snapshot.context as { last_error: { code: string } }).last_error.code).to.equal(
+      'provider_unavailable',
+    );
+    expect(await effects(target.id)).to.equal(0);
+  });
+
+  it('bounds a provider call that stalls past every promise as an outage of ours: no retry spent, resumable', async () => {
     const target = await payout();
     const silent: PaymentProvider = {
       submit: () => new Promise<never>(() => undefined),
@@ -168,17 +197,20 @@ describe('consumers: simulated provider', () => {
       message_id: randomUUID(),
       payout_id: target.id,
       client_id: target.clientId,
-      request_id: 'provider-timeout',
+      request_id: 'provider-stall',
     };
     const outcome = await processor.process(message).catch((error: unknown) => error);
-    expect(outcome).to.be.instanceOf(ProviderTransientError);
-    expect((outcome as Error).message).to.match(/within 50 ms/);
-    // START was saved; the retry resumes from processing with the real provider and pays once.
-    expect((await ctx.service.getPayout(workerPrincipal(target.clientId), target.id)).status).to.equal(
-      'processing',
+    expect(outcome).to.be.instanceOf(ProviderCallStalled);
+    expect(classifyError(outcome)).to.deep.include({ transient: true });
+    expect((classifyError(outcome) as { rule: { spendsAttempt: boolean } }).rule.spendsAttempt).to.equal(
+      false,
     );
+    // START was saved; the redelivered message carries out the outstanding submit and pays once.
+    const stalled = await ctx.service.getPayout(workerPrincipal(target.clientId), target.id);
+    expect(stalled).to.include({ status: 'processing', stage: 'submitting' });
+    expect(stalled.snapshot.context).to.deep.include({ attempts: 1 });
     const resumed = await new PayoutProcessor(ctx.service, new SimulatedProvider(options)).process(message);
-    expect(resumed).to.deep.equal({ found: 'processing', status: 'completed' });
+    expect(resumed).to.deep.equal({ found: 'processing', status: 'completed', acted: true });
     expect(await effects(target.id)).to.equal(1);
   });
 });

@@ -1,7 +1,7 @@
 /** The retry policy table and the attempt arithmetic (pure; kept beside the consumer tests it explains). */
 import { expect } from 'chai';
 import { VersionMismatch } from '../../../src/domain/errors.js';
-import { PayoutKeptChanging } from '../../../src/consumers/process-payout.js';
+import { PayoutKeptChanging, ProviderCallStalled } from '../../../src/consumers/process-payout.js';
 import { ProviderTransientError } from '../../../src/consumers/provider.js';
 import { MAX_INFRASTRUCTURE_WAITS, classifyError, decideRetry } from '../../../src/consumers/retry-policy.js';
 
@@ -13,7 +13,10 @@ describe('consumers: retry policy', () => {
       const verdict = classifyError(error);
       return verdict.transient ? verdict.rule.reason : `permanent:${verdict.reason}`;
     };
-    expect(reason(new ProviderTransientError())).to.equal('provider_unavailable');
+    // The provider's unavailability is the payout machine's to count (the processor reports it as an event): one
+    // reaching the consumer would be a bug, dead-lettered like any other.
+    expect(reason(new ProviderTransientError())).to.equal('permanent:processing_error');
+    expect(reason(new ProviderCallStalled(10))).to.equal('provider_call_stalled');
     expect(reason(withCode('40001'))).to.equal('database_conflict');
     expect(reason(withCode('40P01'))).to.equal('database_conflict');
     expect(reason(new VersionMismatch(1, 2))).to.equal('version_conflict');
@@ -27,8 +30,8 @@ describe('consumers: retry policy', () => {
     expect(reason('not even an error')).to.equal('permanent:processing_error');
   });
 
-  it('spends one retry per payout-level failure and exhausts after the last tier', () => {
-    const rule = (classifyError(new ProviderTransientError()) as { rule: Parameters<typeof decideRetry>[0] })
+  it('spends one try per conflict and exhausts after the last tier', () => {
+    const rule = (classifyError(new VersionMismatch(1, 2)) as { rule: Parameters<typeof decideRetry>[0] })
       .rule;
     const delays = [10, 20, 30];
     expect(decideRetry(rule, { attempt: 0, waits: 0 }, delays)).to.deep.equal({

@@ -87,6 +87,7 @@ describe('POST /api/payouts', () => {
           payoutId: response.body.id,
           clientId: client.clientId,
           requestId: response.headers.get('x-request-id'),
+          command: { seq: 1, type: 'process', try: 1, delay_ms: 0 },
         },
       ]);
       // The message the port made is the one waiting in the outbox, committed with the payout.

@@ -394,7 +394,7 @@ describe('HTTP transport', () => {
 
     it('serves the machine definition for the visualizer', async () => {
       const response = await api.request('GET', '/api/machine');
-      expect(response.body).to.include({ id: 'payout', initial: 'created', version: '1' });
+      expect(response.body).to.include({ id: 'payout', initial: 'created', version: '2' });
       expect(Object.keys(response.body.states)).to.have.members([
         'created',
         'processing',
