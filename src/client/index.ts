@@ -91,7 +91,13 @@ export interface PayoutsClient {
   createPayout(body: CreatePayoutRequest, options?: CreateOptions): Promise<Payout>;
   getPayout(id: string, options?: CallOptions): Promise<Payout>;
   listPayouts(query?: ListPayoutsQuery, options?: CallOptions): Promise<PayoutPage>;
+  /**
+   * `PATCH`. An operator's `completed` or `failed` of a payout in `processing` is a request (answered 202): the
+   * payout comes back still `processing`, and the worker settles it with the provider's answer.
+   */
   updatePayout(id: string, patch: UpdatePayoutRequest, options?: ConditionalOptions): Promise<Payout>;
+  /** An operator's retry of a payout in stage `needs_attention` (202: the worker takes it up again). */
+  retryPayout(id: string, reason: string, options?: ConditionalOptions): Promise<Payout>;
   /** `DELETE`: cancels a payout still in `created` and hides it; anything else is a 409 error. */
   cancelPayout(id: string, options?: ConditionalOptions): Promise<void>;
   listPayoutEvents(id: string, options?: CallOptions): Promise<PayoutEvent[]>;
@@ -138,6 +144,15 @@ export function createPayoutsClient(options: PayoutsClientOptions): PayoutsClien
     async updatePayout(id, patch, { ifMatch, ...call } = {}) {
       const result = await client.PATCH('/api/payouts/{id}', {
         body: patch,
+        params: { path: { id }, header: { 'If-Match': etag(ifMatch), ...requestIdHeader(call) } },
+        signal: call.signal,
+      });
+      return payoutOf(unwrap(result));
+    },
+
+    async retryPayout(id, reason, { ifMatch, ...call } = {}) {
+      const result = await client.POST('/api/payouts/{id}/retry', {
+        body: { reason },
         params: { path: { id }, header: { 'If-Match': etag(ifMatch), ...requestIdHeader(call) } },
         signal: call.signal,
       });

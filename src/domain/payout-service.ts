@@ -346,7 +346,7 @@ export class PayoutService {
     options: ChangeOptions,
   ): Promise<Payout> {
     return this.change(principal, id, options, () => ({
-      event: { ...event, by: senderOf(principal) } as PayoutEvent,
+      event: { ...event, by: senderOf(principal) },
     }));
   }
 

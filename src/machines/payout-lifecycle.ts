@@ -155,7 +155,7 @@ export class PayoutLifecycle {
     return {
       status,
       stage,
-      snapshot: this.machine.getPersistedSnapshot(snapshot) as PersistedPayoutSnapshot,
+      snapshot: this.machine.getPersistedSnapshot(snapshot),
       context: snapshot.context,
     };
   }
@@ -241,8 +241,7 @@ function sampleEvent(type: PayoutEventType, role: Role): PayoutEvent {
  */
 export function upgradeV1(persisted: PersistedPayoutSnapshot): { value: StateValue; context: PayoutContext } {
   const status = persisted.value as PayoutStatus;
-  const failure = ((persisted.context as { failure?: PayoutFailure | null } | undefined)?.failure ??
-    null) as PayoutFailure | null;
+  const failure = (persisted.context as { failure?: PayoutFailure | null } | undefined)?.failure ?? null;
   const base: PayoutContext = {
     failure,
     attempts: 0,

@@ -146,6 +146,30 @@ describe('typed client against the running app', () => {
     expect((await payouts.listPayouts()).data).to.deep.equal([]);
   });
 
+  it('lets an operator retry a payout that needs attention, as a 202 the client returns as the payout', async () => {
+    const created = await payouts.createPayout(payoutBody());
+    const worker = { clientId: owner.clientId, role: 'worker' as const, actor: 'worker' };
+    await ctx.service.applyEvent(worker, created.id, { type: 'START' }, { requestId: null });
+    await ctx.service.applyEvent(
+      worker,
+      created.id,
+      { type: 'DEAD_LETTERED', code: 'processing_error', message: 'boom', at: new Date().toISOString() },
+      { requestId: null },
+    );
+    const operator = createPayoutsClient({ baseUrl, apiKey: owner.operatorKey, fetch: contractCheckedFetch });
+    const waiting = await operator.getPayout(created.id);
+    expect(waiting).to.include({ status: 'processing', stage: 'needs_attention' });
+    const retried = await operator.retryPayout(created.id, 'the provider is back', {
+      ifMatch: waiting.version,
+    });
+    expect(retried).to.include({ status: 'processing', stage: 'submitting', version: waiting.version + 1 });
+    const refused = await payouts
+      .retryPayout(created.id, 'a client may not')
+      .catch((error: unknown) => error);
+    expect(refused).to.be.instanceOf(PayoutsApiError);
+    expect((refused as PayoutsApiError).status).to.equal(403);
+  });
+
   it('turns every error response into a PayoutsApiError carrying the problem document', async () => {
     const invalid = await apiError(
       payouts.createPayout(
