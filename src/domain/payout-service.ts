@@ -9,7 +9,13 @@ import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import type { PayoutEvent } from '../machines/payout.machine.js';
 import type { PayoutStage, PayoutStatus } from '../machines/payout-lifecycle.js';
-import { PAYOUT_MACHINE_VERSION, PayoutLifecycle } from '../machines/payout-lifecycle.js';
+import {
+  FINAL_STATUSES,
+  PAYOUT_MACHINE_VERSION,
+  PROVIDER_OUTCOMES,
+  PayoutLifecycle,
+  eventRequesting,
+} from '../machines/payout-lifecycle.js';
 import type { Metrics } from '../metrics.js';
 import * as idempotency from '../persistence/idempotency-repository.js';
 import { Batcher } from '../persistence/batcher.js';
@@ -90,20 +96,10 @@ export interface PayoutChangeResult {
 }
 
 export interface PayoutChangeRequest {
-  /** A requested status is a request for the machine event that leads there: see `REQUESTED_STATUS_EVENTS`. */
+  /** A requested status is a request for the machine event that leads there (`eventRequesting`). */
   status?: PayoutStatus;
   description?: string | null;
 }
-
-/**
- * The event a PATCH asking for a status sends. `completed` and `failed` are requests: the provider has the last
- * word, and the machine decides when they are carried out. No event asks for `created` or `processing`.
- */
-const REQUESTED_STATUS_EVENTS: Partial<Record<PayoutStatus, 'CANCEL' | 'SUCCEED' | 'FAIL'>> = {
-  cancelled: 'CANCEL',
-  completed: 'SUCCEED',
-  failed: 'FAIL',
-};
 
 export interface ListPayoutsQuery {
   limit: number;
@@ -379,7 +375,7 @@ export class PayoutService {
     if (errors.length > 0) throw new ValidationFailed(errors);
     let event: PayoutEvent | undefined;
     if (request.status !== undefined) {
-      const type = REQUESTED_STATUS_EVENTS[request.status];
+      const type = eventRequesting(request.status);
       if (type === undefined) throw new Forbidden(`Nobody may move a payout to ${request.status}.`);
       event = { type, by: senderOf(principal), reason: options.reason };
     }
@@ -389,7 +385,8 @@ export class PayoutService {
     const payout = await this.change(principal, id, options, () => ({ event, description }));
     return {
       payout,
-      accepted: event !== undefined && event.type !== 'CANCEL' && payout.status !== request.status,
+      // A request the machine recorded for the worker leaves the payout unfinished; a cancel finishes it.
+      accepted: event !== undefined && !FINAL_STATUSES.includes(payout.status),
     };
   }
 
@@ -571,11 +568,11 @@ export class PayoutService {
     return outcome.payout;
   }
 
-  private recordTransition(transition: { from: string; to: string; event: string }, createdAt: Date): void {
+  private recordTransition(transition: NonNullable<ChangeOutcome['transition']>, createdAt: Date): void {
     const metrics = this.deps.metrics;
     if (!metrics) return;
     metrics.transitions.inc(transition);
-    if (transition.to === 'completed' || transition.to === 'failed') {
+    if (PROVIDER_OUTCOMES.includes(transition.to)) {
       metrics.processingDuration.observe(
         { outcome: transition.to },
         (Date.now() - createdAt.getTime()) / 1000,

@@ -51,6 +51,34 @@ export const PAYOUT_STAGES = [
 /** The stage in which a payout waits for a person: the sweeper leaves it alone, a gauge and an alert show it. */
 export const ATTENTION_STAGE: PayoutStage = 'needs_attention';
 
+/**
+ * The final statuses the provider's answers lead to (where a processing payout ends): what a payout's processing
+ * time is measured to. Read off the transitions of the provider's events.
+ */
+export const PROVIDER_OUTCOMES: readonly PayoutStatus[] = [
+  ...new Set(
+    allTransitions(TOP_STATES)
+      .filter(({ event }) => event.startsWith('PROVIDER_'))
+      .map(({ target }) => target?.replace(/^#payout\./, '') as PayoutStatus)
+      .filter((target) => FINAL_STATUSES.includes(target)),
+  ),
+];
+
+/**
+ * The event a request for a status sends (a PATCH's `status`): the one event that leads into that final status
+ * from a state an API caller acts on. `completed` and `failed` are requests: the provider has the last word, and
+ * the machine decides when they are carried out. No event asks for an unfinished status.
+ */
+const REQUESTED_STATUS_EVENTS: Partial<Record<PayoutStatus, PayoutEventType>> = {
+  cancelled: 'CANCEL',
+  completed: 'SUCCEED',
+  failed: 'FAIL',
+};
+
+export function eventRequesting(status: PayoutStatus): 'CANCEL' | 'SUCCEED' | 'FAIL' | undefined {
+  return REQUESTED_STATUS_EVENTS[status] as 'CANCEL' | 'SUCCEED' | 'FAIL' | undefined;
+}
+
 /** An action as it appears in `available_actions`: the event's name in lower case. */
 export type PayoutAction = 'cancel' | 'succeed' | 'fail' | 'retry';
 /** The events that API callers send, by the action they appear as. */
@@ -274,6 +302,7 @@ export function upgradeV1(persisted: PersistedPayoutSnapshot): { value: StateVal
 interface TransitionConfig {
   event: PayoutEventType;
   guard: unknown;
+  target: string | undefined;
 }
 
 function allTransitions(states: StatesConfig): TransitionConfig[] {
@@ -282,6 +311,7 @@ function allTransitions(states: StatesConfig): TransitionConfig[] {
       (Array.isArray(config) ? config : [config]).map((transitionConfig: unknown) => ({
         event: event as PayoutEventType,
         guard: (transitionConfig as { guard?: unknown }).guard,
+        target: (transitionConfig as { target?: string }).target,
       })),
     ),
     ...allTransitions(state.states ?? {}),

@@ -39,7 +39,7 @@ const SEED = 20261205;
 const OPERATOR_WINDOW_MS = 600;
 /** Creates run in this many loops, each pausing up to `CREATE_GAP_MS` before its next create. */
 const CREATORS = 4;
-const CREATE_GAP_MS = 50;
+const CREATE_GAP_MS = 400;
 const WORKERS = 2;
 /** A worker child is SIGKILLed (and replaced) when this many payouts are final. */
 const KILL_AT_FINAL = [30, 90, 150];
@@ -101,7 +101,7 @@ describe('consumers: operators racing the worker', function () {
     const plans: Plan[] = Array.from({ length: PAYOUTS }, () => ({
       gapMs: Math.floor(random() * CREATE_GAP_MS),
       operatorDelayMs: Math.round(Math.exp(random() * Math.log(OPERATOR_WINDOW_MS + 1))) - 1,
-      requested: random() < 0.5 ? 'failed' : 'completed',
+      requested: random() < 0.65 ? 'failed' : 'completed',
     }));
     const killTargets = KILL_AT_FINAL.map(() => Math.floor(random() * WORKERS));
 
@@ -114,7 +114,7 @@ describe('consumers: operators racing the worker', function () {
         ...consumerEnv(harness.config.amqpNamespace, {
           ...SETTINGS,
           TEST_PROVIDER_CALLS_TABLE: table,
-          PROVIDER_DELAY_MS: '10',
+          PROVIDER_DELAY_MS: '20',
           PROVIDER_FAULT_RATE: '0.2',
           PROVIDER_SEED: String(SEED + spawned),
           WORKER_CONCURRENCY: '8',
