@@ -97,7 +97,7 @@ export class PayoutProcessor {
 
   /** The payout's outstanding command, as its machine holds it (older snapshots upgraded first). */
   private outstandingCommand(payout: Payout): PayoutCommand | null {
-    return this.service.lifecycle.restore(payout.snapshot, payout.machineVersion).context.command;
+    return this.service.lifecycle.commandOf(payout.snapshot, payout.machineVersion);
   }
 
   /** One provider call under the payout's own key, its answer as the machine event that reports it. */

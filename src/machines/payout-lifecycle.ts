@@ -4,8 +4,8 @@
  * do next. Everything here is read off the machine's definition: statuses, stages, who may ever send what.
  * No I/O: the payout service stores what `decide` returns.
  */
-import { createActor, initialTransition, transition } from 'xstate';
-import type { StateValue } from 'xstate';
+import { createActor, initialTransition } from 'xstate';
+import type { ActorScope, AnyEventObject, StateValue } from 'xstate';
 import type {
   PayoutCommand,
   PayoutContext,
@@ -151,16 +151,29 @@ export type Decision =
 export class PayoutLifecycle {
   readonly machine: PayoutMachine;
   private readonly initialState: PayoutState;
+  private readonly scope: InertScope;
   private readonly actionsByState = new Map<string, PayoutAction[]>();
 
   constructor(readonly policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY) {
     this.machine = createPayoutMachine(policy);
+    this.scope = inertScope(this.machine);
     this.initialState = this.stateOf(initialTransition(this.machine)[0]);
   }
 
   /** Where every payout starts; its context's command is the create's processing message. */
   initial(): PayoutState {
     return this.initialState;
+  }
+
+  /**
+   * The outstanding command of a stored snapshot, read without rehydrating it (the worker asks before every
+   * step); older versions are upgraded first.
+   */
+  commandOf(persisted: PersistedPayoutSnapshot, machineVersion: number): PayoutCommand | null {
+    if (machineVersion === PAYOUT_MACHINE_VERSION) {
+      return (persisted.context as PayoutContext | undefined)?.command ?? null;
+    }
+    return this.restore(persisted, machineVersion).context.command;
   }
 
   /** Rehydrates a stored snapshot (never started: nothing runs), upgrading older versions. */
@@ -194,7 +207,7 @@ export class PayoutLifecycle {
    */
   decide(snapshot: PayoutSnapshot, event: PayoutEvent): Decision {
     if (!snapshot.can(event)) return { accepted: false, refusal: diagnose(event) };
-    const [next, actions] = transition(this.machine, snapshot, event);
+    const [next, actions] = this.scope.transition(snapshot, event);
     const commands = actions.flatMap((action) => {
       const effect = (action.params as { event?: PayoutEffect } | undefined)?.event;
       return (action.type as string) === 'xstate.emit' && effect?.type === 'command' ? [effect.command] : [];
@@ -248,6 +261,45 @@ function diagnose(event: PayoutEvent): Refusal {
   if ((reason === undefined || reason.trim() === '') && NEEDS_REASON.has(event.type))
     return 'reason_required';
   return 'not_now';
+}
+
+interface InertScope {
+  transition(
+    snapshot: PayoutSnapshot,
+    event: PayoutEvent,
+  ): [PayoutSnapshot, Array<{ type: string; params?: unknown }>];
+}
+
+/**
+ * xstate's pure `transition(machine, snapshot, event)`, with one inert actor scope for every call. `transition()`
+ * builds a throwaway actor (and its system) per call to collect the actions — most of a decision's cost. The
+ * payout machine spawns nothing and runs no action itself, so the scope holds no state between calls: the
+ * collected actions are taken out after each one. Pinned by test/unit/payout-transition.test.ts, which holds it
+ * equal to `transition()` for every state and event: a new xstate that changes the scope's contract fails there.
+ */
+function inertScope(machine: PayoutMachine): InertScope {
+  let collected: Array<{ type: string; params?: unknown }> = [];
+  const self = createActor(machine);
+  const scope = {
+    self,
+    defer: () => undefined,
+    id: '',
+    logger: () => undefined,
+    sessionId: '',
+    stopChild: () => undefined,
+    system: self.system,
+    emit: () => undefined,
+    actionExecutor: (action: { type: string; params?: unknown }) => {
+      collected.push(action);
+    },
+  } as unknown as ActorScope<PayoutSnapshot, AnyEventObject>;
+  return {
+    transition(snapshot, event) {
+      collected = [];
+      const next = machine.transition(snapshot, event, scope as never);
+      return [next, collected];
+    },
+  };
 }
 
 /** The status (top-level state) and stage (child state) of a snapshot. */

@@ -37,9 +37,13 @@ const SEED = 20261205;
  * back-offs, long after the end) gets its share, however fast the machine is.
  */
 const OPERATOR_WINDOW_MS = 600;
-/** Creates run in this many loops, each pausing up to `CREATE_GAP_MS` before its next create. */
-const CREATORS = 4;
-const CREATE_GAP_MS = 400;
+/**
+ * Payouts are created in bursts of `BURST` at once, a random 500–1000 ms apart: each burst keeps both workers busy
+ * with several payouts in flight, so a kill (at a count of final payouts, reached inside a burst) hits work at
+ * every step, while the run stays long enough for each replacement worker to start before the next kill.
+ */
+const BURST = 20;
+const BURST_GAP_MS = { min: 500, max: 1000 };
 const WORKERS = 2;
 /** A worker child is SIGKILLed (and replaced) when this many payouts are final. */
 const KILL_AT_FINAL = [30, 90, 150];
@@ -55,8 +59,6 @@ const SETTINGS = {
 type Requested = 'failed' | 'completed';
 
 interface Plan {
-  /** Pause of the creating loop before this payout's create. */
-  gapMs: number;
   /** When the operator's PATCH is sent, after the create answered. */
   operatorDelayMs: number;
   requested: Requested;
@@ -86,7 +88,7 @@ describe('consumers: operators racing the worker', function () {
 
   afterEach(() => harness.expectNothingDeadLettered());
 
-  it('operators racing the worker at random moments, workers killed mid-run: never failed with a payment, never completed without one, never two submits’ effects', async () => {
+  it("operators racing the worker at random moments, workers killed mid-run: never failed with a payment, never completed without one, never two submits' effects", async () => {
     const started = Date.now();
     const db = harness.ctx.db;
     const client = await createTestClient(db, 'races');
@@ -99,10 +101,12 @@ describe('consumers: operators racing the worker', function () {
     // Every random choice is drawn up front from one seeded generator: the same plan on every run.
     const random = mulberry32(SEED);
     const plans: Plan[] = Array.from({ length: PAYOUTS }, () => ({
-      gapMs: Math.floor(random() * CREATE_GAP_MS),
       operatorDelayMs: Math.round(Math.exp(random() * Math.log(OPERATOR_WINDOW_MS + 1))) - 1,
       requested: random() < 0.65 ? 'failed' : 'completed',
     }));
+    const burstGaps = Array.from({ length: Math.ceil(PAYOUTS / BURST) }, () =>
+      Math.floor(BURST_GAP_MS.min + random() * (BURST_GAP_MS.max - BURST_GAP_MS.min)),
+    );
     const killTargets = KILL_AT_FINAL.map(() => Math.floor(random() * WORKERS));
 
     const children: ChildProcess[] = [];
@@ -180,23 +184,25 @@ describe('consumers: operators racing the worker', function () {
           answers.push({ id, requested: plan.requested, status: 0, detail: String(error) });
         }
       };
-      let next = 0;
-      const creating = Promise.all(
-        Array.from({ length: CREATORS }, async () => {
-          while (next < PAYOUTS) {
-            const index = next++;
-            const plan = plans[index]!;
-            await sleep(plan.gapMs);
-            const response = await http.request<{ id: string }>('POST', '/api/payouts', {
-              key: client.key,
-              json: payoutInput({ description: `race ${index}` }),
-            });
-            expect(response.status, response.text).to.equal(201);
-            ids[index] = response.body.id;
-            operatorRequests.push(operator(response.body.id, plan));
-          }
-        }),
-      );
+      const creating = (async () => {
+        for (const [burst, gapMs] of burstGaps.entries()) {
+          if (burst > 0) await sleep(gapMs);
+          const indexes = Array.from({ length: BURST }, (_, i) => burst * BURST + i).filter(
+            (i) => i < PAYOUTS,
+          );
+          await Promise.all(
+            indexes.map(async (index) => {
+              const response = await http.request<{ id: string }>('POST', '/api/payouts', {
+                key: client.key,
+                json: payoutInput({ description: `race ${index}` }),
+              });
+              expect(response.status, response.text).to.equal(201);
+              ids[index] = response.body.id;
+              operatorRequests.push(operator(response.body.id, plans[index]!));
+            }),
+          );
+        }
+      })();
 
       // Meanwhile the workers are killed at three points of the run, one at a time, each replaced at once.
       const kills: Array<{ final: number; worker: number }> = [];
@@ -251,10 +257,16 @@ describe('consumers: operators racing the worker', function () {
         'SELECT id, status, failure_code FROM payouts WHERE client_id = ?',
         [client.clientId],
       );
-      const ledger = await query<{ payout_id: string; idempotency_key: string; result: string }>(
+      // The provider's ledger, each row under the payout it belongs to (its key, or the payout id it names).
+      const ledger = await query<{
+        payout: string;
+        payout_id: string;
+        idempotency_key: string;
+        result: string;
+      }>(
         db,
-        `SELECT t.payout_id, t.idempotency_key, t.result FROM provider_transfers t
-           JOIN payouts p ON p.id::text = t.idempotency_key WHERE p.client_id = ?`,
+        `SELECT p.id AS payout, t.payout_id, t.idempotency_key, t.result FROM provider_transfers t
+           JOIN payouts p ON p.id::text = t.idempotency_key OR p.id = t.payout_id WHERE p.client_id = ?`,
         [client.clientId],
       );
       const calls = await query<CallRow>(
@@ -269,24 +281,29 @@ describe('consumers: operators racing the worker', function () {
           WHERE p.client_id = ? AND e.reason ILIKE '%overruled%' ORDER BY e.id`,
         [client.clientId],
       );
-      const timings = await query<{
-        queued_p50: number;
-        queued_p90: number;
-        flight_p50: number;
-        flight_p90: number;
-      }>(
+      // How long payouts waited for a worker (created) and were in flight (processing), for tuning the races.
+      const timings = await query<Record<string, number>>(
         db,
         `WITH t AS (
-           SELECT e.payout_id,
-                  min(e.at) FILTER (WHERE e.from_status IS NULL) AS created,
-                  min(e.at) FILTER (WHERE e.to_status = 'processing') AS started,
-                  min(e.at) FILTER (WHERE e.to_status IN ('completed', 'failed', 'cancelled')) AS final
-             FROM payout_events e JOIN payouts p ON p.id = e.payout_id WHERE p.client_id = ? GROUP BY e.payout_id)
-         SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started - created) * 1000)) AS queued_p50,
-                round(percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM started - created) * 1000)) AS queued_p90,
-                round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM final - started) * 1000)) AS flight_p50,
-                round(percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM final - started) * 1000)) AS flight_p90
+           SELECT extract(epoch FROM min(e.at) FILTER (WHERE e.to_status = 'processing')
+                                   - min(e.at) FILTER (WHERE e.from_status IS NULL)) * 1000 AS queued,
+                  extract(epoch FROM min(e.at) FILTER (WHERE e.to_status IN ('completed', 'failed'))
+                                   - min(e.at) FILTER (WHERE e.to_status = 'processing')) * 1000 AS flight
+             FROM payout_events e JOIN payouts p ON p.id = e.payout_id
+            WHERE p.client_id = ? GROUP BY e.payout_id)
+         SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY queued)) AS queued_p50,
+                round(percentile_cont(0.9) WITHIN GROUP (ORDER BY queued)) AS queued_p90,
+                round(percentile_cont(0.5) WITHIN GROUP (ORDER BY flight)) AS flight_p50,
+                round(percentile_cont(0.9) WITHIN GROUP (ORDER BY flight)) AS flight_p90
            FROM t`,
+        [client.clientId],
+      );
+      // Commands a worker took on itself (delay 0, leased) that the relay published after their lease ran out.
+      const republished = await query<{ count: string }>(
+        db,
+        `SELECT count(*) AS count FROM outbox o JOIN payouts p ON p.id = o.payout_id
+          WHERE p.client_id = ? AND o.attempts > 0 AND o.payload->'command'->>'type' <> 'process'
+            AND (o.payload->'command'->>'delay_ms')::int = 0`,
         [client.clientId],
       );
       const count = <T>(items: readonly T[], key: (item: T) => string) =>
@@ -294,6 +311,10 @@ describe('consumers: operators racing the worker', function () {
           acc[key(item)] = (acc[key(item)] ?? 0) + 1;
           return acc;
         }, {});
+      const ledgerOf = new Map<string, Array<(typeof ledger)[number]>>();
+      for (const row of ledger) ledgerOf.set(row.payout, [...(ledgerOf.get(row.payout) ?? []), row]);
+      const callsOf = new Map<string, CallRow[]>();
+      for (const call of calls) callsOf.set(call.payout_id, [...(callsOf.get(call.payout_id) ?? []), call]);
       const summary = {
         runtimeMs,
         operator: count(answers, (answer) => `${answer.status} ${answer.requested}`),
@@ -306,6 +327,18 @@ describe('consumers: operators racing the worker', function () {
         calls: count(calls, (call) => `${call.kind} ${call.answer}`),
         callsByKind: count(calls, (call) => call.kind),
         kills,
+        republishedAfterLease: Number(republished[0]!.count),
+        // Signs of work cut off by a kill: a payout's effect answered more than once (the provider's first
+        // result, to a repeated call), or a ledger row whose call no worker lived to record.
+        answeredTwice: [...callsOf.values()].filter(
+          (list) => list.filter((call) => call.answer === 'succeeded' || call.answer === 'failed').length > 1,
+        ).length,
+        ledgerRowsUnrecorded: ledger.filter(
+          (row) =>
+            !(callsOf.get(row.payout) ?? []).some(
+              (call) => call.answer === 'succeeded' || call.answer === 'failed',
+            ),
+        ).length,
         timingsMs: timings[0],
         conflicts: count(
           answers.filter((answer) => answer.status === 409),
@@ -314,11 +347,6 @@ describe('consumers: operators racing the worker', function () {
       };
       console.log(`      operator races: ${JSON.stringify(summary)}`);
 
-      const ledgerOf = new Map<string, Array<{ result: string }>>();
-      for (const row of ledger)
-        ledgerOf.set(row.idempotency_key, [...(ledgerOf.get(row.idempotency_key) ?? []), row]);
-      const callsOf = new Map<string, CallRow[]>();
-      for (const call of calls) callsOf.set(call.payout_id, [...(callsOf.get(call.payout_id) ?? []), call]);
       const statusOf = new Map(payouts.map((payout) => [payout.id, payout]));
 
       const violations: Record<string, string[]> = {};
@@ -351,12 +379,17 @@ describe('consumers: operators racing the worker', function () {
           )
           .map((payout) => payout.id),
       );
-      // 3. Never two submits' effects: at most one ledger row per payout; no submit started after a void that
-      // answered (the key was closed); every answer of a payout's calls is its one ledger row's result, so a
-      // failed payout has no `succeeded` answer anywhere.
+      // 3. Never two submits' effects: at most one ledger row per payout, under the payout's own key; no submit
+      // started after a void that answered (the key was closed); every answer of a payout's calls is its one
+      // ledger row's result, so a failed payout has no `succeeded` answer anywhere.
       violated(
-        'more than one ledger row',
-        [...ledgerOf].filter(([, rows]) => rows.length > 1).map(([id]) => id),
+        'more than one ledger row, or one under another key',
+        [...ledgerOf]
+          .filter(
+            ([id, rows]) =>
+              rows.length > 1 || rows.some((row) => row.idempotency_key !== id || row.payout_id !== id),
+          )
+          .map(([id]) => id),
       );
       violated(
         'submit started after a void answered',
