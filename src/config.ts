@@ -28,7 +28,11 @@ export interface Config {
   currencies: CurrencyTable;
   /** Simulated provider: delay of every submit, in milliseconds. */
   providerDelayMs: number;
-  /** Longest wait for one provider call before it counts as a transient failure, in milliseconds. */
+  /**
+   * Simulated provider: longest wait for its answer before the call counts as the provider's unavailability (a
+   * retry of the payout spent), in milliseconds. The worker bounds a call at 3 × this as a last resort, counted as
+   * an outage of ours.
+   */
   providerTimeoutMs: number;
   /** Simulated provider: share of submits that fail transiently (0..1). */
   providerFaultRate: number;

@@ -210,7 +210,7 @@ export class PayoutLifecycle {
     const [next, actions] = this.scope.transition(snapshot, event);
     const commands = actions.flatMap((action) => {
       const effect = (action.params as { event?: PayoutEffect } | undefined)?.event;
-      return (action.type as string) === 'xstate.emit' && effect?.type === 'command' ? [effect.command] : [];
+      return action.type === 'xstate.emit' && effect?.type === 'command' ? [effect.command] : [];
     });
     const before = snapshot.context;
     const after = next.context;

@@ -437,8 +437,8 @@ export async function claimStuckPayouts(
 }
 
 /**
- * Unfinished payouts in their status for longer than the threshold, by status (the stuck-payouts gauge), and the
- * payouts waiting for a person (the attention gauge).
+ * Unfinished payouts in their status for longer than the threshold, by status, except those waiting for a person
+ * (the stuck-payouts gauge); and the payouts waiting for a person (the attention gauge).
  */
 export async function countStuckPayouts(
   runner: Runner,
@@ -448,6 +448,8 @@ export async function countStuckPayouts(
     .select('status')
     .count({ count: '*' })
     .whereIn('status', UNFINISHED_STATUSES)
+    // Payouts that need a person have a gauge (and an alert) of their own.
+    .whereNot('stage', ATTENTION_STAGE)
     .where('status_changed_at', '<', runner.raw(`now() - make_interval(secs => ?)`, [olderThanSeconds]))
     .groupBy('status');
   const stuck: Record<string, number> = Object.fromEntries(UNFINISHED_STATUSES.map((status) => [status, 0]));

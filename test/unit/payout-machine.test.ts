@@ -374,3 +374,19 @@ describe('payout machine v2', () => {
     });
   });
 });
+
+describe('the machine as documented', () => {
+  it('openapi.yaml shows GET /api/machine answering exactly the served definition', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const { machineDefinition } = await import('../../src/machines/definition.js');
+    const spec = parse(readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8')) as {
+      paths: Record<
+        string,
+        { get: { responses: Record<string, { content: Record<string, { example: unknown }> }> } }
+      >;
+    };
+    const example = spec.paths['/api/machine']!.get.responses['200']!.content['application/json']!.example;
+    expect(example).to.deep.equal(machineDefinition());
+  });
+});

@@ -8,6 +8,8 @@ import { ConsumerStatus } from 'rabbitmq-client';
 import { ConfirmedPublisher } from '../../../src/consumers/amqp.js';
 import { dlqList, dlqReplay, migrateTopology } from '../../../src/consumers/commands.js';
 import { listDeadLetters } from '../../../src/consumers/dlq.js';
+import { startWorker } from '../../../src/consumers/payout-consumer.js';
+import type { PaymentProvider } from '../../../src/domain/provider.js';
 import type { TopologyNames } from '../../../src/consumers/topology.js';
 import {
   DELIVERY_LIMIT,
@@ -94,6 +96,35 @@ describe('consumers: dead letters', function () {
       .filter((value) => value.labels.outcome === 'dead_letter')
       .reduce((sum, value) => sum + value.value, 0);
     expect(deadLettered).to.equal(4);
+  });
+
+  it('dead-letters the message of a payout that fails permanently, and gives the payout to a person', async () => {
+    const client = await createTestClient(harness.ctx.db, 'attention');
+    const [id] = await createPayouts(harness.ctx, client.principal, 1);
+    await harness.startRelay();
+    // A provider adapter with a bug: every call throws an error nobody classified as transient.
+    const workerCtx = harness.roleContext();
+    const broken: PaymentProvider = {
+      submit: () => Promise.reject(new TypeError('adapter bug')),
+      status: () => Promise.reject(new TypeError('adapter bug')),
+      voidTransfer: () => Promise.reject(new TypeError('adapter bug')),
+    };
+    const worker = await startWorker(workerCtx, { provider: broken, opsServer: false });
+    try {
+      await waitFor(
+        async () => (await harness.ctx.service.getPayout(client.operator, id!)).stage === 'needs_attention',
+      );
+    } finally {
+      await worker.stop();
+    }
+    const payout = await harness.ctx.service.getPayout(client.operator, id!);
+    expect(payout.status).to.equal('processing');
+    expect((payout.snapshot.context as { last_error: { code: string } }).last_error.code).to.equal(
+      'processing_error',
+    );
+    const letters = await listDeadLetters(harness.broker, names);
+    expect(letters.map((letter) => letter.payoutId)).to.deep.equal([id]);
+    expect(await harness.ctx.db('provider_transfers').where({ payout_id: id })).to.deep.equal([]);
   });
 
   it('dead-letters a message redelivered past the delivery limit (the backstop), with the broker reason', async () => {

@@ -213,4 +213,34 @@ describe('consumers: simulated provider', () => {
     expect(resumed).to.deep.equal({ found: 'processing', status: 'completed', acted: true });
     expect(await effects(target.id)).to.equal(1);
   });
+  it('spends no retry when our own database stalls under the ledger write, however long past the provider timeout', async () => {
+    const target = await payout();
+    const quick = new SimulatedProvider({ ...options, delayMs: 0, timeoutMs: 50 });
+    // Another transaction holds the ledger's key: the provider's INSERT waits on our database, not on the provider.
+    const holder = await ctx.db.transaction();
+    try {
+      await holder('provider_transfers').insert({
+        idempotency_key: target.id,
+        payout_id: target.id,
+        result: 'failed',
+        failure_code: 'held',
+      });
+      const message: ProcessMessage = {
+        schema_version: 1,
+        message_id: randomUUID(),
+        payout_id: target.id,
+        client_id: target.clientId,
+        request_id: 'database-stall',
+      };
+      const running = new PayoutProcessor(ctx.service, quick).process(message);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await holder.rollback();
+      expect(await running).to.deep.equal({ found: 'created', status: 'completed', acted: true });
+    } finally {
+      if (!holder.isCompleted()) await holder.rollback();
+    }
+    const done = await ctx.service.getPayout(workerPrincipal(target.clientId), target.id);
+    expect(done.snapshot.context).to.deep.include({ attempts: 1, last_error: null });
+    expect(await effects(target.id)).to.equal(1);
+  });
 });

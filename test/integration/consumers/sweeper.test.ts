@@ -1,6 +1,7 @@
 /**
  * The sweeper: a payout whose message was lost is re-driven through the outbox and completes; the stuck gauge
- * shows it meanwhile; expired idempotency keys are removed; the DLQ depth is exported.
+ * shows it meanwhile; past MAX_REDRIVES it needs a person and the sweeper leaves it alone, until an operator
+ * retries it; expired idempotency keys are removed; the DLQ depth is exported.
  */
 import { expect } from 'chai';
 import { sweepOnce } from '../../../src/consumers/sweeper.js';
@@ -41,7 +42,7 @@ describe('consumers: sweeper', function () {
       .where({ id })
       .update({
         scheduled_at: harness.ctx.db.raw(`now() - interval '1 hour'`),
-        updated_at: harness.ctx.db.raw(`now() - interval '1 hour'`),
+        status_changed_at: harness.ctx.db.raw(`now() - interval '1 hour'`),
       });
     const sweeperCtx = harness.roleContext({ STUCK_AFTER_SECONDS: '1' });
     const first = await sweepOnce(sweeperCtx, sweeperCtx.log, harness.broker);
@@ -77,6 +78,48 @@ describe('consumers: sweeper', function () {
       .update({ scheduled_at: harness.ctx.db.raw(`now() - interval '1 hour'`) });
 
     await harness.startSweeper({ STUCK_AFTER_SECONDS: '1', SWEEP_INTERVAL_MS: '100' });
+    await harness.startWorker();
+    await waitForStatus(harness.ctx, client.principal, id!, 'completed');
+    await expectAllCompletedOnce(harness.ctx, client.clientId, [id!]);
+  });
+
+  it('gives a payout to a person after MAX_REDRIVES re-drives, stops re-driving it, and an operator retries it', async () => {
+    const client = await createTestClient(harness.ctx.db, 'redrive-limit');
+    const [id] = await createPayouts(harness.ctx, client.principal, 1);
+    const sweeperCtx = harness.roleContext({ STUCK_AFTER_SECONDS: '1', MAX_REDRIVES: '2' });
+    const age = () =>
+      harness.ctx
+        .db('payouts')
+        .where({ id })
+        .update({ scheduled_at: harness.ctx.db.raw(`now() - interval '1 hour'`) });
+    /** Each message, the first and every re-drive, is lost before a worker sees it. */
+    const loseMessages = () =>
+      harness.ctx.db('outbox').where({ payout_id: id }).update({ published_at: harness.ctx.db.fn.now() });
+
+    const redriven: number[] = [];
+    for (let sweep = 0; sweep < 4; sweep += 1) {
+      await loseMessages();
+      await age();
+      redriven.push((await sweepOnce(sweeperCtx, sweeperCtx.log)).redriven);
+    }
+    const payout = await harness.ctx.service.getPayout(client.operator, id!);
+    expect(payout).to.include({ status: 'created', stage: 'needs_attention' });
+    expect(payout.snapshot.context).to.deep.include({ redrives: 3, command: null });
+    // Two re-drives sent the message again; the third gave the payout to a person; the fourth left it alone.
+    const events = await harness.ctx.service.listEvents(client.operator, id!);
+    expect(events.filter((event) => event.event === 'REDRIVE')).to.have.length(3);
+    expect(redriven.at(-1)).to.equal(0);
+    expect(await harness.ctx.db('outbox').where({ payout_id: id }).whereNull('published_at')).to.deep.equal(
+      [],
+    );
+    expect((await sweeperCtx.metrics.needsAttention.get()).values[0]?.value).to.be.greaterThanOrEqual(1);
+
+    // A person retries it: its message goes out again, and a worker completes it.
+    await harness.ctx.service.retryPayout(client.operator, id!, {
+      requestId: 'retry',
+      reason: 'queue fixed',
+    });
+    await harness.startRelay();
     await harness.startWorker();
     await waitForStatus(harness.ctx, client.principal, id!, 'completed');
     await expectAllCompletedOnce(harness.ctx, client.clientId, [id!]);
