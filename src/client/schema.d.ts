@@ -1432,7 +1432,6 @@ export interface operations {
           /**
            * @example {
            *       "id": "payout",
-           *       "version": "2",
            *       "initial": "created",
            *       "context": {
            *         "failure": null,
@@ -1467,7 +1466,7 @@ export interface operations {
            *                   "target": "#payout.processing.submitting",
            *                   "guard": "sentBy(worker)",
            *                   "actions": [
-           *                     "startProcessing",
+           *                     "submit",
            *                     "send"
            *                   ]
            *                 },
@@ -1483,8 +1482,8 @@ export interface operations {
            *                     "target": "needs_attention",
            *                     "guard": "sentBy(system)",
            *                     "actions": [
-           *                       "countRedrive",
            *                       "recordRedriveLimit",
+           *                       "countRedrive",
            *                       "settle"
            *                     ]
            *                   }
@@ -1568,7 +1567,7 @@ export interface operations {
            *                     "guard": "sentBy(worker) && answersCommand && triesLeft",
            *                     "actions": [
            *                       "recordLastError",
-           *                       "resubmit",
+           *                       "submit",
            *                       "send"
            *                     ]
            *                   },
@@ -1602,8 +1601,8 @@ export interface operations {
            *                     "target": "needs_attention",
            *                     "guard": "sentBy(system)",
            *                     "actions": [
-           *                       "countRedrive",
-           *                       "recordRedriveLimit"
+           *                       "recordRedriveLimit",
+           *                       "countRedrive"
            *                     ]
            *                   }
            *                 ]
@@ -1642,8 +1641,8 @@ export interface operations {
            *                     "target": "needs_attention",
            *                     "guard": "sentBy(system)",
            *                     "actions": [
-           *                       "countRedrive",
-           *                       "recordRedriveLimit"
+           *                       "recordRedriveLimit",
+           *                       "countRedrive"
            *                     ]
            *                   }
            *                 ]
@@ -1665,7 +1664,8 @@ export interface operations {
            *                     "target": "submitting",
            *                     "guard": "sentBy(worker) && answersCommand",
            *                     "actions": [
-           *                       "submitAfresh",
+           *                       "clearRequest",
+           *                       "submit",
            *                       "send"
            *                     ]
            *                   }
@@ -1708,8 +1708,8 @@ export interface operations {
            *                     "target": "needs_attention",
            *                     "guard": "sentBy(system)",
            *                     "actions": [
-           *                       "countRedrive",
-           *                       "recordRedriveLimit"
+           *                       "recordRedriveLimit",
+           *                       "countRedrive"
            *                     ]
            *                   }
            *                 ]
@@ -1723,7 +1723,7 @@ export interface operations {
            *                   "guard": "sentBy(operator) && hasReason",
            *                   "actions": [
            *                     "resetCounters",
-           *                     "submitAfresh",
+           *                     "submit",
            *                     "send"
            *                   ]
            *                 },
@@ -1732,6 +1732,7 @@ export interface operations {
            *                   "guard": "sentBy(operator) && hasReason",
            *                   "actions": [
            *                     "resetCounters",
+           *                     "recordRequest",
            *                     "voidForOperator",
            *                     "send"
            *                   ]
@@ -1762,7 +1763,8 @@ export interface operations {
            *           "type": "final",
            *           "description": "Cancelled before processing started."
            *         }
-           *       }
+           *       },
+           *       "version": "2"
            *     }
            */
           'application/json': components['schemas']['MachineDefinition'];
