@@ -16,7 +16,7 @@ import pg from 'pg';
 import { Connection } from 'rabbitmq-client';
 import ts from 'typescript';
 import type * as ConfigModule from '../src/config.js';
-import type * as TopologyModule from '../src/consumers/topology.js';
+import type * as TopologyModule from '../src/messaging/topology.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const LIMITS = resolve(ROOT, '../shared/limits');

@@ -8,7 +8,7 @@ import { PayoutLifecycle } from './machines/payout-lifecycle.js';
 import { PayoutService } from './domain/payout-service.js';
 import type { PaymentProvider } from './domain/provider.js';
 import type { OutboxWaker, ProcessingScheduler } from './domain/scheduling.js';
-import { SimulatedProvider, simulatedProviderOptions } from './consumers/provider.js';
+import { SimulatedProvider, simulatedProviderOptions } from './adapters/simulated-provider.js';
 import type { Logger } from './logger.js';
 import { createLogger } from './logger.js';
 import type { Metrics } from './metrics.js';

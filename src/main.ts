@@ -5,11 +5,11 @@
 import { setFlagsFromString } from 'node:v8';
 import type { Config } from './config.js';
 import { ConfigError, loadConfig } from './config.js';
-import { dlqList, dlqReplay, migrateTopology } from './consumers/commands.js';
-import { startRelay } from './consumers/outbox-relay.js';
+import { dlqList, dlqReplay, migrateTopology } from './dlq/commands.js';
+import { startRelay } from './relay/outbox-relay.js';
 import { startWorker } from './consumers/payout-consumer.js';
-import type { RoleHandle } from './consumers/role.js';
-import { startSweeper } from './consumers/sweeper.js';
+import type { RoleHandle } from './roles/role.js';
+import { startSweeper } from './sweeper/sweeper.js';
 import { createContext } from './context.js';
 import type { AppContext } from './context.js';
 import { issueApiKey, listApiKeys, revokeApiKeys } from './domain/api-keys.js';

@@ -11,16 +11,16 @@ import { PayoutNotFound } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ProcessMessage } from '../persistence/outbox-scheduler.js';
-import { ConfirmedPublisher, openBrokerConnection, sleep } from './amqp.js';
-import { decodeProcessMessage } from './process-message.js';
+import { ConfirmedPublisher, openBrokerConnection, sleep } from '../messaging/amqp.js';
+import { decodeProcessMessage } from '../messaging/payout-message.js';
 import type { ProcessOutcome } from './process-payout.js';
 import { PayoutProcessor } from './process-payout.js';
-import type { PaymentProvider } from './provider.js';
+import type { PaymentProvider } from '../adapters/simulated-provider.js';
 import type { RetryDecision } from './retry-policy.js';
 import { classifyError, decideRetry } from './retry-policy.js';
-import type { RoleHandle, RoleOptions } from './role.js';
-import { closeBrokerConnection, ensureTopology, startRoleOpsServer } from './role.js';
-import type { TopologyNames } from './topology.js';
+import type { RoleHandle, RoleOptions } from '../roles/role.js';
+import { closeBrokerConnection, ensureTopology, startRoleOpsServer } from '../roles/role.js';
+import type { TopologyNames } from '../messaging/topology.js';
 import {
   HEADERS,
   counterHeader,
@@ -28,7 +28,7 @@ import {
   queueDestination,
   retryQueueName,
   topologyNames,
-} from './topology.js';
+} from '../messaging/topology.js';
 
 export interface WorkerOptions extends RoleOptions {
   /** The payment provider; the simulated one from configuration by default. */

@@ -5,19 +5,19 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { ConsumerStatus } from 'rabbitmq-client';
-import { ConfirmedPublisher } from '../../../src/consumers/amqp.js';
-import { dlqList, dlqReplay, migrateTopology } from '../../../src/consumers/commands.js';
-import { listDeadLetters } from '../../../src/consumers/dlq.js';
+import { ConfirmedPublisher } from '../../../src/messaging/amqp.js';
+import { dlqList, dlqReplay, migrateTopology } from '../../../src/dlq/commands.js';
+import { listDeadLetters } from '../../../src/dlq/dead-letters.js';
 import { startWorker } from '../../../src/consumers/payout-consumer.js';
 import type { PaymentProvider } from '../../../src/domain/provider.js';
-import type { TopologyNames } from '../../../src/consumers/topology.js';
+import type { TopologyNames } from '../../../src/messaging/topology.js';
 import {
   DELIVERY_LIMIT,
   processEnvelope,
   queueDepth,
   queueDestination,
   workDestination,
-} from '../../../src/consumers/topology.js';
+} from '../../../src/messaging/topology.js';
 import type { ProcessMessage } from '../../../src/persistence/outbox-scheduler.js';
 import {
   createPayouts,

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { PayoutProcessor } from '../../../src/consumers/process-payout.js';
-import { SimulatedProvider, simulatedProviderOptions } from '../../../src/consumers/provider.js';
+import { SimulatedProvider, simulatedProviderOptions } from '../../../src/adapters/simulated-provider.js';
 import { workerPrincipal } from '../../../src/domain/principal.js';
 import type { PaymentProvider } from '../../../src/domain/provider.js';
 import { ProviderTransientError } from '../../../src/domain/provider.js';

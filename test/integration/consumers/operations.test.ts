@@ -1,8 +1,8 @@
 /** The roles' operations endpoints and graceful shutdown. */
 import { expect } from 'chai';
-import { startRelay } from '../../../src/consumers/outbox-relay.js';
+import { startRelay } from '../../../src/relay/outbox-relay.js';
 import { startWorker } from '../../../src/consumers/payout-consumer.js';
-import { startSweeper } from '../../../src/consumers/sweeper.js';
+import { startSweeper } from '../../../src/sweeper/sweeper.js';
 import { createLogger } from '../../../src/logger.js';
 import { handleShutdownSignals } from '../../../src/shutdown.js';
 import {

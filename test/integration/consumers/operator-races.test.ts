@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { mulberry32 } from '../../../src/consumers/provider.js';
+import { mulberry32 } from '../../../src/adapters/simulated-provider.js';
 import type { Db } from '../../../src/persistence/db.js';
 import { NotifyWaker } from '../../../src/persistence/outbox-scheduler.js';
 import {

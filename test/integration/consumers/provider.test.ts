@@ -2,14 +2,14 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Config } from '../../../src/config.js';
-import type { SimulatedProviderOptions } from '../../../src/consumers/provider.js';
+import type { SimulatedProviderOptions } from '../../../src/adapters/simulated-provider.js';
 import {
   ProviderTransientError,
   SimulatedProvider,
   decimalToMinor,
   mulberry32,
   simulatedProviderOptions,
-} from '../../../src/consumers/provider.js';
+} from '../../../src/adapters/simulated-provider.js';
 import type { AppContext } from '../../../src/context.js';
 import { PayoutProcessor, ProviderCallStalled } from '../../../src/consumers/process-payout.js';
 import { classifyError } from '../../../src/consumers/retry-policy.js';

@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import { VersionMismatch } from '../../../src/domain/errors.js';
 import { PayoutKeptChanging, ProviderCallStalled } from '../../../src/consumers/process-payout.js';
-import { ProviderTransientError } from '../../../src/consumers/provider.js';
+import { ProviderTransientError } from '../../../src/adapters/simulated-provider.js';
 import { MAX_INFRASTRUCTURE_WAITS, classifyError, decideRetry } from '../../../src/consumers/retry-policy.js';
 
 const withCode = (code: string, message = 'boom') => Object.assign(new Error(message), { code });

@@ -4,7 +4,7 @@
  * retries it; expired idempotency keys are removed; the DLQ depth is exported.
  */
 import { expect } from 'chai';
-import { sweepOnce } from '../../../src/consumers/sweeper.js';
+import { sweepOnce } from '../../../src/sweeper/sweeper.js';
 import {
   createPayouts,
   expectAllCompletedOnce,

@@ -17,10 +17,10 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Connection } from 'rabbitmq-client';
 import type { AppContext } from '../context.js';
 import type { Logger } from '../logger.js';
-import { openBrokerConnection, sleep } from './amqp.js';
-import type { RoleHandle, RoleOptions } from './role.js';
-import { closeBrokerConnection, ensureTopology, startRoleOpsServer } from './role.js';
-import { queueDepth, topologyNames } from './topology.js';
+import { openBrokerConnection, sleep } from '../messaging/amqp.js';
+import type { RoleHandle, RoleOptions } from '../roles/role.js';
+import { closeBrokerConnection, ensureTopology, startRoleOpsServer } from '../roles/role.js';
+import { queueDepth, topologyNames } from '../messaging/topology.js';
 
 /** Payouts re-driven per transaction, and transactions per sweep: bounded work, the next sweep continues. */
 const REDRIVE_BATCH = 500;

@@ -8,9 +8,9 @@
  */
 import type { Channel, Connection, SyncMessage } from 'rabbitmq-client';
 import type { Logger } from '../logger.js';
-import { UnroutableMessage } from './amqp.js';
-import type { TopologyNames } from './topology.js';
-import { HEADERS, workDestination } from './topology.js';
+import { UnroutableMessage } from '../messaging/amqp.js';
+import type { TopologyNames } from '../messaging/topology.js';
+import { HEADERS, workDestination } from '../messaging/topology.js';
 
 export interface DeadLetter {
   messageId: string | null;

@@ -26,10 +26,10 @@ import {
   pruneOutbox,
   releaseOutboxMessage,
 } from '../persistence/outbox-repository.js';
-import { ConfirmedPublisher, backoffMs, openBrokerConnection, sleep } from './amqp.js';
-import type { RoleHandle, RoleOptions } from './role.js';
-import { closeBrokerConnection, ensureTopology, startRoleOpsServer } from './role.js';
-import type { TopologyNames } from './topology.js';
+import { ConfirmedPublisher, backoffMs, openBrokerConnection, sleep } from '../messaging/amqp.js';
+import type { RoleHandle, RoleOptions } from '../roles/role.js';
+import { closeBrokerConnection, ensureTopology, startRoleOpsServer } from '../roles/role.js';
+import type { TopologyNames } from '../messaging/topology.js';
 import {
   delayTierFor,
   processEnvelope,
@@ -37,7 +37,7 @@ import {
   retryQueueName,
   topologyNames,
   workDestination,
-} from './topology.js';
+} from '../messaging/topology.js';
 
 /** Gauges are refreshed at most this often (a COUNT over the partial index of unsent rows). */
 const GAUGE_INTERVAL_MS = 5_000;

@@ -9,9 +9,9 @@ import type { Logger } from '../logger.js';
 import type { OpsServer, ReadinessCheck } from '../ops-server.js';
 import { startOpsServer } from '../ops-server.js';
 import type { Db } from '../persistence/db.js';
-import { backoffMs, sleep } from './amqp.js';
-import type { TopologyNames, TopologyOptions } from './topology.js';
-import { verifyTopology } from './topology.js';
+import { backoffMs, sleep } from '../messaging/amqp.js';
+import type { TopologyNames, TopologyOptions } from '../messaging/topology.js';
+import { verifyTopology } from '../messaging/topology.js';
 
 export interface RoleHandle {
   /** Stops taking work, finishes or releases what is in flight, closes the role's own connections (not `ctx.db`). */

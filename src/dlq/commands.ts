@@ -5,11 +5,11 @@
 import { Connection } from 'rabbitmq-client';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { DeadLetter, ReplayReport } from './dlq.js';
-import { listDeadLetters, replayDeadLetters } from './dlq.js';
-import { topologyOptions } from './role.js';
-import type { TopologyNames } from './topology.js';
-import { declareTopology, topologyNames } from './topology.js';
+import type { DeadLetter, ReplayReport } from './dead-letters.js';
+import { listDeadLetters, replayDeadLetters } from './dead-letters.js';
+import { topologyOptions } from '../roles/role.js';
+import type { TopologyNames } from '../messaging/topology.js';
+import { declareTopology, topologyNames } from '../messaging/topology.js';
 
 async function withBroker<T>(
   config: Config,
