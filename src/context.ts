@@ -15,7 +15,8 @@ import type { Metrics } from './metrics.js';
 import { createMetrics } from './metrics.js';
 import type { Db } from './persistence/db.js';
 import { createDb } from './persistence/db.js';
-import { NotifyWaker, OutboxScheduler } from './persistence/outbox-scheduler.js';
+import { PayoutMessages } from './messaging/payout-message.js';
+import { NotifyWaker } from './persistence/outbox-waker.js';
 
 export interface AppContext {
   config: Config;
@@ -48,7 +49,7 @@ export function createContext(config: Config, overrides: ContextOverrides = {}):
       error: (message) => log.error({ component: 'knex' }, message),
     });
   const metrics = overrides.metrics ?? createMetrics();
-  const scheduler = overrides.scheduler ?? new OutboxScheduler();
+  const scheduler = overrides.scheduler ?? new PayoutMessages();
   const waker =
     overrides.waker ??
     new NotifyWaker(db, (error) => log.warn({ err: error }, 'outbox NOTIFY failed; relays will poll'));

@@ -10,7 +10,7 @@ import type { AppContext } from '../context.js';
 import { PayoutNotFound } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { ProcessMessage } from '../persistence/outbox-scheduler.js';
+import type { ProcessMessage } from '../messaging/payout-message.js';
 import { ConfirmedPublisher, openBrokerConnection, sleep } from '../messaging/amqp.js';
 import { decodeProcessMessage } from '../messaging/payout-message.js';
 import type { ProcessOutcome } from './process-payout.js';

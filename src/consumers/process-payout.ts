@@ -17,7 +17,7 @@ import type { PayoutCommand } from '../machines/payout.machine.js';
 import { RETRIES_EXHAUSTED } from '../machines/payout.machine.js';
 import type { PayoutStatus } from '../machines/payout-lifecycle.js';
 import type { Metrics } from '../metrics.js';
-import type { ProcessMessage } from '../persistence/outbox-scheduler.js';
+import type { ProcessMessage } from '../messaging/payout-message.js';
 
 export interface ProcessOutcome {
   /** The status the payout had when the message arrived. */

@@ -1,6 +1,54 @@
-/** Decoding of a processing message: bytes → JSON → the `ProcessMessage` shape (ajv), or the reason it is poison. */
+/**
+ * The message contract between the outbox and the worker, in one place: the body of a payout message (one of the
+ * payout's commands), the message a command becomes (the scheduling port, written into the outbox by the change
+ * that issued it), and decoding a delivery back into that body — bytes → JSON → the shape (ajv), or the reason it
+ * is poison.
+ */
 import { Ajv } from 'ajv';
-import type { ProcessMessage } from '../persistence/outbox-scheduler.js';
+import { v7 as uuidv7 } from 'uuid';
+import type { CommandRequest, ProcessingScheduler, ScheduledMessage } from '../domain/scheduling.js';
+import type { PayoutCommandType } from '../machines/payout.machine.js';
+
+export const PROCESS_TOPIC = 'payout.process';
+export const PROCESS_MESSAGE_SCHEMA_VERSION = 2;
+
+/**
+ * The body of a payout message, as it travels from the outbox to the worker: one of the payout's commands.
+ * Version 1 (written before commands existed) has no `command`: the worker reads it as "carry out whatever the
+ * payout has outstanding now".
+ */
+export interface ProcessMessage {
+  schema_version: 1 | 2;
+  message_id: string;
+  payout_id: string;
+  client_id: string;
+  request_id: string | null;
+  command?: { seq: number; type: PayoutCommandType; delay_ms: number };
+}
+
+/** The scheduling port's messages: each command of a payout as the message that carries it. */
+export class PayoutMessages implements ProcessingScheduler {
+  messageFor(request: CommandRequest): ScheduledMessage {
+    const id = uuidv7();
+    const { seq, type, delay_ms } = request.command;
+    const payload: ProcessMessage = {
+      schema_version: PROCESS_MESSAGE_SCHEMA_VERSION,
+      message_id: id,
+      payout_id: request.payoutId,
+      client_id: request.clientId,
+      request_id: request.requestId,
+      command: { seq, type, delay_ms },
+    };
+    return {
+      id,
+      topic: PROCESS_TOPIC,
+      payload: payload as unknown as Record<string, unknown>,
+      payoutId: request.payoutId,
+      commandSeq: seq,
+      leaseMs: request.leaseMs,
+    };
+  }
+}
 
 /** Canonical UUIDs only: ajv-formats' `uuid` also accepts `urn:uuid:…`, which PostgreSQL refuses. */
 const UUID = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';

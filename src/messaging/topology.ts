@@ -15,8 +15,8 @@
  * new RETRY_DELAYS_MS simply declares new tiers. Anything else that must change takes a new queue name.
  */
 import type { Connection, Envelope } from 'rabbitmq-client';
-import type { ProcessMessage } from '../persistence/outbox-scheduler.js';
-import { PROCESS_TOPIC } from '../persistence/outbox-scheduler.js';
+import type { ProcessMessage } from './payout-message.js';
+import { PROCESS_TOPIC } from './payout-message.js';
 
 /** The routing key of processing messages on the work exchange. */
 export const PROCESS_ROUTING_KEY = 'process';

@@ -15,8 +15,8 @@ import pg from 'pg';
 import type { Connection } from 'rabbitmq-client';
 import type { AppContext } from '../context.js';
 import type { Logger } from '../logger.js';
-import type { ProcessMessage } from '../persistence/outbox-scheduler.js';
-import { PROCESS_TOPIC } from '../persistence/outbox-scheduler.js';
+import type { ProcessMessage } from '../messaging/payout-message.js';
+import { PROCESS_TOPIC } from '../messaging/payout-message.js';
 import type { OutboxMessage } from '../persistence/outbox-repository.js';
 import {
   OUTBOX_CHANNEL,

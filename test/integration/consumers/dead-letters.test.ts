@@ -18,7 +18,7 @@ import {
   queueDestination,
   workDestination,
 } from '../../../src/messaging/topology.js';
-import type { ProcessMessage } from '../../../src/persistence/outbox-scheduler.js';
+import type { ProcessMessage } from '../../../src/messaging/payout-message.js';
 import {
   createPayouts,
   statusCounts,

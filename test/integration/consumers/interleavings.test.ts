@@ -17,7 +17,7 @@ import { workerPrincipal } from '../../../src/domain/principal.js';
 import type { PaymentProvider } from '../../../src/domain/provider.js';
 import { ProviderTransientError } from '../../../src/domain/provider.js';
 import type { PayoutCommand } from '../../../src/machines/payout.machine.js';
-import type { ProcessMessage } from '../../../src/persistence/outbox-scheduler.js';
+import type { ProcessMessage } from '../../../src/messaging/payout-message.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { createTestClient, payoutInput } from '../../support/fixtures.js';
 import type { ProviderCall } from '../../support/recording-provider.js';

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { mulberry32 } from '../../../src/adapters/simulated-provider.js';
 import type { Db } from '../../../src/persistence/db.js';
-import { NotifyWaker } from '../../../src/persistence/outbox-scheduler.js';
+import { NotifyWaker } from '../../../src/persistence/outbox-waker.js';
 import {
   consumerEnv,
   query,

@@ -16,7 +16,7 @@ import { classifyError } from '../../../src/consumers/retry-policy.js';
 import type { Payout } from '../../../src/domain/payout.js';
 import { workerPrincipal } from '../../../src/domain/principal.js';
 import type { PaymentProvider } from '../../../src/domain/provider.js';
-import type { ProcessMessage } from '../../../src/persistence/outbox-scheduler.js';
+import type { ProcessMessage } from '../../../src/messaging/payout-message.js';
 import { consumerConfig, createPayouts, query, testContext, testNamespace } from '../../support/consumers.js';
 import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
 

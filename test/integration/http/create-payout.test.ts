@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { OutboxScheduler } from '../../../src/persistence/outbox-scheduler.js';
+import { PayoutMessages } from '../../../src/messaging/payout-message.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
 import { startTestApi } from '../../support/http.js';
@@ -75,7 +75,7 @@ describe('POST /api/payouts', () => {
   });
 
   it('creating a payout schedules processing', async () => {
-    const scheduler = new OutboxScheduler();
+    const scheduler = new PayoutMessages();
     const spy = sinon.spy(scheduler, 'messageFor');
     const own = await startTestApi(api.db, { scheduler });
     try {

@@ -18,7 +18,7 @@ import { workerPrincipal } from '../../../src/domain/principal.js';
 import { createLogger } from '../../../src/logger.js';
 import { PAYOUT_MACHINE_VERSION } from '../../../src/machines/payout-lifecycle.js';
 import { createMetrics } from '../../../src/metrics.js';
-import type { ProcessMessage } from '../../../src/persistence/outbox-scheduler.js';
+import type { ProcessMessage } from '../../../src/messaging/payout-message.js';
 import { createDb } from '../../../src/persistence/db.js';
 import { ADMIN_URL } from '../../support/database.js';
 import { IBANS } from '../../support/fixtures.js';

@@ -15,7 +15,7 @@ import { availableActions } from '../../../src/domain/payout.js';
 import type { Principal, Role } from '../../../src/domain/principal.js';
 import { workerPrincipal } from '../../../src/domain/principal.js';
 import { PAYOUT_MACHINE_VERSION, PAYOUT_STATUSES } from '../../../src/machines/payout-lifecycle.js';
-import { OutboxScheduler } from '../../../src/persistence/outbox-scheduler.js';
+import { PayoutMessages } from '../../../src/messaging/payout-message.js';
 import { serviceTestContext } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
 import { createTestClient, payoutIn, payoutInput, specAllows } from '../../support/fixtures.js';
@@ -77,7 +77,7 @@ describe('payout service (real PostgreSQL)', () => {
     });
 
     it('creating a payout schedules processing through the scheduling port', async () => {
-      const scheduler = new OutboxScheduler();
+      const scheduler = new PayoutMessages();
       const messageFor = sinon.spy(scheduler, 'messageFor');
       const wake = sinon.spy();
       const local = createContext(ctx.config, { db: ctx.db, scheduler, waker: { wake } });
@@ -99,10 +99,10 @@ describe('payout service (real PostgreSQL)', () => {
       const lonely = await createTestClient(ctx.db);
       const earlier = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
       const [taken] = await ctx.db('outbox').where({ payout_id: earlier.body.id }).select('id');
-      const scheduler = new OutboxScheduler();
+      const scheduler = new PayoutMessages();
       // A message id the outbox already holds: the message's insert fails after the payout's, in one statement.
       sinon.stub(scheduler, 'messageFor').callsFake((request) => ({
-        ...OutboxScheduler.prototype.messageFor.call(scheduler, request),
+        ...PayoutMessages.prototype.messageFor.call(scheduler, request),
         id: (taken as { id: string }).id,
       }));
       const local = createContext(ctx.config, { db: ctx.db, scheduler });
