@@ -8,7 +8,7 @@ NAME ?=
 ROLE ?= client
 
 .PHONY: help install up down logs migrate run worker relay sweeper dev build test test-unit test-integration \
-        lint fmt typecheck spec-lint compose-check diagram diagram-check client client-check key key-revoke key-list \
+        lint fmt typecheck deps-check spec-lint compose-check diagram diagram-check client client-check key key-revoke key-list \
         dlq-list dlq-replay screenshots shell psql bench bench-drain
 
 help: ## List the targets
@@ -47,7 +47,7 @@ dev: ## Migrate, print a development key, run api + relay + worker + sweeper in 
 build: ## Compile to dist/
 	npx tsc -p tsconfig.build.json
 
-test: lint typecheck spec-lint compose-check diagram-check client-check test-unit test-integration ## The one gate: lint, typecheck, spec lint, compose check, diagram and client up to date, unit and integration tests
+test: lint typecheck deps-check spec-lint compose-check diagram-check client-check test-unit test-integration ## The one gate: lint, typecheck, folder layering, spec lint, compose check, diagram and client up to date, unit and integration tests
 
 test-unit: ## Unit tests (no I/O)
 	npx mocha
@@ -65,6 +65,9 @@ fmt: ## Format and fix lint
 
 typecheck: ## TypeScript, strict, no emit
 	npx tsc --noEmit
+
+deps-check: ## Fail when an import breaks the folder layering (dependency-cruiser)
+	@set -o pipefail; npx depcruise src --config .dependency-cruiser.cjs --output-type err | sed '/^$$/d'
 
 spec-lint: ## Lint openapi.yaml with Redocly
 	npx redocly lint openapi.yaml

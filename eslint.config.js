@@ -10,6 +10,7 @@ export default tseslint.config(
       'docs/**',
       'src/http/generated/**',
       'eslint.config.js',
+      '.dependency-cruiser.cjs',
     ],
   },
   js.configs.recommended,

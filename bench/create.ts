@@ -16,22 +16,28 @@ import { join } from 'node:path';
 import type { Child, LoadResult, LoadSpec } from './lib.js';
 import {
   API_ARGS,
-  BENCH_AMQP_ENV,
-  createLoad,
-  HarnessError,
-  LIMITS,
-  MAIN,
+  apiEnv,
   compileFloor,
+  CONNECTIONS,
   count,
   cpuTimeMs,
+  createLoad,
   envInt,
   fmt,
   freePort,
+  HarnessError,
+  LIMITS,
   load,
+  loud,
+  MAIN,
   median,
   peakRssMb,
+  POOL_MAX,
   prepareServiceDatabase,
+  problems,
   recreateDatabase,
+  reportProblems,
+  runMain,
   sleep,
   start,
   stop,
@@ -40,17 +46,13 @@ import {
   waitForQuietMachine,
   withPg,
   writeResults,
-  runMain,
 } from './lib.js';
 
 const SECONDS = envInt('BENCH_SECONDS', 10);
 const WARMUP = envInt('BENCH_WARMUP_SECONDS', 2, 0);
 const ROUNDS = envInt('BENCH_ROUNDS', 2);
-const CONNECTIONS = envInt('BENCH_CONNECTIONS', 32);
-const POOL_MAX = envInt('BENCH_POOL_MAX', 20);
 const READS = process.env.BENCH_READS !== '0';
 const SELF_TEST = process.env.BENCH_SELF_TEST === '1';
-const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn';
 
 const TARGET = { throughput: 0.6, p99: 2, rssMb: 150 };
 
@@ -77,20 +79,6 @@ interface Run {
 }
 
 const runs: Run[] = [];
-const problems: string[] = [];
-
-function serviceEnv(port: number, databaseUrl: string): Record<string, string> {
-  return {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LOG_LEVEL,
-    DATABASE_URL: databaseUrl,
-    DATABASE_POOL_MAX: String(POOL_MAX),
-    ...BENCH_AMQP_ENV,
-    METRICS_PORT: '0',
-  };
-}
-
 function printRun(entry: Run): void {
   const r = entry.result;
   const rows = entry.rowsCreated === undefined ? '' : `  rows +${entry.rowsCreated}`;
@@ -105,11 +93,10 @@ function printRun(entry: Run): void {
 
 function check(label: string, result: LoadResult): void {
   if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0 || result.ok === 0) {
-    const message =
+    loud(
       `${label}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts, ` +
-      `${result.ok} 2xx; statuses ${JSON.stringify(result.statuses)}`;
-    problems.push(message);
-    process.stdout.write(`\n!!!!!!!! ${message}\n\n`);
+        `${result.ok} 2xx; statuses ${JSON.stringify(result.statuses)}`,
+    );
   }
 }
 
@@ -151,9 +138,7 @@ async function bench(
       printRun(entry);
       check(`${entry.kind} round ${round} ${target.name}`, result);
       if (rowsCreated !== undefined && rowsCreated < result.ok) {
-        const message = `${entry.kind} ${target.name}: ${result.ok} 2xx but only ${rowsCreated} new rows (replays?)`;
-        problems.push(message);
-        process.stdout.write(`\n!!!!!!!! ${message}\n\n`);
+        loud(`${entry.kind} ${target.name}: ${result.ok} 2xx but only ${rowsCreated} new rows (replays?)`);
       }
     }
   } finally {
@@ -221,7 +206,7 @@ async function main(): Promise<void> {
     ? { ...floor, name: 'service' }
     : {
         name: 'service',
-        start: (port) => start('api', 'node', API_ARGS, serviceEnv(port, serviceUrl)),
+        start: (port) => start('api', 'node', API_ARGS, apiEnv(port, serviceUrl)),
         rowsSql: 'SELECT count(*) AS n FROM payouts',
       };
   const createSpec = createLoad(headers, SECONDS, CONNECTIONS);
@@ -282,12 +267,7 @@ async function main(): Promise<void> {
     problems,
   });
   process.stdout.write(`\nresults: ${file}\n`);
-  if (problems.length > 0) {
-    process.stdout.write(
-      `\n!!!!!!!! ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
-    );
-    process.exitCode = 1;
-  }
+  reportProblems();
 }
 
 /** Ids of the payouts the create runs made (the self test, which made none, seeds some with SQL). */

@@ -19,26 +19,35 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as ConfigModule from '../src/config.js';
-import type * as ContextModule from '../src/context.js';
+import type * as PartsModule from '../src/roles/parts.js';
+import type * as ClientsModule from '../src/persistence/client-repository.js';
+import type * as MetricsModule from '../src/metrics.js';
+import type * as ResourcesModule from '../src/http/resources.js';
 import type * as ApiKeysModule from '../src/domain/api-keys.js';
 import type * as LoggerModule from '../src/logger.js';
 import type { Principal } from '../src/domain/principal.js';
 import { printSummary, summariseFile } from './cpuprofile.js';
 import type { Child } from './lib.js';
 import {
-  deleteBenchTopology,
   BENCH_AMQP_ENV,
-  fromDist,
-  HarnessError,
+  BENCH_LOG_LEVEL,
   cpuTimeMs,
-  LIMITS,
-  MAIN,
-  RESULTS,
+  CREATE_INPUT,
+  deleteBenchTopology,
   envInt,
   fmt,
   freePort,
+  fromDist,
+  HarnessError,
+  LIMITS,
+  loud,
+  MAIN,
+  problems,
   recreateDatabase,
+  reportProblems,
+  RESULTS,
   run,
+  runMain,
   sleep,
   start,
   stop,
@@ -47,7 +56,6 @@ import {
   waitForQuietMachine,
   withPg,
   writeResults,
-  runMain,
 } from './lib.js';
 
 const PAYOUTS = envInt('BENCH_PAYOUTS', 10_000);
@@ -65,13 +73,6 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 const PROFILE_DIR = join(RESULTS, 'profiles', `drain-${process.pid}`);
 const TARGET_RATIO = 0.5;
 
-const problems: string[] = [];
-
-function loud(message: string): void {
-  problems.push(message);
-  process.stdout.write(`\n!!!!!!!! ${message}\n\n`);
-}
-
 function roleEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     DATABASE_URL: databaseUrl,
@@ -79,7 +80,7 @@ function roleEnv(databaseUrl: string, extra: Record<string, string> = {}): Recor
     ...BENCH_AMQP_ENV,
     PROVIDER_DELAY_MS: '0',
     PROVIDER_FAULT_RATE: '0',
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+    LOG_LEVEL: BENCH_LOG_LEVEL,
     ...(WORKER_CONCURRENCY ? { WORKER_CONCURRENCY } : {}),
     ...extra,
   };
@@ -88,36 +89,42 @@ function roleEnv(databaseUrl: string, extra: Record<string, string> = {}): Recor
 /** N payouts through the service (compiled, from dist/), in-process, `LANES` at a time, each with its own idempotency key. */
 async function createPayouts(databaseUrl: string): Promise<number> {
   const { loadConfig } = await fromDist<typeof ConfigModule>('src/config.ts');
-  const { createContext } = await fromDist<typeof ContextModule>('src/context.ts');
-  const { issueApiKey } = await fromDist<typeof ApiKeysModule>('src/domain/api-keys.ts');
+  const { openDatabase, payoutParts } = await fromDist<typeof PartsModule>('src/roles/parts.ts');
+  const { createMetrics } = await fromDist<typeof MetricsModule>('src/metrics.ts');
+  const { toPayoutResource } = await fromDist<typeof ResourcesModule>('src/http/resources.ts');
+  const { ApiKeys } = await fromDist<typeof ApiKeysModule>('src/domain/api-keys.ts');
+  const { PgApiKeyStore } = await fromDist<typeof ClientsModule>('src/persistence/client-repository.ts');
   const { createLogger } = await fromDist<typeof LoggerModule>('src/logger.ts');
   const config = loadConfig({ ...process.env, ...roleEnv(databaseUrl), DATABASE_POOL_MAX: String(LANES) });
   // No NOTIFY: no relay runs yet (it reads the outbox when it starts), and the pool closes right after.
-  const ctx = createContext(config, {
-    log: createLogger({ level: 'warn' }),
-    waker: { wake: () => undefined },
+  const log = createLogger({ level: 'warn' });
+  const db = openDatabase(config, log);
+  const { service } = payoutParts(config, db, createMetrics({ defaults: false }), log, {
+    wake: () => undefined,
   });
   try {
-    const issued = await issueApiKey(ctx.db, 'bench-drain', 'client');
+    const issued = await new ApiKeys(new PgApiKeyStore(db)).issue('bench-drain', 'client');
     const principal: Principal = { clientId: issued.clientId, role: 'client', actor: `key:${issued.keyId}` };
-    const input = {
-      amount: '12.34',
-      currency: 'EUR',
-      recipient: { type: 'iban', iban: 'DE89370400440532013000', holder_name: 'Jane Doe' },
-      description: 'bench drain',
-    };
+    const input = { ...CREATE_INPUT, description: 'bench drain' };
     let next = 0;
     const t0 = performance.now();
     const lane = async () => {
       while (next < PAYOUTS) {
         next += 1;
-        await ctx.service.createPayout(principal, input, { requestId: null, idempotencyKey: randomUUID() });
+        await service.createPayout(principal, input, {
+          requestId: null,
+          idempotencyKey: randomUUID(),
+          answer: (payout) => ({
+            status: 201,
+            body: toPayoutResource(payout, principal) as unknown as Record<string, unknown>,
+          }),
+        });
       }
     };
     await Promise.all(Array.from({ length: LANES }, lane));
     return PAYOUTS / ((performance.now() - t0) / 1000);
   } finally {
-    await ctx.db.destroy();
+    await db.destroy();
   }
 }
 
@@ -329,12 +336,7 @@ async function main(): Promise<void> {
   }
   const file = writeResults('drain', { at: new Date().toISOString(), ...(results ?? {}), problems });
   process.stdout.write(`\nresults: ${file}\n`);
-  if (problems.length > 0) {
-    process.stdout.write(
-      `\n!!!!!!!! ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
-    );
-    process.exitCode = 1;
-  }
+  reportProblems();
 }
 
 await runMain('bench-drain', main);

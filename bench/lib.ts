@@ -287,7 +287,7 @@ export const BENCH_AMQP_ENV = { AMQP_NAMESPACE: BENCH_NAMESPACE, AMQP_QUEUE_EXPI
 /** Deletes the queues and exchanges `migrate` and the roles declared under BENCH_NAMESPACE. */
 export async function deleteBenchTopology(): Promise<void> {
   const { loadConfig } = await fromDist<typeof ConfigModule>('src/config.ts');
-  const { deleteTopology } = await fromDist<typeof TopologyModule>('src/consumers/topology.ts');
+  const { deleteTopology } = await fromDist<typeof TopologyModule>('src/messaging/topology.ts');
   const config = loadConfig({ ...process.env, ...BENCH_AMQP_ENV });
   const connection = new Connection({ url: config.amqpUrl, retryLow: 100, retryHigh: 200 });
   try {
@@ -400,13 +400,60 @@ export function writeResults(kind: string, data: unknown): string {
   return file;
 }
 
-/** A payout body the service and the floor both accept. */
-export const CREATE_BODY = JSON.stringify({
+/** A payout the service and the floor both accept: the body of every bench create, and drain's in-process input. */
+export const CREATE_INPUT = {
   amount: '12.34',
   currency: 'EUR',
   recipient: { type: 'iban', iban: 'DE89370400440532013000', holder_name: 'Jane Doe' },
   description: 'bench',
-});
+};
+
+export const CREATE_BODY = JSON.stringify(CREATE_INPUT);
+
+/** Log level of the service's processes under a benchmark (`BENCH_LOG_LEVEL`, default warn). */
+export const BENCH_LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn';
+
+/** Connections of every HTTP load, the service's and the floor's (`BENCH_CONNECTIONS`). */
+export const CONNECTIONS = envInt('BENCH_CONNECTIONS', 32);
+
+/** The floor's pool size, given to the service as DATABASE_POOL_MAX (`BENCH_POOL_MAX`). */
+export const POOL_MAX = envInt('BENCH_POOL_MAX', 20);
+
+/**
+ * Environment of the API under a benchmark: listening on loopback at `port`, on `databaseUrl` with the floor's
+ * pool size, under the bench's AMQP namespace, its metrics port picked freely.
+ */
+export function apiEnv(port: number, databaseUrl: string): Record<string, string> {
+  return {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: BENCH_LOG_LEVEL,
+    DATABASE_URL: databaseUrl,
+    DATABASE_POOL_MAX: String(POOL_MAX),
+    ...BENCH_AMQP_ENV,
+    METRICS_PORT: '0',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- problems
+
+/** What went wrong in this run (non-2xx, replays, a drain that did not finish…): recorded in the results. */
+export const problems: string[] = [];
+
+/** Records a problem and prints it loudly at once. */
+export function loud(message: string): void {
+  problems.push(message);
+  process.stdout.write(`\n!!!!!!!! ${message}\n\n`);
+}
+
+/** Lists every problem again at the end of the run and makes its exit status 1; nothing when there were none. */
+export function reportProblems(): void {
+  if (problems.length === 0) return;
+  process.stdout.write(
+    `\n!!!!!!!! ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
+  );
+  process.exitCode = 1;
+}
 
 /** The create load of `make bench` and of the profiles: one body, a fresh `Idempotency-Key` per request. */
 export function createLoad(

@@ -13,31 +13,30 @@ import { printSummary, summariseFile } from './cpuprofile.js';
 import type { Child, LoadSpec } from './lib.js';
 import {
   API_ARGS,
-  BENCH_AMQP_ENV,
-  createLoad,
-  HarnessError,
-  LIMITS,
-  RESULTS,
+  apiEnv,
   compileFloor,
+  CONNECTIONS,
   cpuTimeMs,
+  createLoad,
   envInt,
   fmt,
   freePort,
+  HarnessError,
+  LIMITS,
   load,
   peakRssMb,
   prepareServiceDatabase,
   recreateDatabase,
+  RESULTS,
+  runMain,
   start,
   stop,
   waitForHttp,
   waitForQuietMachine,
   withPg,
-  runMain,
 } from './lib.js';
 
 const SECONDS = envInt('BENCH_SECONDS', 15);
-const CONNECTIONS = envInt('BENCH_CONNECTIONS', 32);
-const POOL_MAX = envInt('BENCH_POOL_MAX', 20);
 const mode = process.argv[2] ?? 'create';
 const target = process.argv[3] ?? 'service';
 /** The floors have no signal handler: this preload makes SIGTERM a normal exit, so the profile is written. */
@@ -58,7 +57,7 @@ async function main(): Promise<void> {
   // Reads need rows: made by the service, whichever process is profiled.
   if (mode !== 'create') {
     const port = await freePort();
-    const api = start('api', 'node', API_ARGS, serviceEnv(port, url));
+    const api = start('api', 'node', API_ARGS, apiEnv(port, url));
     await waitForHttp(api, port);
     await load({ ...create, port, seconds: 5 });
     await stop(api);
@@ -75,7 +74,7 @@ async function main(): Promise<void> {
   const startedAt = Date.now();
   let child: Child;
   if (target === 'service') {
-    child = start('api', 'node', [...prof, ...API_ARGS], serviceEnv(port, url));
+    child = start('api', 'node', [...prof, ...API_ARGS], apiEnv(port, url));
   } else if (mode === 'create') {
     const floorUrl = await recreateDatabase('payouts_bench_floor');
     child = start(
@@ -132,18 +131,6 @@ async function main(): Promise<void> {
       `profile: ${file}\n`,
   );
   printSummary(summary);
-}
-
-function serviceEnv(port: number, url: string): Record<string, string> {
-  return {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    DATABASE_URL: url,
-    DATABASE_POOL_MAX: String(POOL_MAX),
-    METRICS_PORT: '0',
-    ...BENCH_AMQP_ENV,
-  };
 }
 
 await runMain('profile', main, { deleteTopology: true });

@@ -1,7 +1,7 @@
 /**
  * `make shell`: a Node REPL with the app built once, as a role would build it, for poking at data by hand.
  *
- *   config, ctx, db, service, log, metrics   the context of src/context.ts, from the environment
+ *   config, db, service, store, keys, log, metrics   built as a role builds them (src/roles/parts.ts)
  *   money, currency, errors, recipient, principal, payout, apiKeys, text, machine, definition
  *   payouts, outbox, idempotency, clients, models                          the persistence modules
  *
@@ -9,7 +9,7 @@
  *   > await db('payouts').count()
  *   > const op = { clientId: (await db('clients').first()).id, role: 'operator', actor: 'shell' }
  *   > await service.listPayouts(op, { limit: 5 })
- *   > machine.acceptedEvents(machine.initialPayoutSnapshot())
+ *   > new lifecycle.PayoutLifecycle().initial()
  *
  * The database pool is closed when the REPL exits (.exit or Ctrl-D).
  */
@@ -17,7 +17,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import repl from 'node:repl';
 import { loadConfig } from '../src/config.js';
-import { createContext } from '../src/context.js';
+import { createLogger } from '../src/logger.js';
+import { createMetrics } from '../src/metrics.js';
+import { openDatabase, payoutParts } from '../src/roles/parts.js';
 import * as apiKeys from '../src/domain/api-keys.js';
 import * as currency from '../src/domain/currency.js';
 import * as errors from '../src/domain/errors.js';
@@ -28,6 +30,7 @@ import * as recipient from '../src/domain/recipient.js';
 import * as text from '../src/domain/text.js';
 import * as definition from '../src/machines/definition.js';
 import * as machine from '../src/machines/payout.machine.js';
+import * as lifecycle from '../src/machines/payout-lifecycle.js';
 import * as clients from '../src/persistence/client-repository.js';
 import * as idempotency from '../src/persistence/idempotency-repository.js';
 import * as models from '../src/persistence/models.js';
@@ -36,14 +39,18 @@ import * as payouts from '../src/persistence/payout-repository.js';
 
 const config = loadConfig();
 // Two connections are plenty for one person typing; the pool of a role would hold DATABASE_POOL_MAX.
-const ctx = createContext({ ...config, databasePoolMax: 2 });
+const log = createLogger({ level: config.logLevel, name: 'shell' });
+const db = openDatabase(config, log, 2);
+const metrics = createMetrics({ defaults: false });
+const { store, service } = payoutParts(config, db, metrics, log);
 const loaded = {
   config,
-  ctx,
-  db: ctx.db,
-  service: ctx.service,
-  log: ctx.log,
-  metrics: ctx.metrics,
+  db,
+  service,
+  store,
+  keys: new apiKeys.ApiKeys(new clients.PgApiKeyStore(db)),
+  log,
+  metrics,
   money,
   Money: money.Money,
   currency,
@@ -54,6 +61,7 @@ const loaded = {
   apiKeys,
   text,
   machine,
+  lifecycle,
   definition,
   payouts,
   outbox,
@@ -78,7 +86,7 @@ server.setupHistory(
   },
 );
 server.on('exit', () => {
-  ctx.db.destroy().then(
+  db.destroy().then(
     () => process.exit(0),
     (error: unknown) => {
       process.stderr.write(`closing the database pool failed: ${(error as Error).message}\n`);

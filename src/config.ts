@@ -5,6 +5,8 @@
  */
 import { MINOR_DIGITS, parseCurrencyTable } from './domain/currency.js';
 import type { CurrencyTable } from './domain/currency.js';
+import { parseDecimal } from './domain/money.js';
+import { namespaceProblem } from './messaging/topology.js';
 
 export interface Config {
   /** PostgreSQL connection string. */
@@ -142,20 +144,21 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const providerLimits: Record<string, string> = {};
   for (const entry of list(env, 'PROVIDER_LIMITS', 'USD:250000,EUR:250000,GBP:200000,JPY:30000000')) {
-    const match = /^([A-Z]{3}):(\d{1,15})(?:\.(\d{1,3}))?$/.exec(entry);
+    const match = /^([A-Z]{3}):(\d{1,15}(?:\.\d{1,3})?)$/.exec(entry);
     if (!match) throw new ConfigError('PROVIDER_LIMITS', `"${entry}" is not CUR:amount`);
-    const digits = MINOR_DIGITS[match[1]!];
+    const [, currency = '', amount = ''] = match;
+    const digits = MINOR_DIGITS[currency];
     if (digits === undefined)
-      throw new ConfigError('PROVIDER_LIMITS', `"${match[1]}" is not a supported currency`);
-    if ((match[3] ?? '').length > digits) {
+      throw new ConfigError('PROVIDER_LIMITS', `"${currency}" is not a supported currency`);
+    // Converted here only to refuse it early; the provider converts it again, the same way (src/domain/money.ts).
+    if ('problem' in parseDecimal(amount, digits)) {
       throw new ConfigError('PROVIDER_LIMITS', `"${entry}" has more than ${digits} decimal places`);
     }
-    providerLimits[match[1]!] = match[3] === undefined ? match[2]! : `${match[2]}.${match[3]}`;
+    providerLimits[currency] = amount;
   }
   const namespace = str(env, 'AMQP_NAMESPACE', '');
-  if (!/^[A-Za-z0-9._-]{0,64}$/.test(namespace)) {
-    throw new ConfigError('AMQP_NAMESPACE', 'expected at most 64 of A-Z a-z 0-9 . _ -');
-  }
+  const namespaceIssue = namespaceProblem(namespace);
+  if (namespaceIssue) throw new ConfigError('AMQP_NAMESPACE', namespaceIssue);
   const stuckAfterSeconds = int(env, 'STUCK_AFTER_SECONDS', 300, 1, 1_000_000);
   const retryTotalMs = retryDelaysMs.reduce((sum, delay) => sum + delay, 0);
   if (stuckAfterSeconds * 1000 <= retryTotalMs) {

@@ -3,19 +3,15 @@
  * commands below. Configuration comes from the environment (src/config.ts).
  */
 import { setFlagsFromString } from 'node:v8';
-import type { Config } from './config.js';
 import { ConfigError, loadConfig } from './config.js';
+import { ApiKeys } from './domain/api-keys.js';
+import type { ApiKeyListing } from './domain/api-keys.js';
 import { dlqList, dlqReplay, migrateTopology } from './dlq/commands.js';
-import { startRelay } from './relay/outbox-relay.js';
-import { startWorker } from './consumers/payout-consumer.js';
-import type { RoleHandle } from './roles/role.js';
-import { startSweeper } from './sweeper/sweeper.js';
-import { createContext } from './context.js';
-import type { AppContext } from './context.js';
-import { issueApiKey, listApiKeys, revokeApiKeys } from './domain/api-keys.js';
-import { startApi } from './http/server.js';
-import { createDb, ensureDatabase, migrateLatest } from './persistence/db.js';
 import { createLogger } from './logger.js';
+import { PgApiKeyStore } from './persistence/client-repository.js';
+import { createDb, ensureDatabase, migrateLatest } from './persistence/db.js';
+import type { RunningRole } from './roles/roles.js';
+import { runApi, runDev, runRelay, runSweeper, runWorker } from './roles/roles.js';
 import { handleShutdownSignals } from './shutdown.js';
 
 type Command = (args: string[]) => Promise<void>;
@@ -48,21 +44,14 @@ async function withDb<T>(fn: (db: ReturnType<typeof createDb>) => Promise<T>): P
   }
 }
 
-/** Runs long-lived roles in one process until a signal; stops them in reverse order, then the pool. */
-async function serve(
-  start: (ctx: AppContext) => Promise<Array<{ stop(): Promise<void> }>>,
-  roleConfig: Config = config,
-): Promise<AppContext> {
-  const ctx = createContext(roleConfig, { log });
-  const handles = await start(ctx);
-  handleShutdownSignals(
-    async () => {
-      for (const handle of handles.reverse()) await handle.stop();
-      await ctx.db.destroy();
-    },
-    { log },
-  );
-  return ctx;
+/** The API keys on a short-lived pool of their own, for the one-shot key commands. */
+function withKeys<T>(fn: (keys: ApiKeys) => Promise<T>): Promise<T> {
+  return withDb((db) => fn(new ApiKeys(new PgApiKeyStore(db))));
+}
+
+/** Runs a long-lived role until a signal, then stops it (its handles in reverse order, then its pool). */
+function serve(role: RunningRole): void {
+  handleShutdownSignals(() => role.stop(), { log });
 }
 
 async function migrate(): Promise<void> {
@@ -89,40 +78,31 @@ const commands: Record<string, Command> = {
 
   async api() {
     limitApiHeapGrowth();
-    await serve(async (ctx) => [await startApi(ctx)]);
+    serve(await runApi(config, log));
   },
 
   async worker() {
-    await serve(async (ctx) => [await startWorker(ctx)]);
+    serve(await runWorker(config, log));
   },
 
   async relay() {
-    await serve(async (ctx) => [await startRelay(ctx)]);
+    serve(await runRelay(config, log));
   },
 
   async sweeper() {
-    await serve(async (ctx) => [await startSweeper(ctx)]);
+    serve(await runSweeper(config, log));
   },
 
   /** Everything on one laptop: migrate, then api + relay + worker + sweeper in one process, and a ready key. */
   async dev() {
     await migrate();
-    // One pool serves the API, the relay, the sweeper and the worker here: twice a single role's default.
-    const devConfig = { ...config, databasePoolMax: Math.max(config.databasePoolMax, 20) };
-    const ctx = await serve(async (ctx) => {
-      const roles: Array<RoleHandle | { stop(): Promise<void> }> = [];
-      roles.push(await startRelay(ctx, { opsServer: false }));
-      roles.push(await startWorker(ctx, { opsServer: false }));
-      roles.push(await startSweeper(ctx, { opsServer: false }));
-      const api = await startApi(ctx);
-      roles.push(api);
-      log.info(
-        { url: `http://${config.host}:${api.port}`, docs: `http://${config.host}:${api.port}/api/docs/` },
-        'dev ready',
-      );
-      return roles;
-    }, devConfig);
-    const issued = await issueApiKey(ctx.db, 'dev', 'client');
+    const dev = await runDev(config, log);
+    serve(dev);
+    log.info(
+      { url: `http://${config.host}:${dev.port}`, docs: `http://${config.host}:${dev.port}/api/docs/` },
+      'dev ready',
+    );
+    const issued = await dev.keys.issue('dev', 'client');
     process.stdout.write(
       `\nDevelopment API key (client "dev"), valid until revoked:\nexport KEY=${issued.key}\n\n`,
     );
@@ -142,19 +122,19 @@ const commands: Record<string, Command> = {
 
   async key([name, role = 'client']) {
     if (!name) throw new Error('usage: key <client-name> [client|operator]');
-    const issued = await withDb((db) => issueApiKey(db, name, role as 'client' | 'operator'));
+    const issued = await withKeys((keys) => keys.issue(name, role));
     process.stderr.write(`API key for ${name} (${role}); shown once, store it now:\n`);
     process.stdout.write(`${issued.key}\n`);
   },
 
   async 'key-revoke'([name]) {
     if (!name) throw new Error('usage: key-revoke <client-name>');
-    const count = await withDb((db) => revokeApiKeys(db, name));
+    const count = await withKeys((keys) => keys.revoke(name));
     process.stdout.write(`revoked ${count} key(s) of ${name}\n`);
   },
 
   async 'key-list'() {
-    const keys = await withDb(listApiKeys);
+    const keys: ApiKeyListing[] = await withKeys((store) => store.list());
     for (const key of keys) {
       process.stdout.write(
         `${key.client}\t${key.role}\t${key.prefix}…\tcreated ${key.createdAt.toISOString()}\t${

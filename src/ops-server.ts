@@ -3,9 +3,13 @@
  * instance's registry), `/healthz` (the process is alive) and `/readyz` (every dependency answers; otherwise 503
  * application/problem+json naming what is down). Plain node:http: these roles have no other HTTP surface.
  */
+import { PROBLEM_CONTENT_TYPE, problemDocument } from './problem-document.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
 
 /** A dependency check: true when the dependency is usable. It may throw or hang; both count as down. */
 export type ReadinessCheck = () => Promise<boolean> | boolean;
@@ -34,16 +38,27 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
       response.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' });
       response.end(request.method === 'HEAD' ? undefined : body);
     };
-    const problem = (status: number, title: string, detail: string, extra: Record<string, unknown> = {}) =>
+    const problem = (
+      status: number,
+      code: string,
+      title: string,
+      detail: string,
+      extensions: Record<string, unknown> = {},
+    ) =>
       send(
         status,
-        'application/problem+json',
-        JSON.stringify({ type: 'about:blank', title, status, detail, ...extra }),
+        PROBLEM_CONTENT_TYPE,
+        JSON.stringify(problemDocument({ code, title, status, detail, extensions })),
       );
 
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.setHeader('Allow', 'GET, HEAD');
-      return problem(405, 'Method not allowed', `${request.method} is not allowed here; allowed: GET, HEAD.`);
+      return problem(
+        405,
+        'method_not_allowed',
+        'Method not allowed',
+        `${request.method} is not allowed here; allowed: GET, HEAD.`,
+      );
     }
     if (path === '/healthz') return send(200, 'application/json', JSON.stringify({ status: 'ok' }));
     if (path === '/readyz') {
@@ -56,18 +71,18 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
         );
         if (down.length === 0)
           return send(200, 'application/json', JSON.stringify({ status: 'ready', checks }));
-        return problem(503, 'Not ready', `Unavailable: ${down.join(', ')}.`, { checks });
+        return problem(503, 'not_ready', 'Not ready', `Unavailable: ${down.join(', ')}.`, { checks });
       });
       return;
     }
     if (path === '/metrics') {
       void options.registry.metrics().then(
         (body) => send(200, options.registry.contentType, body),
-        () => problem(500, 'Internal server error', 'Metrics could not be collected.'),
+        () => problem(500, 'internal_error', 'Internal server error', 'Metrics could not be collected.'),
       );
       return;
     }
-    return problem(404, 'Not found', `No route ${path}.`);
+    return problem(404, 'route_not_found', 'Not found', `No route ${path}.`);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -109,4 +124,46 @@ async function runChecks(
     }),
   );
   return Object.fromEntries(entries);
+}
+
+export interface RoleHandle {
+  /** Stops taking work, finishes or releases what is in flight, closes the role's own connections (not `ctx.db`). */
+  stop(): Promise<void>;
+  /** The port of the role's /metrics, /healthz, /readyz server, when it started one. */
+  readonly opsPort: number | undefined;
+}
+
+export interface RoleOptions {
+  /**
+   * Serve /metrics, /healthz and /readyz on `METRICS_PORT` (default true). The all-in-one `dev` role turns it off
+   * for all but one role, or serves them from the API.
+   */
+  opsServer?: boolean;
+}
+
+/** What every long-running role has: its configuration, logger and registry, and whether its database answers. */
+export interface RoleDeps {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  /** Resolves when the role's database answers. */
+  ready: () => Promise<void>;
+}
+
+/**
+ * Serves the role's /metrics, /healthz and /readyz on `METRICS_PORT`, unless `options.opsServer` is false. Ready
+ * means the database answers and `brokerReady` holds.
+ */
+export async function startRoleOpsServer(
+  deps: RoleDeps,
+  options: RoleOptions,
+  brokerReady: ReadinessCheck,
+): Promise<OpsServer | undefined> {
+  if (options.opsServer === false) return undefined;
+  return startOpsServer({
+    port: deps.config.metricsPort,
+    host: deps.config.host,
+    registry: deps.metrics.registry,
+    checks: { database: () => deps.ready().then(() => true), broker: brokerReady },
+  });
 }

@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import { MINOR_DIGITS } from '../domain/currency.js';
+import { decimalToMinor } from '../domain/money.js';
 import { Batcher } from '../persistence/batcher.js';
 import type { Payout } from '../domain/payout.js';
 import type { PaymentProvider, ProviderResult } from '../domain/provider.js';
@@ -12,6 +13,8 @@ import { ProviderTransientError } from '../domain/provider.js';
 
 export type { PaymentProvider, ProviderResult } from '../domain/provider.js';
 export { ProviderTransientError } from '../domain/provider.js';
+/** Re-exported for the callers that know it from here; it lives in src/domain/money.ts. */
+export { decimalToMinor } from '../domain/money.js';
 
 export interface SimulatedProviderOptions {
   db: Knex;
@@ -179,16 +182,6 @@ function toResult(row: TransferRow): ProviderResult {
     status: 'failed',
     failure: { code: row.failure_code ?? 'provider_failed', message: row.failure_message ?? '' },
   };
-}
-
-/** A decimal string in major units to integer minor units, exactly (the limit table is configuration, not input). */
-export function decimalToMinor(decimal: string, minorDigits: number): bigint {
-  const match = /^(\d+)(?:\.(\d+))?$/.exec(decimal);
-  if (!match) throw new Error(`"${decimal}" is not a decimal amount`);
-  const fraction = match[2] ?? '';
-  if (fraction.length > minorDigits)
-    throw new Error(`"${decimal}" has more than ${minorDigits} decimal places`);
-  return BigInt(match[1]! + fraction.padEnd(minorDigits, '0'));
 }
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same sequence of faults. */

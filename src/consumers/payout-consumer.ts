@@ -6,8 +6,8 @@
  */
 import type { AsyncMessage, Connection } from 'rabbitmq-client';
 import { ConsumerStatus } from 'rabbitmq-client';
-import type { AppContext } from '../context.js';
 import { PayoutNotFound } from '../domain/errors.js';
+import { clipNote } from '../domain/text.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ProcessMessage } from '../messaging/payout-message.js';
@@ -15,17 +15,20 @@ import { ConfirmedPublisher, openBrokerConnection, sleep } from '../messaging/am
 import { decodeProcessMessage } from '../messaging/payout-message.js';
 import type { ProcessOutcome } from './process-payout.js';
 import { PayoutProcessor } from './process-payout.js';
-import type { PaymentProvider } from '../adapters/simulated-provider.js';
+import type { PaymentProvider } from '../domain/provider.js';
 import type { RetryDecision } from './retry-policy.js';
 import { classifyError, decideRetry } from './retry-policy.js';
-import type { RoleHandle, RoleOptions } from '../roles/role.js';
-import { closeBrokerConnection, ensureTopology, startRoleOpsServer } from '../roles/role.js';
+import type { RoleDeps, RoleHandle, RoleOptions } from '../ops-server.js';
+import type { PayoutService } from '../domain/payout-service.js';
+import { startRoleOpsServer } from '../ops-server.js';
+import { closeBrokerConnection, ensureTopology } from '../messaging/amqp.js';
 import type { TopologyNames } from '../messaging/topology.js';
 import {
   HEADERS,
   counterHeader,
   processEnvelope,
   queueDestination,
+  republishedHeaders,
   retryQueueName,
   topologyNames,
 } from '../messaging/topology.js';
@@ -37,9 +40,6 @@ export interface WorkerOptions extends RoleOptions {
 
 /** How long the consumer may stay without a ready channel before an error is logged (the client retries silently). */
 const NOT_READY_ALERT_MS = 30_000;
-
-/** Headers the broker writes when it dead-letters; copying them into a message we publish would be misleading. */
-const BROKER_DEATH_HEADERS = /^x-(death|first-death-|last-death-)/;
 
 export interface ProcessMessageHandlerDeps {
   processor: PayoutProcessor;
@@ -150,16 +150,13 @@ export class ProcessMessageHandler {
     detail: string,
     message?: ProcessMessage,
   ): Promise<ConsumerStatus> {
-    const headers: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(delivery.headers ?? {})) {
-      if (!BROKER_DEATH_HEADERS.test(name)) headers[name] = value;
-    }
-    Object.assign(headers, {
+    const headers = {
+      ...republishedHeaders(delivery.headers),
       [HEADERS.deathReason]: reason,
       [HEADERS.deathDetail]: detail.slice(0, 1000),
       [HEADERS.deadLetteredAt]: new Date().toISOString(),
       'x-original-queue': this.deps.names.workQueue,
-    });
+    };
     await this.publishOrRequeue(
       {
         exchange: '',
@@ -185,7 +182,7 @@ export class ProcessMessageHandler {
     );
     if (message) {
       await this.deps.processor
-        .reportDeadLetter(message, reason, detail.slice(0, 500))
+        .reportDeadLetter(message, reason, clipNote(detail))
         .catch((error: unknown) =>
           this.deps.log.warn(
             { err: error, payout_id: message.payout_id },
@@ -215,7 +212,14 @@ export class ProcessMessageHandler {
   }
 }
 
-export async function startWorker(ctx: AppContext, options: WorkerOptions = {}): Promise<RoleHandle> {
+/** What the worker role is made of. */
+export interface WorkerDeps extends RoleDeps {
+  service: PayoutService;
+  /** The payment provider: only the worker talks to it. */
+  provider: PaymentProvider;
+}
+
+export async function startWorker(ctx: WorkerDeps, options: WorkerOptions = {}): Promise<RoleHandle> {
   const { config, metrics } = ctx;
   const log = ctx.log.child({ component: 'worker' });
   const names = topologyNames(config.amqpNamespace);

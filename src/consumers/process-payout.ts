@@ -18,6 +18,7 @@ import { RETRIES_EXHAUSTED } from '../machines/payout.machine.js';
 import type { PayoutStatus } from '../machines/payout-lifecycle.js';
 import type { Metrics } from '../metrics.js';
 import type { ProcessMessage } from '../messaging/payout-message.js';
+import { withTimeout } from '../timeout.js';
 
 export interface ProcessOutcome {
   /** The status the payout had when the message arrived. */
@@ -105,7 +106,11 @@ export class PayoutProcessor {
     const started = process.hrtime.bigint();
     let outcome = 'error';
     try {
-      const result = await this.bounded(this.ask(payout, command));
+      const result = await withTimeout(
+        this.ask(payout, command),
+        this.stallMs,
+        () => new ProviderCallStalled(this.stallMs),
+      );
       outcome = result === null ? 'not_found' : result.status;
       if (result === null) return { type: 'PROVIDER_NOT_FOUND', seq: command.seq };
       if (result.status === 'succeeded') return { type: 'PROVIDER_SUCCEEDED', seq: command.seq };
@@ -136,14 +141,6 @@ export class PayoutProcessor {
       case 'process':
         throw new Error('a process command is not a provider call');
     }
-  }
-
-  private bounded<T>(work: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const stalled = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ProviderCallStalled(this.stallMs)), this.stallMs);
-    });
-    return Promise.race([work, stalled]).finally(() => clearTimeout(timer));
   }
 
   /**

@@ -18,7 +18,7 @@ import {
   CONNECTION_LOST_MESSAGES,
   CONNECTION_LOST_NAMES,
   DATABASE_UNAVAILABLE_SQLSTATES,
-} from '../persistence/db.js';
+} from '../database-errors.js';
 import { PayoutKeptChanging, ProviderCallStalled } from './process-payout.js';
 
 export interface TransientRule {

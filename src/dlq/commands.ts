@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { DeadLetter, ReplayReport } from './dead-letters.js';
 import { listDeadLetters, replayDeadLetters } from './dead-letters.js';
-import { topologyOptions } from '../roles/role.js';
+import { topologyOptions } from '../messaging/amqp.js';
 import type { TopologyNames } from '../messaging/topology.js';
 import { declareTopology, topologyNames } from '../messaging/topology.js';
 

@@ -10,7 +10,7 @@ import type { Channel, Connection, SyncMessage } from 'rabbitmq-client';
 import type { Logger } from '../logger.js';
 import { UnroutableMessage } from '../messaging/amqp.js';
 import type { TopologyNames } from '../messaging/topology.js';
-import { HEADERS, workDestination } from '../messaging/topology.js';
+import { HEADERS, republishedHeaders, workDestination } from '../messaging/topology.js';
 
 export interface DeadLetter {
   messageId: string | null;
@@ -102,17 +102,14 @@ async function replayOne(
   message: SyncMessage,
   returned: Set<string>,
 ): Promise<void> {
-  const headers: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    // Fresh counters, and none of the broker's or our death headers: the replay is a new first delivery.
-    if (
-      /^x-(death|first-death-|last-death-|attempt$|waits$|death-reason$|death-detail$|dead-lettered-at$)/.test(
-        name,
-      )
-    )
-      continue;
-    headers[name] = value;
-  }
+  // Fresh counters, and none of the broker's or our death headers: the replay is a new first delivery.
+  const headers = republishedHeaders(message.headers, [
+    HEADERS.attempt,
+    HEADERS.waits,
+    HEADERS.deathReason,
+    HEADERS.deathDetail,
+    HEADERS.deadLetteredAt,
+  ]);
   headers[HEADERS.replayedAt] = new Date().toISOString();
   const messageId = message.messageId ?? `replay-${Date.now()}-${Math.random()}`;
   await channel.basicPublish(

@@ -2,6 +2,7 @@
  * The accepted currencies: ISO 4217 code, number of minor digits, and the largest amount a payout may carry.
  * Minor digits follow ISO 4217; the maximum is configuration (`CURRENCY_MAX`), in major units.
  */
+import { decimalToMinor } from './money.js';
 
 /** ISO 4217 minor digits of the currencies this service knows. A currency outside this table cannot be enabled. */
 export const MINOR_DIGITS: Readonly<Record<string, number>> = {
@@ -47,7 +48,7 @@ export function parseCurrencyTable(codes: string[], maxTable: string): CurrencyT
     if (minorDigits === undefined) throw new Error(`"${code}" is not a supported ISO 4217 currency`);
     const max = maxima.get(code);
     if (max === undefined) throw new Error(`"${code}" has no maximum in CURRENCY_MAX`);
-    const maxMinor = BigInt(max) * 10n ** BigInt(minorDigits);
+    const maxMinor = decimalToMinor(max, minorDigits);
     // Amounts are stored as bigint minor units: a maximum beyond it could accept an amount that cannot be stored.
     if (maxMinor > MAX_STORABLE_MINOR)
       throw new Error(`the maximum of ${code} in CURRENCY_MAX does not fit in 64-bit minor units`);

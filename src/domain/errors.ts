@@ -1,165 +1,127 @@
 /**
- * One base class for every failure the service reports on purpose. The HTTP layer renders any `AppError` as
- * RFC 9457 problem+json; anything else is an unexpected 500 that leaks nothing.
+ * One base class for every failure the domain reports on purpose. An error says what went wrong in the domain's
+ * words — a stable `code`, a `title`, a `detail` sentence, the bad `fields` of the caller's input (by name), and
+ * `facts` about the payout (its status, what the caller may do) — never how a transport shows it: src/http maps
+ * codes to HTTP statuses and field names to JSON pointers.
  */
 
 export interface FieldError {
-  /** JSON pointer into the request, e.g. `/body/amount`, `/query/limit`, `/header/if-match`. */
-  pointer: string;
+  /** The field of the caller's input, as a dotted path: `amount`, `recipient.iban`, `limit`, `reason`. */
+  field: string;
   message: string;
 }
 
-export interface AppErrorOptions {
+export interface DomainErrorOptions {
   detail?: string;
-  errors?: FieldError[];
+  fields?: FieldError[];
   cause?: unknown;
-  /** Extra members of the problem document, e.g. `available_actions`. */
-  extensions?: Record<string, unknown>;
-  /** Extra response headers, e.g. `Retry-After`. */
-  headers?: Record<string, string>;
+  /** Facts a caller can act on, e.g. `payout_status`, `available_actions`, `current_version`. */
+  facts?: Record<string, unknown>;
+  /** When trying again later can succeed: how long to wait, in seconds. */
+  retryAfterSeconds?: number;
 }
 
-export class AppError extends Error {
+export class DomainError extends Error {
   readonly code: string;
-  readonly status: number;
   readonly title: string;
   readonly detail: string;
-  readonly errors: FieldError[] | undefined;
-  readonly extensions: Record<string, unknown>;
-  readonly headers: Record<string, string>;
+  readonly fields: FieldError[] | undefined;
+  readonly facts: Record<string, unknown>;
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: string, status: number, title: string, options: AppErrorOptions = {}) {
+  constructor(code: string, title: string, options: DomainErrorOptions = {}) {
     super(options.detail ?? title, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
-    this.status = status;
     this.title = title;
     this.detail = options.detail ?? title;
-    this.errors = options.errors;
-    this.extensions = options.extensions ?? {};
-    this.headers = options.headers ?? {};
+    this.fields = options.fields;
+    this.facts = options.facts ?? {};
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 
-export class ValidationFailed extends AppError {
-  constructor(errors: FieldError[], detail = 'The request has invalid fields.') {
-    super('validation_failed', 400, 'Validation failed', { detail, errors });
+export class ValidationFailed extends DomainError {
+  constructor(fields: FieldError[], detail = 'The request has invalid fields.') {
+    super('validation_failed', 'Validation failed', { detail, fields });
   }
 }
 
-export class BadRequest extends AppError {
-  constructor(detail: string, cause?: unknown) {
-    super('bad_request', 400, 'Bad request', { detail, cause });
-  }
-}
-
-export class Unauthenticated extends AppError {
+export class Unauthenticated extends DomainError {
   constructor(detail = 'A valid API key is required: Authorization: Bearer <key>.') {
-    super('unauthenticated', 401, 'Unauthenticated', {
-      detail,
-      headers: { 'WWW-Authenticate': 'Bearer realm="payouts"' },
-    });
+    super('unauthenticated', 'Unauthenticated', { detail });
   }
 }
 
-export class Forbidden extends AppError {
+export class Forbidden extends DomainError {
   constructor(detail: string) {
-    super('forbidden', 403, 'Forbidden', { detail });
+    super('forbidden', 'Forbidden', { detail });
   }
 }
 
-export class PayoutNotFound extends AppError {
+export class PayoutNotFound extends DomainError {
   constructor(id: string) {
-    super('payout_not_found', 404, 'Payout not found', { detail: `No payout ${id}.` });
+    super('payout_not_found', 'Payout not found', { detail: `No payout ${id}.` });
   }
 }
 
-export class RouteNotFound extends AppError {
-  constructor(path: string) {
-    super('route_not_found', 404, 'Not found', { detail: `No route ${path}.` });
-  }
-}
-
-export class MethodNotAllowed extends AppError {
-  constructor(method: string, allowed: string[]) {
-    super('method_not_allowed', 405, 'Method not allowed', {
-      detail: `${method} is not allowed here; allowed: ${allowed.join(', ')}.`,
-      headers: { Allow: allowed.join(', ') },
-    });
-  }
-}
-
-export class TransitionNotAllowed extends AppError {
+export class TransitionNotAllowed extends DomainError {
   constructor(event: string, status: string, availableActions: string[]) {
-    super('transition_not_allowed', 409, 'Transition not allowed', {
+    super('transition_not_allowed', 'Transition not allowed', {
       detail: `A ${status} payout does not accept ${event}.`,
-      // `payout_status`, not `status`: a problem document's `status` is its HTTP status code.
-      extensions: { payout_status: status, available_actions: availableActions },
+      facts: { payout_status: status, available_actions: availableActions },
     });
   }
 }
 
-/** The provider's record of the money contradicts the requested change (an operator's hand resolution). */
-export class ProviderDisagrees extends AppError {
-  constructor(detail: string, status: string, availableActions: string[]) {
-    super('provider_disagrees', 409, 'The provider disagrees', {
-      detail,
-      extensions: { payout_status: status, available_actions: availableActions },
-    });
-  }
-}
-
-export class PayoutNotDeletable extends AppError {
+export class PayoutNotDeletable extends DomainError {
   constructor(status: string) {
-    super('payout_not_deletable', 409, 'Payout cannot be deleted', {
+    super('payout_not_deletable', 'Payout cannot be deleted', {
       detail: `Only a created payout can be deleted; this one is ${status}.`,
-      extensions: { payout_status: status },
+      facts: { payout_status: status },
     });
   }
 }
 
-export class IdempotencyKeyInFlight extends AppError {
+export class IdempotencyKeyInFlight extends DomainError {
   constructor() {
-    super('idempotency_key_in_flight', 409, 'Request in progress', {
+    super('idempotency_key_in_flight', 'Request in progress', {
       detail: 'A request with this Idempotency-Key is still being processed; retry later.',
-      headers: { 'Retry-After': '1' },
+      retryAfterSeconds: 1,
     });
   }
 }
 
-export class VersionMismatch extends AppError {
-  constructor(expected: number, actual: number) {
-    super('version_mismatch', 412, 'Precondition failed', {
-      detail: `If-Match names version ${expected}, the payout is at version ${actual}.`,
-      extensions: { current_version: actual },
-    });
-  }
-}
-
-export class PayloadTooLarge extends AppError {
-  constructor(limit: string) {
-    super('payload_too_large', 413, 'Payload too large', { detail: `The body exceeds ${limit}.` });
-  }
-}
-
-export class UnsupportedMediaType extends AppError {
-  constructor(contentType: string | undefined) {
-    super('unsupported_media_type', 415, 'Unsupported media type', {
-      detail: `Send application/json, not ${contentType ?? 'no content type'}.`,
-    });
-  }
-}
-
-export class IdempotencyKeyReused extends AppError {
+export class IdempotencyKeyReused extends DomainError {
   constructor() {
-    super('idempotency_key_reused', 422, 'Idempotency key reused', {
+    super('idempotency_key_reused', 'Idempotency key reused', {
       detail: 'This Idempotency-Key was used with a different request.',
     });
   }
 }
 
-export class ServiceUnavailable extends AppError {
-  constructor(detail: string) {
-    super('service_unavailable', 503, 'Service unavailable', { detail });
+export class VersionMismatch extends DomainError {
+  constructor(expected: number, actual: number) {
+    super('version_mismatch', 'Precondition failed', {
+      detail: `If-Match names version ${expected}, the payout is at version ${actual}.`,
+      facts: { current_version: actual },
+    });
+  }
+}
+
+/** The store refused a value the checks let through (its own rule, e.g. an encoding): the request is bad. */
+export class ValueRejected extends DomainError {
+  constructor(cause: unknown) {
+    super('bad_request', 'Bad request', { detail: 'A value in the request cannot be stored.', cause });
+  }
+}
+
+/** The store cannot be reached now: nothing was decided, trying again later can succeed. */
+export class StoreUnavailable extends DomainError {
+  constructor(cause: unknown) {
+    super('service_unavailable', 'Service unavailable', {
+      detail: 'The database is not reachable; retry shortly.',
+      cause,
+    });
   }
 }

@@ -4,37 +4,30 @@
  * idempotency keys. A re-drive is a machine event (`REDRIVE`, sent as `system`): the machine sends its outstanding
  * command once more, or, past `MAX_REDRIVES`, moves the payout to `needs_attention` and stops asking.
  */
-import type { Knex } from 'knex';
-import type { PayoutStatus } from '../machines/payout-lifecycle.js';
-import { deleteExpiredIdempotencyKeys } from '../persistence/idempotency-repository.js';
-import { claimStuckPayouts, countStuckPayouts } from '../persistence/payout-repository.js';
-import { AppError } from './errors.js';
+import { DomainError } from './errors.js';
 import type { PayoutService } from './payout-service.js';
+import type { PayoutStore, StuckPayout } from './ports.js';
 import { systemPrincipal } from './principal.js';
 
 export interface MaintenanceDeps {
-  db: Knex;
+  store: PayoutStore;
   service: PayoutService;
   stuckAfterSeconds: number;
   idempotencyTtlHours: number;
 }
 
-export interface RedrivenPayout {
-  id: string;
-  clientId: string;
-  status: PayoutStatus;
-}
+export type RedrivenPayout = StuckPayout;
 
 export class MaintenanceService {
   constructor(private readonly deps: MaintenanceDeps) {}
 
   /**
-   * Re-drives up to `limit` payouts left unfinished past the threshold with no message waiting. The claim moves
-   * their clock in one statement (SKIP LOCKED, so two sweepers split the work); each payout is then told
-   * `REDRIVE` under its version check. A payout that moved on meanwhile refuses the event, and is skipped.
+   * Re-drives up to `limit` payouts left unfinished past the threshold with no message waiting. The store claims
+   * them (two sweepers never take the same one); each payout is then told `REDRIVE` under its version check. A
+   * payout that moved on meanwhile refuses the event, and is skipped.
    */
   async redriveStuckPayouts(limit: number, requestId: string): Promise<RedrivenPayout[]> {
-    const claimed = await claimStuckPayouts(this.deps.db, this.deps.stuckAfterSeconds, limit);
+    const claimed = await this.deps.store.claimStuck(this.deps.stuckAfterSeconds, limit);
     const at = new Date().toISOString();
     const redriven = await Promise.all(
       claimed.map(async (payout) => {
@@ -47,7 +40,7 @@ export class MaintenanceService {
           );
           return payout;
         } catch (error) {
-          if (error instanceof AppError) return null;
+          if (error instanceof DomainError && error.code !== 'service_unavailable') return null;
           throw error;
         }
       }),
@@ -56,12 +49,12 @@ export class MaintenanceService {
   }
 
   /** Unfinished payouts older than the threshold, by status, and the payouts that need a person. */
-  async countStuckPayouts(): Promise<{ stuck: Record<string, number>; needsAttention: number }> {
-    return countStuckPayouts(this.deps.db, this.deps.stuckAfterSeconds);
+  countStuckPayouts(): Promise<{ stuck: Record<string, number>; needsAttention: number }> {
+    return this.deps.store.countStuck(this.deps.stuckAfterSeconds);
   }
 
   /** Removes idempotency keys past their retention; the key may then be used again. */
-  async removeExpiredIdempotencyKeys(): Promise<number> {
-    return deleteExpiredIdempotencyKeys(this.deps.db, this.deps.idempotencyTtlHours);
+  removeExpiredIdempotencyKeys(): Promise<number> {
+    return this.deps.store.deleteExpiredOutcomes(this.deps.idempotencyTtlHours);
   }
 }

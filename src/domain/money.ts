@@ -22,7 +22,39 @@ export class MoneyError extends Error {
   }
 }
 
-const DECIMAL = /^(0|[1-9]\d*)(?:\.(\d+))?$/;
+/** Digits, then optionally a dot and digits: the shape of every decimal amount, in requests and in configuration. */
+const DECIMAL = /^(\d+)(?:\.(\d+))?$/;
+
+/**
+ * The one conversion of a decimal string in major units to integer minor units: exact, in `bigint`, never through
+ * a JS number. Or why there is none: `format` when the string is not digits with an optional fraction (with
+ * `canonical`, also when the integer part has a leading zero, `"01.50"`: the rule for amounts a caller sends),
+ * `precision` when the fraction has more than `minorDigits` digits.
+ */
+export function parseDecimal(
+  decimal: string,
+  minorDigits: number,
+  options: { canonical?: boolean } = {},
+): { minor: bigint } | { problem: 'format' | 'precision' } {
+  const match = DECIMAL.exec(decimal);
+  if (!match) return { problem: 'format' };
+  const [, whole = '', fraction = ''] = match;
+  if (options.canonical && whole.length > 1 && whole.startsWith('0')) return { problem: 'format' };
+  if (fraction.length > minorDigits) return { problem: 'precision' };
+  return { minor: BigInt(whole + fraction.padEnd(minorDigits, '0')) };
+}
+
+/**
+ * `parseDecimal` for configuration (provider limits, currency maxima): leading zeros allowed, a `MoneyError` that
+ * quotes the string when it is not an amount or has more than `minorDigits` decimal places.
+ */
+export function decimalToMinor(decimal: string, minorDigits: number): bigint {
+  const parsed = parseDecimal(decimal, minorDigits);
+  if ('minor' in parsed) return parsed.minor;
+  throw parsed.problem === 'format'
+    ? new MoneyError('format', 'amount', `"${decimal}" is not a decimal amount`)
+    : new MoneyError('precision', 'amount', `"${decimal}" has more than ${minorDigits} decimal places`);
+}
 
 export class Money {
   private constructor(
@@ -37,20 +69,17 @@ export class Money {
     if (!rule) {
       throw new MoneyError('currency', 'currency', `must be one of ${[...currencies.keys()].join(', ')}`);
     }
-    const match = DECIMAL.exec(amount);
-    if (!match) {
-      throw new MoneyError('format', 'amount', 'must be a decimal string such as "1250.50"');
+    const parsed = parseDecimal(amount, rule.minorDigits, { canonical: true });
+    if ('problem' in parsed) {
+      throw parsed.problem === 'format'
+        ? new MoneyError('format', 'amount', 'must be a decimal string such as "1250.50"')
+        : new MoneyError(
+            'precision',
+            'amount',
+            `${currency} allows at most ${rule.minorDigits} decimal places`,
+          );
     }
-    const [, whole = '0', fraction = ''] = match;
-    if (fraction.length > rule.minorDigits) {
-      throw new MoneyError(
-        'precision',
-        'amount',
-        `${currency} allows at most ${rule.minorDigits} decimal places`,
-      );
-    }
-    const minor = BigInt(whole + fraction.padEnd(rule.minorDigits, '0'));
-    return Money.fromMinor(minor, rule);
+    return Money.fromMinor(parsed.minor, rule);
   }
 
   /** Builds money from minor units already stored (the database). Enforces > 0 but not the maximum. */

@@ -136,32 +136,32 @@ function ibanRemainder(iban: string): number {
 
 /**
  * Validates a recipient that already passed the contract's shape check (type, required fields, lengths) and
- * returns its stored form, or the field errors with pointers under `pointerBase`.
+ * returns its stored form, or the field errors under `fieldBase`.
  */
 export function parseRecipient(
   input: { type: string; iban?: string; bic?: string | null; holder_name?: string },
-  pointerBase = '/body/recipient',
+  fieldBase = 'recipient',
 ): { recipient: Recipient } | { errors: FieldError[] } {
   const errors: FieldError[] = [];
   if (input.type !== 'iban') {
-    return { errors: [{ pointer: `${pointerBase}/type`, message: 'must be one of: iban' }] };
+    return { errors: [{ field: `${fieldBase}.type`, message: 'must be one of: iban' }] };
   }
   const iban = normaliseIban(input.iban ?? '');
   const ibanIssue = ibanProblem(iban);
-  if (ibanIssue) errors.push({ pointer: `${pointerBase}/iban`, message: ibanIssue });
+  if (ibanIssue) errors.push({ field: `${fieldBase}.iban`, message: ibanIssue });
 
   let bic: string | null = null;
   if (input.bic !== undefined && input.bic !== null) {
     bic = input.bic.toUpperCase();
     if (!BIC.test(bic))
-      errors.push({ pointer: `${pointerBase}/bic`, message: 'must be a BIC of 8 or 11 characters' });
+      errors.push({ field: `${fieldBase}.bic`, message: 'must be a BIC of 8 or 11 characters' });
   }
 
   const holderName = (input.holder_name ?? '').trim();
   const nameIssue = textProblem(holderName);
-  if (nameIssue) errors.push({ pointer: `${pointerBase}/holder_name`, message: nameIssue });
+  if (nameIssue) errors.push({ field: `${fieldBase}.holder_name`, message: nameIssue });
   else if (codePointLength(holderName) < 1 || codePointLength(holderName) > 140) {
-    errors.push({ pointer: `${pointerBase}/holder_name`, message: 'must be 1 to 140 characters' });
+    errors.push({ field: `${fieldBase}.holder_name`, message: 'must be 1 to 140 characters' });
   }
 
   if (errors.length > 0) return { errors };

@@ -26,9 +26,37 @@ export function codePointLength(value: string): number {
   return [...value].length;
 }
 
-const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/**
+ * The longest free text a caller may store (a payout's description, the reason of a change), in characters (code
+ * points). The database's CHECK (`char_length(...) <= 500`) and openapi.yaml's `maxLength: 500` say the same.
+ */
+export const NOTE_MAX_LENGTH = 500;
 
-/** Only the canonical lower-case 8-4-4-4-12 form; ajv-formats also accepts `urn:uuid:…`, PostgreSQL does not. */
+/**
+ * Why a free text (a description, a reason) cannot be stored, or null: its characters (newlines and tabs allowed),
+ * then its length.
+ */
+export function noteProblem(value: string): string | null {
+  const problem = textProblem(value, { allowNewlines: true });
+  if (problem) return problem;
+  return codePointLength(value) > NOTE_MAX_LENGTH ? `must be at most ${NOTE_MAX_LENGTH} characters` : null;
+}
+
+/** The text cut to `NOTE_MAX_LENGTH` characters (code points: a surrogate pair is never split in two). */
+export function clipNote(value: string): string {
+  if (value.length <= NOTE_MAX_LENGTH) return value;
+  return [...value].slice(0, NOTE_MAX_LENGTH).join('');
+}
+
+/**
+ * The canonical lower-case 8-4-4-4-12 form of a UUID, as a pattern source (for JSON schemas) and as the test below;
+ * ajv-formats' `uuid` also accepts `urn:uuid:…`, which PostgreSQL refuses.
+ */
+export const CANONICAL_UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+
+const CANONICAL_UUID = new RegExp(CANONICAL_UUID_PATTERN);
+
+/** Only the canonical form (`CANONICAL_UUID_PATTERN`). */
 export function isCanonicalUuid(value: string): boolean {
   return CANONICAL_UUID.test(value);
 }

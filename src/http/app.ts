@@ -12,19 +12,22 @@ import type { Express, Request, RequestHandler } from 'express';
 import ajvFormats from 'ajv-formats';
 import { OpenAPIBackend } from 'openapi-backend';
 import type { Context, Request as ApiRequest } from 'openapi-backend';
-import type { AppContext } from '../context.js';
-import { authenticate } from '../domain/api-keys.js';
+import type { ApiKeys } from '../domain/api-keys.js';
+import { Unauthenticated } from '../domain/errors.js';
+import type { Logger } from '../logger.js';
+import { docsPages } from './docs.js';
+import type { HandlerDeps } from './handlers.js';
+import { operationHandlers } from './handlers.js';
 import {
+  BODY_LIMIT,
   BadRequest,
+  ContractViolated,
   MethodNotAllowed,
   RouteNotFound,
-  Unauthenticated,
   UnsupportedMediaType,
-  ValidationFailed,
-} from '../domain/errors.js';
-import { docsPages } from './docs.js';
-import { operationHandlers } from './handlers.js';
-import { BODY_LIMIT, errorMiddleware } from './problem.js';
+  errorMiddleware,
+  fieldProblems,
+} from './problem.js';
 import { requestContext } from './request-context.js';
 import type { ApiSpec } from './spec.js';
 import { loadSpec } from './spec.js';
@@ -35,12 +38,18 @@ import {
   fieldErrors,
 } from './validation-errors.js';
 
+/** What the API is made of: the handlers' needs, the API keys, the logger. */
+export interface ApiDeps extends HandlerDeps {
+  keys: ApiKeys;
+  log: Logger;
+}
+
 export interface AppOptions {
   /** The contract; read from `openapi.yaml` when not given. */
   spec?: ApiSpec;
 }
 
-export async function createApp(ctx: AppContext, options: AppOptions = {}): Promise<Express> {
+export async function createApp(deps: ApiDeps, options: AppOptions = {}): Promise<Express> {
   const spec = options.spec ?? loadSpec();
   const docs = docsPages();
   const api = new OpenAPIBackend({
@@ -64,10 +73,10 @@ export async function createApp(ctx: AppContext, options: AppOptions = {}): Prom
     },
     securityHandlers: {
       bearerAuth: (c: Context) =>
-        authenticate(ctx.db, bearerToken((c.request.headers as Record<string, unknown>).authorization)),
+        deps.keys.authenticate(bearerToken((c.request.headers as Record<string, unknown>).authorization)),
     },
     handlers: {
-      ...operationHandlers(ctx, spec, docs),
+      ...operationHandlers(deps, spec, docs),
       notFound: (c: Context) => {
         throw new RouteNotFound(c.request.path);
       },
@@ -85,10 +94,10 @@ export async function createApp(ctx: AppContext, options: AppOptions = {}): Prom
       validationFail: (c: Context) => {
         const errors = fieldErrors(c.validation.errors ?? []);
         if (c.operation.operationId === 'createPayout') {
-          const domain = ctx.service.createPayoutProblems(bestEffortCreateInput(c.request.requestBody));
-          errors.push(...besideContractErrors(errors, domain));
+          const domain = deps.service.createPayoutProblems(bestEffortCreateInput(c.request.requestBody));
+          errors.push(...besideContractErrors(errors, fieldProblems(domain, 'body')));
         }
-        throw new ValidationFailed(errors.slice(0, MAX_FIELD_ERRORS));
+        throw new ContractViolated(errors.slice(0, MAX_FIELD_ERRORS));
       },
     },
   });
@@ -105,7 +114,7 @@ export async function createApp(ctx: AppContext, options: AppOptions = {}): Prom
   app.disable('x-powered-by');
   // ETags are the payout's version, set by the handlers; Express's body hashes would answer If-None-Match wrongly.
   app.set('etag', false);
-  app.use(requestContext({ log: ctx.log, metrics: ctx.metrics, routes: spec.routes }));
+  app.use(requestContext({ log: deps.log, metrics: deps.metrics, routes: spec.routes }));
   app.use(securityHeaders);
   app.use(requireDecodablePath);
   app.use(requireJsonBody);

@@ -5,17 +5,26 @@
  */
 import type { Request, Response } from 'express';
 import type { Context } from 'openapi-backend';
-import type { AppContext } from '../context.js';
-import type { CreatePayoutInput, PayoutChangeRequest } from '../domain/payout-service.js';
-import { ServiceUnavailable, ValidationFailed } from '../domain/errors.js';
 import type { Payout } from '../domain/payout.js';
-import { toPayoutEventResource, toPayoutResource } from '../domain/payout.js';
+import type { CreatePayoutInput, PayoutChangeRequest, PayoutService } from '../domain/payout-service.js';
 import type { Principal } from '../domain/principal.js';
 import type { PayoutStage, PayoutStatus } from '../machines/payout-lifecycle.js';
 import { machineDefinition } from '../machines/definition.js';
-import type { ApiSpec } from './spec.js';
+import type { Metrics } from '../metrics.js';
+import { withTimeout } from '../timeout.js';
 import type { DocsPages } from './docs.js';
+import { ContractViolated, ServiceUnavailable } from './problem.js';
 import { requestState } from './request-context.js';
+import { decodeCursor, encodeCursor, toPayoutEventResource, toPayoutResource } from './resources.js';
+import type { ApiSpec } from './spec.js';
+
+/** What the handlers need: the payout service, the registry they serve, and the readiness check. */
+export interface HandlerDeps {
+  service: PayoutService;
+  metrics: Metrics;
+  /** Resolves when the API can serve: its database answers. */
+  ready: () => Promise<void>;
+}
 
 export type OperationHandler = (c: Context, req: Request, res: Response) => Promise<void> | void;
 
@@ -23,11 +32,11 @@ export type OperationHandler = (c: Context, req: Request, res: Response) => Prom
 const READINESS_TIMEOUT_MS = 2000;
 
 export function operationHandlers(
-  ctx: AppContext,
+  deps: HandlerDeps,
   spec: ApiSpec,
   docs: DocsPages,
 ): Record<string, OperationHandler> {
-  const { service } = ctx;
+  const { service } = deps;
   return {
     async createPayout(c, _req, res) {
       const principal = principalOf(c);
@@ -36,18 +45,31 @@ export function operationHandlers(
       const result = await service.createPayout(principal, input, {
         requestId: requestIdOf(res),
         idempotencyKey,
+        // The answer is stored with the payout, so that a replay answers exactly the same.
+        answer: (payout) => ({
+          status: 201,
+          body: toPayoutResource(payout, principal) as unknown as Record<string, unknown>,
+        }),
       });
+      const body = result.answer.body as unknown as { id: string; version: number };
       if (result.replayed) res.setHeader('Idempotent-Replayed', 'true');
-      res.setHeader('ETag', etag(result.body.version));
-      res.status(201).location(`/api/payouts/${result.body.id}`).json(result.body);
+      res.setHeader('ETag', etag(body.version));
+      res.status(result.answer.status).location(`/api/payouts/${body.id}`).json(body);
     },
 
     async listPayouts(c, _req, res) {
       const principal = principalOf(c);
       const query = c.request.query as Record<string, unknown>;
+      const cursor = optionalString(query.cursor);
+      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+      if (after === null) {
+        throw new ContractViolated([
+          { pointer: '/query/cursor', message: 'is not a cursor this API issued' },
+        ]);
+      }
       const page = await service.listPayouts(principal, {
         limit: typeof query.limit === 'number' ? query.limit : 20,
-        cursor: optionalString(query.cursor),
+        after,
         status: optionalString(query.status) as PayoutStatus | undefined,
         stage: optionalString(query.stage) as PayoutStage | undefined,
         currency: optionalString(query.currency),
@@ -56,7 +78,7 @@ export function operationHandlers(
       });
       res.json({
         data: page.items.map((payout) => toPayoutResource(payout, principal)),
-        next_cursor: page.nextCursor,
+        next_cursor: page.next === null ? null : encodeCursor(page.next),
       });
     },
 
@@ -133,16 +155,18 @@ export function operationHandlers(
 
     async getReadiness(_c, _req, res) {
       // The outbox lets the API take payouts while the broker is down, so only the database decides.
-      await withTimeout(ctx.db.raw('select 1'), READINESS_TIMEOUT_MS).catch((error: unknown) => {
-        throw new ServiceUnavailable(
-          `The database is not reachable (${error instanceof Error ? error.name : 'error'}).`,
-        );
-      });
+      await withTimeout(deps.ready(), READINESS_TIMEOUT_MS, () => new Error('timeout')).catch(
+        (error: unknown) => {
+          throw new ServiceUnavailable(
+            `The database is not reachable (${error instanceof Error ? error.name : 'error'}).`,
+          );
+        },
+      );
       res.json({ status: 'ready' });
     },
 
     async getMetrics(_c, _req, res) {
-      const registry = ctx.metrics.registry;
+      const registry = deps.metrics.registry;
       res.type(registry.contentType).send(await registry.metrics());
     },
   };
@@ -205,14 +229,6 @@ function optionalDate(value: unknown, pointer: string): Date | undefined {
   if (typeof value !== 'string') return undefined;
   const date = new Date(value);
   if (Number.isNaN(date.getTime()))
-    throw new ValidationFailed([{ pointer, message: 'must be a valid date-time' }]);
+    throw new ContractViolated([{ pointer, message: 'must be a valid date-time' }]);
   return date;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('timeout')), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,23 +1,107 @@
 /**
- * The one error middleware: every failure leaves as RFC 9457 `application/problem+json`. An `AppError` is
- * rendered as it is; the body parser's errors, PostgreSQL data errors and lost database connections are
- * translated; anything else is a 500 that says nothing about its cause and is logged with the request id.
+ * Every failure leaves the API as RFC 9457 `application/problem+json`. A domain error is mapped here: its code to an
+ * HTTP status, its field names to JSON pointers into the request, its facts to members of the document. The HTTP
+ * layer's own failures (routing, content type, body size, the body parser's errors) are problems of their own;
+ * anything else is a 500 that says nothing about its cause and is logged with the request id.
  */
 import type { ErrorRequestHandler, Response } from 'express';
-import {
-  AppError,
-  BadRequest,
-  PayloadTooLarge,
-  ServiceUnavailable,
-  UnsupportedMediaType,
-} from '../domain/errors.js';
-import { isDataError, isDatabaseUnavailable } from '../persistence/db.js';
+import type { FieldError } from '../domain/errors.js';
+import { DomainError, StoreUnavailable, ValueRejected } from '../domain/errors.js';
+import { isDataError, isDatabaseUnavailable } from '../database-errors.js';
+import { PROBLEM_CONTENT_TYPE, problemDocument } from '../problem-document.js';
 import { requestState } from './request-context.js';
 
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+export { PROBLEM_CONTENT_TYPE };
 export const BODY_LIMIT = '16kb';
 
-export class InternalError extends AppError {
+/** A JSON pointer into the request and what is wrong there: `/body/amount`, `/query/limit`, `/header/if-match`. */
+export interface FieldProblem {
+  pointer: string;
+  message: string;
+}
+
+export interface ProblemOptions {
+  detail?: string;
+  errors?: FieldProblem[];
+  cause?: unknown;
+  extensions?: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+/** An answer of the API that is not a success: what the client is told. */
+export class HttpProblem extends Error {
+  readonly detail: string;
+  readonly errors: FieldProblem[] | undefined;
+  readonly extensions: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    readonly title: string,
+    options: ProblemOptions = {},
+  ) {
+    super(options.detail ?? title, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.detail = options.detail ?? title;
+    this.errors = options.errors;
+    this.extensions = options.extensions ?? {};
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** The request's fields broke the contract (named by pointer). */
+export class ContractViolated extends HttpProblem {
+  constructor(errors: FieldProblem[]) {
+    super('validation_failed', 400, 'Validation failed', {
+      detail: 'The request has invalid fields.',
+      errors,
+    });
+  }
+}
+
+export class BadRequest extends HttpProblem {
+  constructor(detail: string, cause?: unknown) {
+    super('bad_request', 400, 'Bad request', { detail, cause });
+  }
+}
+
+export class RouteNotFound extends HttpProblem {
+  constructor(path: string) {
+    super('route_not_found', 404, 'Not found', { detail: `No route ${path}.` });
+  }
+}
+
+export class MethodNotAllowed extends HttpProblem {
+  constructor(method: string, allowed: string[]) {
+    super('method_not_allowed', 405, 'Method not allowed', {
+      detail: `${method} is not allowed here; allowed: ${allowed.join(', ')}.`,
+      headers: { Allow: allowed.join(', ') },
+    });
+  }
+}
+
+export class PayloadTooLarge extends HttpProblem {
+  constructor(limit: string) {
+    super('payload_too_large', 413, 'Payload too large', { detail: `The body exceeds ${limit}.` });
+  }
+}
+
+export class UnsupportedMediaType extends HttpProblem {
+  constructor(contentType: string | undefined) {
+    super('unsupported_media_type', 415, 'Unsupported media type', {
+      detail: `Send application/json, not ${contentType ?? 'no content type'}.`,
+    });
+  }
+}
+
+export class ServiceUnavailable extends HttpProblem {
+  constructor(detail: string) {
+    super('service_unavailable', 503, 'Service unavailable', { detail });
+  }
+}
+
+export class InternalError extends HttpProblem {
   constructor(cause: unknown) {
     super('internal_error', 500, 'Internal server error', {
       detail: 'An unexpected error occurred; it has been logged with the request id.',
@@ -26,45 +110,55 @@ export class InternalError extends AppError {
   }
 }
 
-/** Members of the problem document the standard defines; an extension never overwrites them. */
-const RESERVED = new Set(['type', 'title', 'status', 'detail', 'instance', 'code', 'request_id', 'errors']);
+/** The HTTP status of each domain error code. */
+const STATUS_OF: Readonly<Record<string, number>> = {
+  validation_failed: 400,
+  bad_request: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  payout_not_found: 404,
+  transition_not_allowed: 409,
+  payout_not_deletable: 409,
+  idempotency_key_in_flight: 409,
+  version_mismatch: 412,
+  idempotency_key_reused: 422,
+  service_unavailable: 503,
+};
 
-export function problemBody(error: AppError, requestId: string): Record<string, unknown> {
-  const body: Record<string, unknown> = {
-    type: `urn:payouts:problem:${error.code}`,
-    title: error.title,
-    status: error.status,
+/** Where a request's own fields are: the body of a write, the query of a read. */
+export type FieldLocation = 'body' | 'query';
+
+/** A domain field (`recipient.iban`) as a JSON pointer into the request (`/body/recipient/iban`). */
+export function pointerOf(field: string, location: FieldLocation): string {
+  return field === '' ? `/${location}` : `/${location}/${field.split('.').join('/')}`;
+}
+
+export function fieldProblems(fields: readonly FieldError[], location: FieldLocation): FieldProblem[] {
+  return fields.map(({ field, message }) => ({ pointer: pointerOf(field, location), message }));
+}
+
+/** A domain error as the problem the client is told. */
+export function problemOfDomain(error: DomainError, location: FieldLocation): HttpProblem {
+  const status = STATUS_OF[error.code];
+  if (status === undefined) return new InternalError(error);
+  return new HttpProblem(error.code, status, error.title, {
     detail: error.detail,
-    code: error.code,
-    request_id: requestId,
-  };
-  if (error.errors !== undefined) body.errors = error.errors;
-  for (const [key, value] of Object.entries(error.extensions)) {
-    if (!RESERVED.has(key)) body[key] = value;
-  }
-  return body;
+    errors: error.fields && fieldProblems(error.fields, location),
+    extensions: error.facts,
+    headers: {
+      ...(error.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(error.retryAfterSeconds) }),
+      // RFC 9110: a 401 names the scheme the client must use.
+      ...(status === 401 ? { 'WWW-Authenticate': 'Bearer realm="payouts"' } : {}),
+    },
+    cause: error,
+  });
 }
 
-export function sendProblem(res: Response, error: AppError): void {
-  const state = requestState(res);
-  state.problem = error.code;
-  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
-  res
-    .status(error.status)
-    .type(PROBLEM_CONTENT_TYPE)
-    .send(JSON.stringify(problemBody(error, state.requestId)));
-}
-
-/** Whatever was thrown, as the AppError the client will see. */
-export function toAppError(error: unknown): AppError {
-  if (error instanceof AppError) return error;
-  const fields = (error ?? {}) as {
-    type?: unknown;
-    status?: unknown;
-    expose?: unknown;
-    code?: unknown;
-    name?: unknown;
-  };
+/** Whatever was thrown, as the problem the client will see. */
+export function toProblem(error: unknown, location: FieldLocation): HttpProblem {
+  if (error instanceof HttpProblem) return error;
+  if (error instanceof DomainError) return problemOfDomain(error, location);
+  const fields = (error ?? {}) as { type?: unknown; status?: unknown; expose?: unknown };
   switch (fields.type) {
     // The parser's own message quotes the body (it may hold an account number): never pass it on.
     case 'entity.parse.failed':
@@ -80,13 +174,9 @@ export function toAppError(error: unknown): AppError {
     default:
       break;
   }
-  if (isDataError(error)) {
-    // The database refused a value the contract let through; its message may quote the value, so say less.
-    return new BadRequest('A value in the request cannot be stored.', error);
-  }
-  if (isDatabaseUnavailable(error)) {
-    return new ServiceUnavailable('The database is not reachable; retry shortly.');
-  }
+  // A database error that did not pass through the store: the same meaning as the store gives it.
+  if (isDataError(error)) return problemOfDomain(new ValueRejected(error), location);
+  if (isDatabaseUnavailable(error)) return problemOfDomain(new StoreUnavailable(error), location);
   if (
     fields.expose === true &&
     typeof fields.status === 'number' &&
@@ -98,13 +188,28 @@ export function toAppError(error: unknown): AppError {
   return new InternalError(error);
 }
 
+export function sendProblem(res: Response, problem: HttpProblem): void {
+  const state = requestState(res);
+  state.problem = problem.code;
+  for (const [name, value] of Object.entries(problem.headers)) res.setHeader(name, value);
+  const body = problemDocument({
+    code: problem.code,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.detail,
+    requestId: state.requestId,
+    errors: problem.errors,
+    extensions: problem.extensions,
+  });
+  res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+}
+
 export function errorMiddleware(): ErrorRequestHandler {
-  return (error: unknown, _req, res, next) => {
-    const problem = toAppError(error);
+  return (error: unknown, req, res, next) => {
+    // A read's fields are its query parameters; a write's are its body.
+    const problem = toProblem(error, req.method === 'GET' || req.method === 'HEAD' ? 'query' : 'body');
     const state = requestState(res);
-    if (problem.status >= 500) {
-      state.log.error({ err: error, problem: problem.code }, 'request failed');
-    }
+    if (problem.status >= 500) state.log.error({ err: error, problem: problem.code }, 'request failed');
     if (res.headersSent) {
       // Too late for a problem document: let Express end the connection.
       next(error);

@@ -6,9 +6,14 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, createServer } from 'node:http';
 import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { AppContext } from '../context.js';
+import { PROBLEM_CONTENT_TYPE, problemDocument } from '../problem-document.js';
+import type { ApiDeps } from './app.js';
 import { createApp } from './app.js';
-import { PROBLEM_CONTENT_TYPE } from './problem.js';
+
+/** The API role's needs: the app's, and where to listen. */
+export interface ApiServerDeps extends ApiDeps {
+  config: { port: number; host: string };
+}
 
 export interface RunningApi {
   port: number;
@@ -40,14 +45,15 @@ export function createApiServer(app: RequestListener): Server {
     const code =
       status === 431 ? 'headers_too_large' : status === 408 ? 'request_timeout' : 'malformed_request';
     const requestId = randomUUID();
-    const body = JSON.stringify({
-      type: `urn:payouts:problem:${code}`,
-      title: STATUS_CODES[status],
-      status,
-      detail: 'The request is not valid HTTP.',
-      code,
-      request_id: requestId,
-    });
+    const body = JSON.stringify(
+      problemDocument({
+        code,
+        title: STATUS_CODES[status] ?? 'Bad request',
+        status,
+        detail: 'The request is not valid HTTP.',
+        requestId,
+      }),
+    );
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
@@ -56,7 +62,7 @@ export function createApiServer(app: RequestListener): Server {
   return server;
 }
 
-export async function startApi(ctx: AppContext): Promise<RunningApi> {
+export async function startApi(ctx: ApiServerDeps): Promise<RunningApi> {
   const server = createApiServer(await createApp(ctx));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -70,7 +76,7 @@ export async function startApi(ctx: AppContext): Promise<RunningApi> {
   return { port, stop: () => stopServer(server, ctx) };
 }
 
-function stopServer(server: Server, ctx: AppContext): Promise<void> {
+function stopServer(server: Server, ctx: Pick<ApiServerDeps, 'log'>): Promise<void> {
   return new Promise<void>((resolve) => {
     const cut = setTimeout(() => {
       ctx.log.warn('api stop: grace period over, closing the remaining connections');

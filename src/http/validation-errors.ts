@@ -8,7 +8,7 @@
  * and name immutable fields (`x-immutable`).
  */
 import type { ErrorObject } from 'ajv';
-import type { FieldError } from '../domain/errors.js';
+import type { FieldProblem } from './problem.js';
 import type { CreatePayoutInput } from '../domain/payout-service.js';
 
 /** More than this many field errors only repeat the point; the response stays small whatever the input. */
@@ -43,7 +43,7 @@ interface SchemaLike {
   properties?: Record<string, unknown>;
 }
 
-export function fieldErrors(errors: readonly ErrorObject[]): FieldError[] {
+export function fieldErrors(errors: readonly ErrorObject[]): FieldProblem[] {
   const byPointer = new Map<string, { rank: number; message: string }>();
   const noise: string[] = [];
   for (const error of errors) {
@@ -176,7 +176,7 @@ export function bestEffortCreateInput(body: unknown): CreatePayoutInput {
 }
 
 /** The domain's errors about fields the contract found nothing wrong with (nor with their parents or children). */
-export function besideContractErrors(contract: FieldError[], domain: FieldError[]): FieldError[] {
+export function besideContractErrors(contract: FieldProblem[], domain: FieldProblem[]): FieldProblem[] {
   const related = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
   return domain.filter((error) => !contract.some((known) => related(known.pointer, error.pointer)));
 }

@@ -4,6 +4,9 @@ import { Connection } from 'rabbitmq-client';
 import type { Envelope, Publisher } from 'rabbitmq-client';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { withTimeout } from '../timeout.js';
+import type { TopologyNames, TopologyOptions } from './topology.js';
+import { verifyTopology } from './topology.js';
 
 /**
  * One connection per role. It reconnects by itself (quickly: outages in tests last seconds, and in production a
@@ -76,18 +79,15 @@ export class ConfirmedPublisher {
   async publish(envelope: Envelope, body: unknown): Promise<void> {
     const publishId = randomUUID();
     this.pending.add(publishId);
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new PublishTimeout(this.timeoutMs)), this.timeoutMs);
-      });
-      await Promise.race([
+      await withTimeout(
         this.publisher.send(
           { ...envelope, mandatory: true, headers: { ...envelope.headers, [PUBLISH_ID]: publishId } },
           body,
         ),
-        timeout,
-      ]);
+        this.timeoutMs,
+        () => new PublishTimeout(this.timeoutMs),
+      );
       // The broker sends basic.return before the confirm, but the client emits it on setImmediate, after the
       // confirm's promise continuation: one macrotask turn lets it arrive.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -99,7 +99,6 @@ export class ConfirmedPublisher {
         );
       }
     } finally {
-      clearTimeout(timer);
       this.pending.delete(publishId);
       this.returned.delete(publishId);
     }
@@ -128,4 +127,45 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export function backoffMs(failures: number, baseMs: number, capMs: number): number {
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, Math.min(failures - 1, 30)));
   return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
+export function topologyOptions(config: Config): TopologyOptions {
+  return {
+    namespace: config.amqpNamespace,
+    retryDelaysMs: config.retryDelaysMs,
+    expiresMs: config.amqpQueueExpiresMs > 0 ? config.amqpQueueExpiresMs : undefined,
+  };
+}
+
+/**
+ * The topology check at role start: the `migrate` step declares the exchanges and queues; a role only verifies
+ * them passively, retried until they are there or the role is stopped. A role started before the broker (or
+ * before `migrate`) keeps trying and stays not ready instead of exiting; a missing queue is logged as an error
+ * on every try, because it needs `migrate` to run.
+ */
+export async function ensureTopology(
+  connection: Connection,
+  config: Config,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<TopologyNames | undefined> {
+  for (let failures = 0; !signal.aborted;) {
+    try {
+      return await verifyTopology(connection, topologyOptions(config));
+    } catch (error) {
+      failures += 1;
+      const missing = /NOT_FOUND/.test(String((error as Error).message));
+      if (missing) log.error({ err: error, failures }, 'broker topology missing: run `migrate`; retrying');
+      else log.warn({ err: error, failures }, 'broker topology check failed; retrying');
+      await sleep(backoffMs(failures, 500, 10_000), signal);
+    }
+  }
+  return undefined;
+}
+
+/** Closes a role's broker connection at stop; a failure is only logged, the role is stopping anyway. */
+export async function closeBrokerConnection(connection: Connection, log: Logger): Promise<void> {
+  await connection
+    .close()
+    .catch((error: unknown) => log.warn({ err: error }, 'broker connection close failed'));
 }

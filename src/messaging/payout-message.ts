@@ -7,6 +7,7 @@
 import { Ajv } from 'ajv';
 import { v7 as uuidv7 } from 'uuid';
 import type { CommandRequest, ProcessingScheduler, ScheduledMessage } from '../domain/scheduling.js';
+import { CANONICAL_UUID_PATTERN } from '../domain/text.js';
 import type { PayoutCommandType } from '../machines/payout.machine.js';
 
 export const PROCESS_TOPIC = 'payout.process';
@@ -50,9 +51,6 @@ export class PayoutMessages implements ProcessingScheduler {
   }
 }
 
-/** Canonical UUIDs only: ajv-formats' `uuid` also accepts `urn:uuid:…`, which PostgreSQL refuses. */
-const UUID = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
-
 // Typed by `compile<ProcessMessage>` below: ajv's JSONSchemaType cannot express a required nullable string.
 const schema = {
   type: 'object',
@@ -61,9 +59,10 @@ const schema = {
   properties: {
     // Version 1 was written before commands existed; it names none (see `ProcessMessage`).
     schema_version: { type: 'integer', enum: [1, 2] },
-    message_id: { type: 'string', pattern: UUID },
-    payout_id: { type: 'string', pattern: UUID },
-    client_id: { type: 'string', pattern: UUID },
+    // Canonical UUIDs only: ajv-formats' `uuid` also accepts `urn:uuid:…`, which PostgreSQL refuses.
+    message_id: { type: 'string', pattern: CANONICAL_UUID_PATTERN },
+    payout_id: { type: 'string', pattern: CANONICAL_UUID_PATTERN },
+    client_id: { type: 'string', pattern: CANONICAL_UUID_PATTERN },
     request_id: { type: ['string', 'null'], maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
     command: {
       type: 'object',

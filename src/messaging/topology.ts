@@ -49,6 +49,27 @@ export const HEADERS = {
   replayedAt: 'x-replayed-at',
 } as const;
 
+/**
+ * Headers the broker writes when it dead-letters a message (`x-death`, `x-first-death-*`, `x-last-death-*`). The
+ * prefix also covers our own `x-death-reason` and `x-death-detail`.
+ */
+export const BROKER_DEATH_HEADERS = /^x-(death|first-death-|last-death-)/;
+
+/**
+ * The headers of a message we publish again (to the dead-letter queue, or replayed from it): all of them but the
+ * broker's death headers, which would be misleading on a copy, and the names in `drop`.
+ */
+export function republishedHeaders(
+  headers: Record<string, unknown> | undefined,
+  drop: readonly string[] = [],
+): Record<string, unknown> {
+  const kept: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (!BROKER_DEATH_HEADERS.test(name) && !drop.includes(name)) kept[name] = value;
+  }
+  return kept;
+}
+
 export interface TopologyNames {
   namespace: string;
   /** The work exchange (direct). */
@@ -69,11 +90,27 @@ export interface TopologyOptions {
   expiresMs?: number;
 }
 
-const NAMESPACE = /^[A-Za-z0-9._-]{0,100}$/;
+/**
+ * The longest AMQP namespace (`AMQP_NAMESPACE`), in characters: ASCII only, so also in bytes. RabbitMQ refuses
+ * names over 255 bytes; the longest name built from a namespace is a delay queue's,
+ * `payouts.process.retry.<delay>ms<namespace>`, whose delay has at most 9 digits (`RETRY_DELAYS_MS`): 33 + 64 = 97
+ * bytes, well inside the limit.
+ */
+export const AMQP_NAMESPACE_MAX_LENGTH = 64;
+
+/** What an AMQP namespace may be: the one rule, checked by the configuration and by `topologyNames`. */
+export const AMQP_NAMESPACE = new RegExp(`^[A-Za-z0-9._-]{0,${AMQP_NAMESPACE_MAX_LENGTH}}$`);
+
+/** Why `namespace` cannot suffix queue and exchange names, or null when it can. */
+export function namespaceProblem(namespace: string): string | null {
+  return AMQP_NAMESPACE.test(namespace)
+    ? null
+    : `expected at most ${AMQP_NAMESPACE_MAX_LENGTH} of A-Z a-z 0-9 . _ -`;
+}
 
 export function topologyNames(namespace: string): TopologyNames {
-  if (!NAMESPACE.test(namespace))
-    throw new Error(`AMQP namespace "${namespace}" may use only [A-Za-z0-9._-]`);
+  const problem = namespaceProblem(namespace);
+  if (problem) throw new Error(`AMQP namespace "${namespace}": ${problem}`);
   return {
     namespace,
     exchange: `payouts.process${namespace}`,

@@ -1,16 +1,13 @@
-/** API clients and their keys. Keys are stored only as SHA-256 hashes. */
+/** API clients and their keys (the domain's `ApiKeyStore`). Keys are stored only as SHA-256 hashes. */
+import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import type { ApiKeyListing, ApiKeyRecord, ApiKeyStore } from '../domain/ports.js';
 import type { ApiKeyRow } from './models.js';
 import { ClientRow } from './models.js';
 import { withConnection } from './pg-session.js';
+import { translated } from './payout-store.js';
 
 type Runner = Knex | Knex.Transaction;
-
-export interface ApiKeyRecord {
-  id: string;
-  clientId: string;
-  role: 'client' | 'operator';
-}
 
 export async function findOrCreateClient(
   runner: Runner,
@@ -59,15 +56,6 @@ export async function revokeClientKeys(runner: Runner, clientName: string): Prom
     .whereIn('client_id', runner('clients').select('id').where({ name: clientName }));
 }
 
-export interface ApiKeyListing {
-  client: string;
-  keyId: string;
-  prefix: string;
-  role: string;
-  createdAt: Date;
-  revokedAt: Date | null;
-}
-
 export async function listApiKeys(runner: Runner): Promise<ApiKeyListing[]> {
   const rows = (await runner('api_keys as k')
     .join('clients as c', 'c.id', 'k.client_id')
@@ -88,4 +76,33 @@ export async function listApiKeys(runner: Runner): Promise<ApiKeyListing[]> {
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
   }));
+}
+
+export class PgApiKeyStore implements ApiKeyStore {
+  constructor(private readonly db: Knex) {}
+
+  addKey(
+    clientName: string,
+    key: { id: string; role: ApiKeyRecord['role']; hash: string; prefix: string },
+  ): Promise<string> {
+    return translated(() =>
+      this.db.transaction(async (tx) => {
+        const client = await findOrCreateClient(tx, randomUUID(), clientName);
+        await insertApiKey(tx, { ...key, clientId: client.id });
+        return client.id;
+      }),
+    );
+  }
+
+  findActive(hash: string): Promise<ApiKeyRecord | null> {
+    return translated(() => findActiveKeyByHash(this.db, hash));
+  }
+
+  revokeAll(clientName: string): Promise<number> {
+    return translated(() => revokeClientKeys(this.db, clientName));
+  }
+
+  list(): Promise<ApiKeyListing[]> {
+    return translated(() => listApiKeys(this.db));
+  }
 }

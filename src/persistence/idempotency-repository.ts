@@ -3,16 +3,10 @@
  * statement (`insertPayout`), in the transaction of the payout they answer.
  */
 import type { Knex } from 'knex';
+import type { StoredOutcome } from '../domain/ports.js';
 import type { IdempotencyKeyRow } from './models.js';
 
 type Runner = Knex | Knex.Transaction;
-
-export interface StoredOutcome {
-  requestHash: string;
-  payoutId: string;
-  status: number;
-  body: Record<string, unknown>;
-}
 
 export async function findIdempotentOutcome(
   runner: Runner,

@@ -4,16 +4,24 @@
  */
 import type { Knex } from 'knex';
 import type { PayoutFailure } from '../machines/payout.machine.js';
-import type { PayoutStage, PayoutStatus, PersistedPayoutSnapshot } from '../machines/payout-lifecycle.js';
+import type { PayoutStage, PayoutStatus } from '../machines/payout-lifecycle.js';
 import { ATTENTION_STAGE, UNFINISHED_STATUSES } from '../machines/payout-lifecycle.js';
 import { MINOR_DIGITS } from '../domain/currency.js';
 import { Money } from '../domain/money.js';
 import type { Payout, PayoutHistoryEntry } from '../domain/payout.js';
 import type { Recipient } from '../domain/recipient.js';
-import type { ScheduledMessage } from '../domain/scheduling.js';
-import type { StoredOutcome } from './idempotency-repository.js';
+import type {
+  CreateOutcome,
+  IdempotentOutcome,
+  NewHistoryEntry,
+  PayoutListFilter,
+  PayoutListPage,
+  PayoutRead,
+  ScheduledMessage,
+  VersionedChange,
+} from '../domain/ports.js';
 import type { PayoutRow } from './models.js';
-import { PayoutEventRow } from './models.js';
+import type { PayoutEventRow } from './models.js';
 import { withConnection } from './pg-session.js';
 
 type Runner = Knex | Knex.Transaction;
@@ -41,20 +49,6 @@ export function toPayout(row: PayoutRow): Payout {
   };
 }
 
-/** The outcome a create stores under its `Idempotency-Key`: what a replay answers, byte for byte. */
-export interface IdempotentOutcome extends Pick<StoredOutcome, 'requestHash' | 'body'> {
-  key: string;
-  /** An outcome older than this is expired: its key may be used again. */
-  ttlHours: number;
-}
-
-/**
- * What became of a create statement: `created`; `in_flight` when another transaction holds the idempotency key's
- * lock (a duplicate still running); `key_used` when the key already holds a live outcome (a replay or a
- * mismatch, which the caller reads and answers).
- */
-export type InsertOutcome = 'created' | 'in_flight' | 'key_used';
-
 /**
  * The whole create as one statement, hence one transaction (data-modifying CTEs, committed together or not at
  * all): the idempotency key's advisory lock, the stored outcome, the payout, its first history row and its
@@ -74,7 +68,7 @@ const INSERT_PAYOUT = `WITH l AS (
      k AS (
        INSERT INTO idempotency_keys AS k
          (client_id, key, request_hash, payout_id, response_status, response_body, created_at)
-       SELECT $3::uuid, $13::text, $14::text, $2::uuid, 201, $15::json, now() FROM l WHERE l.locked AND $1 IS NOT NULL
+       SELECT $3::uuid, $13::text, $14::text, $2::uuid, $27::integer, $15::json, now() FROM l WHERE l.locked AND $1 IS NOT NULL
        ON CONFLICT (client_id, key) DO UPDATE SET
          request_hash = EXCLUDED.request_hash, payout_id = EXCLUDED.payout_id,
          response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body, created_at = now()
@@ -107,7 +101,7 @@ export async function insertPayout(
   first: Omit<NewHistoryEntry, 'payoutId' | 'from' | 'to'>,
   message: ScheduledMessage,
   outcome: IdempotentOutcome | null,
-): Promise<InsertOutcome> {
+): Promise<CreateOutcome> {
   const values = [
     outcome && `${payout.clientId}:${outcome.key}`,
     // $2-$12: the payout
@@ -140,6 +134,8 @@ export async function insertPayout(
     // $25-$26: the stage and the message's command
     payout.stage,
     message.commandSeq,
+    // $27: the status of the stored answer
+    outcome?.status,
   ];
   const result = await withConnection(db, (client) =>
     client.query<{ locked: boolean; created: boolean }>({
@@ -152,13 +148,6 @@ export async function insertPayout(
   const { locked, created } = result.rows[0]!;
   if (created) return 'created';
   return locked ? 'key_used' : 'in_flight';
-}
-
-/** One read of `findPayouts`: a payout of a client, deleted ones only when asked for. */
-export interface PayoutRead {
-  clientId: string;
-  id: string;
-  includeDeleted: boolean;
 }
 
 /**
@@ -187,31 +176,6 @@ export async function findPayouts(
   const found = new Array<Payout | null>(reads.length).fill(null);
   for (const row of result.rows) found[row.batch_index] = toPayout(row);
   return found;
-}
-
-export interface PayoutChanges {
-  status?: PayoutStatus;
-  /** With `status`: the stage it comes with (null once final). */
-  stage?: PayoutStage | null;
-  snapshot?: PersistedPayoutSnapshot;
-  /** With `snapshot`: the machine version it was written by, when it differs from the row's (an upgrade). */
-  machineVersion?: number;
-  description?: string | null;
-  failure?: PayoutFailure | null;
-  deleted?: boolean;
-}
-
-/** One change of `updatePayoutsVersioned`: the payout as it was read, what changes, and the history row. */
-export interface VersionedChange {
-  clientId: string;
-  id: string;
-  expectedVersion: number;
-  changes: PayoutChanges;
-  history: Omit<NewHistoryEntry, 'payoutId' | 'to'>;
-  /** The commands the change issued: outbox rows written with it, only when it is written. */
-  commands?: readonly ScheduledMessage[];
-  /** The command the change answered: its waiting outbox rows are marked done by the same statement. */
-  settledSeq?: number | null;
 }
 
 /**
@@ -351,23 +315,12 @@ async function runVersionedUpdate(
   return result.rows;
 }
 
-export interface PayoutListFilter {
-  limit: number;
-  /** Exclusive upper bound on `seq`: the keyset position of the previous page's last row. */
-  beforeSeq?: string;
-  status?: PayoutStatus;
-  stage?: PayoutStage;
-  currency?: string;
-  createdGte?: Date;
-  createdLt?: Date;
-}
-
 /** One page, newest first; fetches one row more than asked to know whether another page exists. */
 export async function listPayoutPage(
   runner: Runner,
   clientId: string,
   filter: PayoutListFilter,
-): Promise<{ payouts: Payout[]; lastSeq: string | null; hasMore: boolean }> {
+): Promise<PayoutListPage> {
   // The knex builder, not the model: a page maps up to 101 rows, and objection's model instances cost more CPU
   // than the query.
   const query = runner<PayoutRow>('payouts')
@@ -375,7 +328,7 @@ export async function listPayoutPage(
     .whereNull('deleted_at')
     .orderBy('seq', 'desc')
     .limit(filter.limit + 1);
-  if (filter.beforeSeq !== undefined) void query.where('seq', '<', filter.beforeSeq);
+  if (filter.after !== undefined) void query.where('seq', '<', filter.after);
   if (filter.status !== undefined) void query.where('status', filter.status);
   if (filter.stage !== undefined) void query.where('stage', filter.stage);
   if (filter.currency !== undefined) void query.where('currency', filter.currency);
@@ -385,16 +338,15 @@ export async function listPayoutPage(
   const page = rows.slice(0, filter.limit);
   return {
     payouts: page.map(toPayout),
-    lastSeq: page.length > 0 ? page[page.length - 1]!.seq : null,
+    last: page.length > 0 ? page[page.length - 1]!.seq : null,
     hasMore: rows.length > filter.limit,
   };
 }
 
-/** A history row as written; the database sets `id` and `at`. */
-export type NewHistoryEntry = Omit<PayoutHistoryEntry, 'id' | 'at'> & { payoutId: string };
-
 export async function listHistory(runner: Runner, payoutId: string): Promise<PayoutHistoryEntry[]> {
-  const rows = await PayoutEventRow.query(runner).where('payout_id', payoutId).orderBy('id', 'asc');
+  const rows = (await runner('payout_events')
+    .where('payout_id', payoutId)
+    .orderBy('id', 'asc')) as PayoutEventRow[];
   return rows.map((row) => ({
     id: String(row.id),
     from: row.from_status as PayoutStatus | null,

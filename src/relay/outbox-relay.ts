@@ -13,7 +13,7 @@
  */
 import pg from 'pg';
 import type { Connection } from 'rabbitmq-client';
-import type { AppContext } from '../context.js';
+import type { Knex } from 'knex';
 import type { Logger } from '../logger.js';
 import type { ProcessMessage } from '../messaging/payout-message.js';
 import { PROCESS_TOPIC } from '../messaging/payout-message.js';
@@ -27,8 +27,9 @@ import {
   releaseOutboxMessage,
 } from '../persistence/outbox-repository.js';
 import { ConfirmedPublisher, backoffMs, openBrokerConnection, sleep } from '../messaging/amqp.js';
-import type { RoleHandle, RoleOptions } from '../roles/role.js';
-import { closeBrokerConnection, ensureTopology, startRoleOpsServer } from '../roles/role.js';
+import type { RoleDeps, RoleHandle, RoleOptions } from '../ops-server.js';
+import { startRoleOpsServer } from '../ops-server.js';
+import { closeBrokerConnection, ensureTopology } from '../messaging/amqp.js';
 import type { TopologyNames } from '../messaging/topology.js';
 import {
   delayTierFor,
@@ -165,7 +166,7 @@ export class OutboxRelay {
   private lastPrune = 0;
 
   constructor(
-    private readonly ctx: AppContext,
+    private readonly ctx: RelayDeps,
     private readonly publisher: ConfirmedPublisher,
     private readonly names: TopologyNames,
     private readonly log: Logger,
@@ -262,7 +263,12 @@ export class OutboxRelay {
   }
 }
 
-export async function startRelay(ctx: AppContext, options: RelayOptions = {}): Promise<RoleHandle> {
+/** What the relay role is made of: its database (the outbox) and the role's own. */
+export interface RelayDeps extends RoleDeps {
+  db: Knex;
+}
+
+export async function startRelay(ctx: RelayDeps, options: RelayOptions = {}): Promise<RoleHandle> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'relay' });
   const names = topologyNames(config.amqpNamespace);

@@ -15,11 +15,12 @@
  */
 import { v7 as uuidv7 } from 'uuid';
 import type { Connection } from 'rabbitmq-client';
-import type { AppContext } from '../context.js';
+import type { MaintenanceService } from '../domain/maintenance-service.js';
 import type { Logger } from '../logger.js';
 import { openBrokerConnection, sleep } from '../messaging/amqp.js';
-import type { RoleHandle, RoleOptions } from '../roles/role.js';
-import { closeBrokerConnection, ensureTopology, startRoleOpsServer } from '../roles/role.js';
+import type { RoleDeps, RoleHandle, RoleOptions } from '../ops-server.js';
+import { startRoleOpsServer } from '../ops-server.js';
+import { closeBrokerConnection, ensureTopology } from '../messaging/amqp.js';
 import { queueDepth, topologyNames } from '../messaging/topology.js';
 
 /** Payouts re-driven per transaction, and transactions per sweep: bounded work, the next sweep continues. */
@@ -35,7 +36,12 @@ export interface SweepReport {
 }
 
 /** Re-drives stuck payouts through the outbox; returns how many, by status. */
-export async function redriveStuckPayouts(ctx: AppContext, log: Logger): Promise<Record<string, number>> {
+/** What the sweeper role is made of: the maintenance service and the role's own. */
+export interface SweeperDeps extends RoleDeps {
+  maintenance: MaintenanceService;
+}
+
+export async function redriveStuckPayouts(ctx: SweeperDeps, log: Logger): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (let batch = 0; batch < REDRIVE_BATCHES_PER_SWEEP; batch += 1) {
     const requestId = `sweeper-${uuidv7()}`;
@@ -52,7 +58,7 @@ export async function redriveStuckPayouts(ctx: AppContext, log: Logger): Promise
 }
 
 /** One sweep. Each duty runs even when another fails; failures are logged and retried next sweep. */
-export async function sweepOnce(ctx: AppContext, log: Logger, broker?: Connection): Promise<SweepReport> {
+export async function sweepOnce(ctx: SweeperDeps, log: Logger, broker?: Connection): Promise<SweepReport> {
   const report: SweepReport = {
     redriven: 0,
     stuck: {},
@@ -93,7 +99,7 @@ export async function sweepOnce(ctx: AppContext, log: Logger, broker?: Connectio
   return report;
 }
 
-export async function startSweeper(ctx: AppContext, options: RoleOptions = {}): Promise<RoleHandle> {
+export async function startSweeper(ctx: SweeperDeps, options: RoleOptions = {}): Promise<RoleHandle> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'sweeper' });
   const connection = openBrokerConnection(config, log, 'sweeper');

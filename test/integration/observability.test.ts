@@ -15,11 +15,10 @@ import type { Connection } from 'rabbitmq-client';
 import type { Config } from '../../src/config.js';
 import { startRelay } from '../../src/relay/outbox-relay.js';
 import { startWorker } from '../../src/consumers/payout-consumer.js';
-import type { RoleHandle } from '../../src/roles/role.js';
+import type { RoleHandle } from '../../src/ops-server.js';
 import { startSweeper } from '../../src/sweeper/sweeper.js';
-import type { AppContext } from '../../src/context.js';
-import { createContext } from '../../src/context.js';
-import { revokeApiKeys } from '../../src/domain/api-keys.js';
+import type { TestContext as AppContext } from '../support/context.js';
+import { createTestContext as createContext } from '../support/context.js';
 import type { RunningApi } from '../../src/http/server.js';
 import { startApi } from '../../src/http/server.js';
 import type { Logger } from '../../src/logger.js';
@@ -34,7 +33,7 @@ import {
   waitFor,
 } from '../support/consumers.js';
 import type { TestClient } from '../support/fixtures.js';
-import { IBANS, createTestClient } from '../support/fixtures.js';
+import { IBANS, createTestClient, revokeApiKeys } from '../support/fixtures.js';
 import { LogCapture } from '../support/logs.js';
 import {
   ALERTS_PATH,

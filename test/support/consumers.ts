@@ -12,20 +12,20 @@ import type { Config } from '../../src/config.js';
 import { loadConfig } from '../../src/config.js';
 import { startRelay } from '../../src/relay/outbox-relay.js';
 import { startWorker } from '../../src/consumers/payout-consumer.js';
-import type { RoleHandle } from '../../src/roles/role.js';
-import { topologyOptions } from '../../src/roles/role.js';
+import type { RoleHandle } from '../../src/ops-server.js';
+import { topologyOptions } from '../../src/messaging/amqp.js';
 import { startSweeper } from '../../src/sweeper/sweeper.js';
 import type { TopologyNames } from '../../src/messaging/topology.js';
 import { declareTopology, deleteTopology, queueDepth, topologyNames } from '../../src/messaging/topology.js';
-import type { AppContext } from '../../src/context.js';
-import { createContext } from '../../src/context.js';
+import type { TestContext as AppContext } from './context.js';
+import { createTestContext as createContext } from './context.js';
 import type { CreatePayoutInput } from '../../src/domain/payout-service.js';
 import type { Principal } from '../../src/domain/principal.js';
 import type { PayoutStatus } from '../../src/machines/payout-lifecycle.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { testDatabaseUrl } from './database.js';
-import { payoutInput } from './fixtures.js';
+import { payoutInput, createWire } from './fixtures.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { waitFor } from './wait.js';
 
@@ -244,7 +244,7 @@ export async function createPayouts(
     Array.from({ length: parallel }, async () => {
       while (next < count) {
         const index = next++;
-        const created = await ctx.service.createPayout(principal, input(index), {
+        const created = await createWire(ctx.service, principal, input(index), {
           requestId: `test-${index}`,
         });
         ids[index] = created.body.id;

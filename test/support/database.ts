@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
-import type { AppContext } from '../../src/context.js';
-import { createContext } from '../../src/context.js';
+import type { TestContext as AppContext } from './context.js';
+import { createTestContext as createContext } from './context.js';
 import { createDb, migrateLatest } from '../../src/persistence/db.js';
 import type { Db } from '../../src/persistence/db.js';
 

@@ -1,9 +1,12 @@
 /** Builders shared by tests: clients with keys, valid payout bodies, principals. */
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
-import { issueApiKey } from '../../src/domain/api-keys.js';
-import type { CreatePayoutInput } from '../../src/domain/payout-service.js';
-import type { AppContext } from '../../src/context.js';
+import { ApiKeys } from '../../src/domain/api-keys.js';
+import { PgApiKeyStore } from '../../src/persistence/client-repository.js';
+import type { CreateContext, CreatePayoutInput, PayoutService } from '../../src/domain/payout-service.js';
+import type { PayoutResource } from '../../src/http/resources.js';
+import { toPayoutResource } from '../../src/http/resources.js';
+import type { TestContext as AppContext } from './context.js';
 import type { Payout } from '../../src/domain/payout.js';
 import type { Principal, Role } from '../../src/domain/principal.js';
 import { workerPrincipal } from '../../src/domain/principal.js';
@@ -99,11 +102,52 @@ const PATHS: Readonly<Record<PayoutStatus, ReadonlyArray<EventInput>>> = {
  * starts payouts and reports the provider's answers, the client cancels.
  */
 export async function payoutIn(ctx: AppContext, client: TestClient, status: PayoutStatus): Promise<Payout> {
-  const { body } = await ctx.service.createPayout(client.principal, payoutInput(), { requestId: 'setup' });
+  const { body } = await createWire(ctx.service, client.principal, payoutInput(), { requestId: 'setup' });
   for (const event of PATHS[status]) {
     const principal: Principal =
       event.type === 'CANCEL' ? client.principal : workerPrincipal(client.clientId);
     await ctx.service.applyEvent(principal, body.id, event, { requestId: 'setup' });
   }
   return ctx.service.getPayout(client.principal, body.id);
+}
+
+/**
+ * A create through the service with the API's answer (the wire resource, status 201), as the HTTP handler makes
+ * it: what the tests of the service read back, and what an idempotent replay returns.
+ */
+export async function createWire(
+  service: PayoutService,
+  principal: Principal,
+  input: CreatePayoutInput,
+  context: Omit<CreateContext, 'answer'>,
+): Promise<{ body: PayoutResource; replayed: boolean }> {
+  const result = await service.createPayout(principal, input, {
+    ...context,
+    answer: (payout) => ({
+      status: 201,
+      body: toPayoutResource(payout, principal) as unknown as Record<string, unknown>,
+    }),
+  });
+  return { body: result.answer.body as unknown as PayoutResource, replayed: result.replayed };
+}
+
+/** The API keys on `db`, as the roles build them: for tests that issue, revoke and check keys. */
+export function apiKeys(db: Knex): ApiKeys {
+  return new ApiKeys(new PgApiKeyStore(db));
+}
+
+export function issueApiKey(
+  db: Knex,
+  clientName: string,
+  role: 'client' | 'operator',
+): Promise<{ key: string; clientId: string; keyId: string }> {
+  return apiKeys(db).issue(clientName, role);
+}
+
+export function revokeApiKeys(db: Knex, clientName: string): Promise<number> {
+  return apiKeys(db).revoke(clientName);
+}
+
+export function authenticate(db: Knex, key: string | undefined): Promise<Principal> {
+  return apiKeys(db).authenticate(key);
 }

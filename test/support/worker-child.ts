@@ -7,7 +7,7 @@
  */
 import { loadConfig } from '../../src/config.js';
 import { startWorker } from '../../src/consumers/payout-consumer.js';
-import { createContext } from '../../src/context.js';
+import { createTestContext as createContext } from './context.js';
 import { handleShutdownSignals } from '../../src/shutdown.js';
 import { RecordingProvider } from './recording-provider.js';
 

@@ -3,8 +3,6 @@ import { expect } from 'chai';
 import { startRelay } from '../../../src/relay/outbox-relay.js';
 import { startWorker } from '../../../src/consumers/payout-consumer.js';
 import { startSweeper } from '../../../src/sweeper/sweeper.js';
-import { createLogger } from '../../../src/logger.js';
-import { handleShutdownSignals } from '../../../src/shutdown.js';
 import {
   completedCount,
   createPayouts,
@@ -64,26 +62,5 @@ describe('consumers: operations', function () {
     await harness.startWorker();
     await waitUntilFinal(harness.ctx.db, client.clientId);
     expect(await statusCounts(harness.ctx.db, client.clientId)).to.deep.equal({ completed: ids.length });
-  });
-
-  it('exits at once on a second signal', async () => {
-    const exits: number[] = [];
-    let release: () => void = () => undefined;
-    const dispose = handleShutdownSignals(() => new Promise<void>((resolve) => (release = resolve)), {
-      log: createLogger({ level: 'silent' }),
-      signals: ['SIGUSR2'],
-      exit: (code) => exits.push(code),
-    });
-    try {
-      process.emit('SIGUSR2', 'SIGUSR2');
-      expect(exits).to.deep.equal([]);
-      process.emit('SIGUSR2', 'SIGUSR2');
-      expect(exits).to.deep.equal([130]);
-      release();
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(exits).to.deep.equal([130, 0]);
-    } finally {
-      dispose();
-    }
   });
 });

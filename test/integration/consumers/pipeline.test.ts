@@ -17,7 +17,7 @@ import {
   waitUntilFinal,
 } from '../../support/consumers.js';
 import type { TestClient } from '../../support/fixtures.js';
-import { IBANS, createTestClient, payoutInput } from '../../support/fixtures.js';
+import { IBANS, createTestClient, payoutInput, createWire } from '../../support/fixtures.js';
 
 describe('consumers: pipeline', function () {
   this.timeout(120_000);
@@ -27,7 +27,7 @@ describe('consumers: pipeline', function () {
     const client = await createTestClient(harness.ctx.db, 'e2e');
     await harness.startRelay();
     await harness.startWorker();
-    const created = await harness.ctx.service.createPayout(client.principal, payoutInput(), {
+    const created = await createWire(harness.ctx.service, client.principal, payoutInput(), {
       requestId: 'e2e-request-1',
     });
 
@@ -161,7 +161,7 @@ describe('consumers: pipeline', function () {
     await harness.startWorker();
     await new Promise((resolve) => setTimeout(resolve, 300));
     const quick = async () => {
-      const created = await harness.ctx.service.createPayout(client.principal, payoutInput(), {
+      const created = await createWire(harness.ctx.service, client.principal, payoutInput(), {
         requestId: null,
       });
       await waitForStatus(harness.ctx, client.principal, created.body.id, 'completed', { timeoutMs: 8_000 });

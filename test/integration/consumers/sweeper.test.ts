@@ -13,7 +13,7 @@ import {
   waitFor,
   waitForStatus,
 } from '../../support/consumers.js';
-import { createTestClient, payoutInput } from '../../support/fixtures.js';
+import { createTestClient, payoutInput, createWire } from '../../support/fixtures.js';
 
 describe('consumers: sweeper', function () {
   this.timeout(120_000);
@@ -127,11 +127,11 @@ describe('consumers: sweeper', function () {
 
   it('removes expired idempotency keys, so a key can be used again', async () => {
     const client = await createTestClient(harness.ctx.db, 'keys');
-    await harness.ctx.service.createPayout(client.principal, payoutInput(), {
+    await createWire(harness.ctx.service, client.principal, payoutInput(), {
       requestId: null,
       idempotencyKey: 'old-key',
     });
-    await harness.ctx.service.createPayout(client.principal, payoutInput(), {
+    await createWire(harness.ctx.service, client.principal, payoutInput(), {
       requestId: null,
       idempotencyKey: 'fresh-key',
     });
@@ -147,7 +147,7 @@ describe('consumers: sweeper', function () {
       .where({ client_id: client.clientId })
       .pluck('key')) as string[];
     expect(keys).to.deep.equal(['fresh-key']);
-    const again = await harness.ctx.service.createPayout(client.principal, payoutInput({ amount: '1.00' }), {
+    const again = await createWire(harness.ctx.service, client.principal, payoutInput({ amount: '1.00' }), {
       requestId: null,
       idempotencyKey: 'old-key',
     });

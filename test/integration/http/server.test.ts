@@ -2,8 +2,8 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { loadConfig } from '../../../src/config.js';
-import { createContext } from '../../../src/context.js';
-import type { AppContext } from '../../../src/context.js';
+import { createTestContext as createContext } from '../../support/context.js';
+import type { TestContext as AppContext } from '../../support/context.js';
 import { startApi } from '../../../src/http/server.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';

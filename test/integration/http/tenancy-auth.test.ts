@@ -1,8 +1,7 @@
 /** Authentication and tenancy over HTTP: every payout route checks the key; another client's payout does not exist. */
 import { expect } from 'chai';
-import { revokeApiKeys } from '../../../src/domain/api-keys.js';
 import type { TestClient } from '../../support/fixtures.js';
-import { createTestClient, payoutInput } from '../../support/fixtures.js';
+import { createTestClient, payoutInput, revokeApiKeys } from '../../support/fixtures.js';
 import { createPayoutOverHttp, useTestApi } from './helpers.js';
 
 const UNKNOWN_ID = '0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5e';

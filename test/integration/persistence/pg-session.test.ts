@@ -1,5 +1,5 @@
+import { authenticate, issueApiKey } from '../../support/fixtures.js';
 import { expect } from 'chai';
-import { authenticate, issueApiKey } from '../../../src/domain/api-keys.js';
 import type { Db } from '../../../src/persistence/db.js';
 import { createDb } from '../../../src/persistence/db.js';
 import { createTestDatabase, dropTestDatabase } from '../../support/database.js';

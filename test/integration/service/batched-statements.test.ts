@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import type { AppContext } from '../../../src/context.js';
+import type { TestContext as AppContext } from '../../support/context.js';
 import { workerPrincipal } from '../../../src/domain/principal.js';
 import { Batcher } from '../../../src/persistence/batcher.js';
-import type { VersionedChange } from '../../../src/persistence/payout-repository.js';
+import type { VersionedChange } from '../../../src/domain/ports.js';
 import {
   ROW_LOCKED,
   findPayouts,

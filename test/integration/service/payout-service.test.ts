@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import type { AppContext } from '../../../src/context.js';
-import { createContext } from '../../../src/context.js';
+import type { TestContext as AppContext } from '../../support/context.js';
+import { createTestContext as createContext } from '../../support/context.js';
 import {
   Forbidden,
   PayoutNotDeletable,
@@ -18,7 +18,7 @@ import { PAYOUT_MACHINE_VERSION, PAYOUT_STATUSES } from '../../../src/machines/p
 import { PayoutMessages } from '../../../src/messaging/payout-message.js';
 import { serviceTestContext } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
-import { createTestClient, payoutIn, payoutInput, specAllows } from '../../support/fixtures.js';
+import { createTestClient, payoutIn, payoutInput, specAllows, createWire } from '../../support/fixtures.js';
 
 const ctxOptions = { requestId: 'req-test' };
 
@@ -37,7 +37,7 @@ describe('payout service (real PostgreSQL)', () => {
 
   describe('createPayout', () => {
     it('creating a payout succeeds: payout, history and outbox rows in one commit', async () => {
-      const { body, replayed } = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      const { body, replayed } = await createWire(ctx.service, client.principal, payoutInput(), ctxOptions);
       expect(replayed).to.equal(false);
       expect(body).to.include({ amount: '1250.50', currency: 'EUR', status: 'created', version: 1 });
       expect(body.recipient.iban_last4).to.equal('3000');
@@ -81,7 +81,7 @@ describe('payout service (real PostgreSQL)', () => {
       const messageFor = sinon.spy(scheduler, 'messageFor');
       const wake = sinon.spy();
       const local = createContext(ctx.config, { db: ctx.db, scheduler, waker: { wake } });
-      const { body } = await local.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      const { body } = await createWire(local.service, client.principal, payoutInput(), ctxOptions);
       sinon.assert.calledOnceWithExactly(messageFor, {
         payoutId: body.id,
         clientId: client.clientId,
@@ -97,7 +97,7 @@ describe('payout service (real PostgreSQL)', () => {
 
     it('leaves nothing behind when the outbox refuses the message, and the key stays free', async () => {
       const lonely = await createTestClient(ctx.db);
-      const earlier = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      const earlier = await createWire(ctx.service, client.principal, payoutInput(), ctxOptions);
       const [taken] = await ctx.db('outbox').where({ payout_id: earlier.body.id }).select('id');
       const scheduler = new PayoutMessages();
       // A message id the outbox already holds: the message's insert fails after the payout's, in one statement.
@@ -109,7 +109,7 @@ describe('payout service (real PostgreSQL)', () => {
       const options = { ...ctxOptions, idempotencyKey: 'refused-once' };
       let failure: unknown;
       try {
-        await local.service.createPayout(lonely.principal, payoutInput(), options);
+        await createWire(local.service, lonely.principal, payoutInput(), options);
       } catch (error) {
         failure = error;
       }
@@ -125,19 +125,20 @@ describe('payout service (real PostgreSQL)', () => {
       );
       expect(await ctx.db('idempotency_keys').where({ client_id: lonely.clientId })).to.have.length(0);
 
-      const retried = await ctx.service.createPayout(lonely.principal, payoutInput(), options);
+      const retried = await createWire(ctx.service, lonely.principal, payoutInput(), options);
       expect(retried.replayed).to.equal(false);
     });
 
     it('replaces an expired outcome the sweeper has not removed yet: the key creates a new payout', async () => {
       const options = { ...ctxOptions, idempotencyKey: 'expired-not-swept' };
-      const first = await ctx.service.createPayout(client.principal, payoutInput(), options);
+      const first = await createWire(ctx.service, client.principal, payoutInput(), options);
       const stored = ctx
         .db('idempotency_keys')
         .where({ client_id: client.clientId, key: options.idempotencyKey });
       await stored.clone().update({ created_at: ctx.db.raw(`now() - interval '25 hours'`) });
 
-      const second = await ctx.service.createPayout(
+      const second = await createWire(
+        ctx.service,
         client.principal,
         payoutInput({ amount: '2.00' }),
         options,
@@ -147,7 +148,8 @@ describe('payout service (real PostgreSQL)', () => {
       expect(await stored.clone().select('payout_id', 'response_body')).to.deep.equal([
         { payout_id: second.body.id, response_body: second.body },
       ]);
-      const replay = await ctx.service.createPayout(
+      const replay = await createWire(
+        ctx.service,
         client.principal,
         payoutInput({ amount: '2.00' }),
         options,
@@ -159,7 +161,8 @@ describe('payout service (real PostgreSQL)', () => {
       const lonely = await createTestClient(ctx.db);
       let failure: unknown;
       try {
-        await ctx.service.createPayout(
+        await createWire(
+          ctx.service,
           lonely.principal,
           payoutInput({
             amount: '1.001',
@@ -172,32 +175,30 @@ describe('payout service (real PostgreSQL)', () => {
         failure = error;
       }
       expect(failure).to.be.instanceOf(ValidationFailed);
-      expect((failure as ValidationFailed).errors!.map((error) => error.pointer)).to.have.members([
-        '/body/amount',
-        '/body/recipient/iban',
-        '/body/recipient/holder_name',
-        '/body/description',
+      expect((failure as ValidationFailed).fields!.map((error) => error.field)).to.have.members([
+        'amount',
+        'recipient.iban',
+        'recipient.holder_name',
+        'description',
       ]);
       expect(await ctx.db('payouts').where({ client_id: lonely.clientId })).to.have.length(0);
     });
 
     it('replays an idempotent create and refuses the key with another body', async () => {
-      const first = await ctx.service.createPayout(client.principal, payoutInput(), {
+      const first = await createWire(ctx.service, client.principal, payoutInput(), {
         ...ctxOptions,
         idempotencyKey: 'k-1',
       });
-      const again = await ctx.service.createPayout(client.principal, payoutInput(), {
+      const again = await createWire(ctx.service, client.principal, payoutInput(), {
         ...ctxOptions,
         idempotencyKey: 'k-1',
       });
       expect(again.replayed).to.equal(true);
       expect(again.body).to.deep.equal(first.body);
-      const reused = await ctx.service
-        .createPayout(client.principal, payoutInput({ amount: '2.00' }), {
-          ...ctxOptions,
-          idempotencyKey: 'k-1',
-        })
-        .catch((error: unknown) => error);
+      const reused = await createWire(ctx.service, client.principal, payoutInput({ amount: '2.00' }), {
+        ...ctxOptions,
+        idempotencyKey: 'k-1',
+      }).catch((error: unknown) => error);
       expect((reused as Error).name).to.equal('IdempotencyKeyReused');
     });
   });
@@ -243,7 +244,7 @@ describe('payout service (real PostgreSQL)', () => {
               expect(outcome, 'forbidden').to.be.instanceOf(Forbidden);
             } else if (wanted === 'conflict') {
               expect(outcome, 'conflict').to.be.instanceOf(TransitionNotAllowed);
-              expect((outcome as TransitionNotAllowed).extensions.available_actions).to.deep.equal(
+              expect((outcome as TransitionNotAllowed).facts.available_actions).to.deep.equal(
                 availableActions(payout, principal),
               );
             } else {
@@ -263,7 +264,7 @@ describe('payout service (real PostgreSQL)', () => {
         .updatePayout(client.operator, payout.id, { status: 'completed' }, ctxOptions)
         .catch((error: unknown) => error);
       expect(outcome).to.be.instanceOf(ValidationFailed);
-      expect((outcome as ValidationFailed).errors![0]!.pointer).to.equal('/body/reason');
+      expect((outcome as ValidationFailed).fields![0]!.field).to.equal('reason');
     });
 
     it('applies the role rules to applyEvent too: a client cannot START or SUCCEED', async () => {
@@ -298,7 +299,7 @@ describe('payout service (real PostgreSQL)', () => {
 
   describe('versioned writes', () => {
     it('20 concurrent changes on one payout: versions strictly increase, one history row per success, no lost update', async () => {
-      const { body } = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      const { body } = await createWire(ctx.service, client.principal, payoutInput(), ctxOptions);
       const calls = Array.from({ length: 20 }, (_, index) =>
         index === 7
           ? ctx.service.applyEvent(client.principal, body.id, { type: 'CANCEL' }, ctxOptions)
@@ -349,7 +350,7 @@ describe('payout service (real PostgreSQL)', () => {
     });
 
     it('refuses a stale expected version with 412 semantics and writes nothing', async () => {
-      const { body } = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      const { body } = await createWire(ctx.service, client.principal, payoutInput(), ctxOptions);
       await ctx.service.updateDescription(client.principal, body.id, 'first', {
         ...ctxOptions,
         expectedVersion: 1,
@@ -374,7 +375,7 @@ describe('payout service (real PostgreSQL)', () => {
     }
 
     it('re-drives a stuck payout only when no message for it is still waiting in the outbox', async () => {
-      const { body } = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      const { body } = await createWire(ctx.service, client.principal, payoutInput(), ctxOptions);
       await ageScheduling(body.id);
       const redrive = async () =>
         (await ctx.maintenance.redriveStuckPayouts(10_000, 'req-sweep')).filter(
@@ -397,7 +398,7 @@ describe('payout service (real PostgreSQL)', () => {
     });
 
     it('counts a payout as stuck from its last status change, whatever else was edited', async () => {
-      const { body } = await ctx.service.createPayout(client.principal, payoutInput(), ctxOptions);
+      const { body } = await createWire(ctx.service, client.principal, payoutInput(), ctxOptions);
       const before = await ctx.maintenance.countStuckPayouts();
       await ageScheduling(body.id);
       await ctx.service.updateDescription(client.principal, body.id, 'edited while stuck', ctxOptions);
@@ -444,9 +445,9 @@ describe('payout service (real PostgreSQL)', () => {
       }
       let cursor: string | undefined;
       do {
-        const page = await ctx.service.listPayouts(other.principal, { limit: 100, cursor });
+        const page = await ctx.service.listPayouts(other.principal, { limit: 100, after: cursor });
         expect(page.items.map((item) => item.id)).to.not.include(payout.id);
-        cursor = page.nextCursor ?? undefined;
+        cursor = page.next ?? undefined;
       } while (cursor);
       expect((await ctx.service.getPayout(client.principal, payout.id)).version).to.equal(1);
     });

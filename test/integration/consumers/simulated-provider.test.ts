@@ -6,11 +6,10 @@ import type { SimulatedProviderOptions } from '../../../src/adapters/simulated-p
 import {
   ProviderTransientError,
   SimulatedProvider,
-  decimalToMinor,
   mulberry32,
   simulatedProviderOptions,
 } from '../../../src/adapters/simulated-provider.js';
-import type { AppContext } from '../../../src/context.js';
+import type { TestContext as AppContext } from '../../support/context.js';
 import { PayoutProcessor, ProviderCallStalled } from '../../../src/consumers/process-payout.js';
 import { classifyError } from '../../../src/consumers/retry-policy.js';
 import type { Payout } from '../../../src/domain/payout.js';
@@ -109,13 +108,6 @@ describe('consumers: simulated provider', () => {
     const oneCentOver = await payout(payoutInput({ amount: '250000.01' }));
     const refused = await provider.submit(oneCentOver, oneCentOver.id);
     expect(refused.status === 'failed' && refused.failure.code).to.equal('provider_limit_exceeded');
-  });
-
-  it('converts limits to minor units exactly', () => {
-    expect(decimalToMinor('1000.5', 3)).to.equal(1_000_500n);
-    expect(decimalToMinor('30000000', 0)).to.equal(30_000_000n);
-    expect(decimalToMinor('92233720368547758.07', 2)).to.equal(9_223_372_036_854_775_807n);
-    expect(() => decimalToMinor('1.234', 2)).to.throw();
   });
 
   it('throws seeded transient faults before recording anything', async () => {

@@ -1,9 +1,9 @@
-/** The retry policy table and the attempt arithmetic (pure; kept beside the consumer tests it explains). */
+/** The consumer's retry policy: the table of transient errors and the attempt arithmetic. */
 import { expect } from 'chai';
-import { VersionMismatch } from '../../../src/domain/errors.js';
-import { PayoutKeptChanging, ProviderCallStalled } from '../../../src/consumers/process-payout.js';
-import { ProviderTransientError } from '../../../src/adapters/simulated-provider.js';
-import { MAX_INFRASTRUCTURE_WAITS, classifyError, decideRetry } from '../../../src/consumers/retry-policy.js';
+import { VersionMismatch } from '../../src/domain/errors.js';
+import { PayoutKeptChanging, ProviderCallStalled } from '../../src/consumers/process-payout.js';
+import { ProviderTransientError } from '../../src/adapters/simulated-provider.js';
+import { MAX_INFRASTRUCTURE_WAITS, classifyError, decideRetry } from '../../src/consumers/retry-policy.js';
 
 const withCode = (code: string, message = 'boom') => Object.assign(new Error(message), { code });
 

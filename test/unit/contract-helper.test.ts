@@ -1,10 +1,10 @@
 /**
- * The contract check of test/support/http.ts must itself be able to fail: fabricated responses that break
- * openapi.yaml in one way each are refused. (No server needed; it lives here because it guards these tests.)
+ * The contract check of test/support/http.ts, which every HTTP integration test runs on every response, must
+ * itself be able to fail: fabricated responses that break openapi.yaml in one way each are refused. No server.
  */
 import { expect } from 'chai';
-import type { ApiResponse } from '../../support/http.js';
-import { contract } from '../../support/http.js';
+import type { ApiResponse } from '../support/contract.js';
+import { contract } from '../support/contract.js';
 
 const ID = '0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5e';
 

@@ -1,0 +1,85 @@
+/**
+ * The wire format of the API's resources: a payout and a history entry as `openapi.yaml` describes them (snake
+ * case, decimal strings, masked accounts, RFC 3339 times), and the opaque list cursor.
+ */
+import type { Payout, PayoutAction, PayoutHistoryEntry } from '../domain/payout.js';
+import { availableActions, lastErrorOf } from '../domain/payout.js';
+import type { Principal } from '../domain/principal.js';
+import type { MaskedRecipient } from '../domain/recipient.js';
+import { maskRecipient } from '../domain/recipient.js';
+import type { PayoutFailure, PayoutLastError } from '../machines/payout.machine.js';
+import type { PayoutStage, PayoutStatus } from '../machines/payout-lifecycle.js';
+
+/** The API representation of a payout (the `Payout` schema of openapi.yaml). */
+export interface PayoutResource {
+  id: string;
+  amount: string;
+  currency: string;
+  recipient: MaskedRecipient;
+  status: PayoutStatus;
+  stage: PayoutStage | null;
+  available_actions: PayoutAction[];
+  description: string | null;
+  failure: PayoutFailure | null;
+  last_error: PayoutLastError | null;
+  created_at: string;
+  updated_at: string;
+  version: number;
+}
+
+export function toPayoutResource(payout: Payout, principal: Principal): PayoutResource {
+  return {
+    id: payout.id,
+    amount: payout.amount.toDecimal(),
+    currency: payout.amount.currency,
+    recipient: maskRecipient(payout.recipient),
+    status: payout.status,
+    stage: payout.stage,
+    available_actions: availableActions(payout, principal),
+    description: payout.description,
+    failure: payout.failure,
+    last_error: lastErrorOf(payout),
+    created_at: payout.createdAt.toISOString(),
+    updated_at: payout.updatedAt.toISOString(),
+    version: payout.version,
+  };
+}
+
+export interface PayoutEventResource {
+  id: string;
+  from: PayoutStatus | null;
+  to: PayoutStatus;
+  event: string;
+  actor: string;
+  actor_role: string;
+  reason: string | null;
+  request_id: string | null;
+  at: string;
+}
+
+export function toPayoutEventResource(entry: PayoutHistoryEntry): PayoutEventResource {
+  return {
+    id: entry.id,
+    from: entry.from,
+    to: entry.to,
+    event: entry.event,
+    actor: entry.actor,
+    actor_role: entry.actorRole,
+    reason: entry.reason,
+    request_id: entry.requestId,
+    at: entry.at.toISOString(),
+  };
+}
+
+/** The opaque cursor of a list page: the position of the page's last payout. */
+export function encodeCursor(position: string): string {
+  return Buffer.from(`v1:${position}`, 'utf8').toString('base64url');
+}
+
+/** A cursor this API issued, as the position it names; null for anything else. */
+export function decodeCursor(cursor: string): string | null {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(cursor)) return null;
+  const match = /^v1:([1-9]\d{0,18})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match || BigInt(match[1]!) > 9223372036854775807n) return null;
+  return match[1]!;
+}

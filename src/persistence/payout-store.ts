@@ -1,0 +1,112 @@
+/**
+ * The payout store on PostgreSQL: the domain's `PayoutStore` port. Its inner business is how: a create is one
+ * named statement; concurrent reads and versioned changes share statements (`Batcher`), a batch skipping rows
+ * another transaction holds (those changes are written alone, waiting for the row); the last resort of a busy
+ * payout reads it `FOR UPDATE` in a transaction. PostgreSQL's errors leave as the domain's: unreachable →
+ * `StoreUnavailable`, a value it refuses → `ValueRejected`.
+ */
+import type { Knex } from 'knex';
+import { StoreUnavailable, ValueRejected } from '../domain/errors.js';
+import type { Payout, PayoutHistoryEntry } from '../domain/payout.js';
+import type {
+  CreateOutcome,
+  IdempotentOutcome,
+  NewHistoryEntry,
+  PayoutListFilter,
+  PayoutListPage,
+  PayoutRead,
+  PayoutStore,
+  ScheduledMessage,
+  StoredOutcome,
+  StuckPayout,
+  VersionedChange,
+} from '../domain/ports.js';
+import { Batcher } from './batcher.js';
+import { isDataError, isDatabaseUnavailable } from '../database-errors.js';
+import { deleteExpiredIdempotencyKeys, findIdempotentOutcome } from './idempotency-repository.js';
+import * as payouts from './payout-repository.js';
+
+export class PgPayoutStore implements PayoutStore {
+  /** Reads and versioned changes outside a transaction: concurrent calls share a statement. */
+  private readonly reads: Batcher<PayoutRead, Payout | null>;
+  private readonly changes: Batcher<VersionedChange, Payout | null | typeof payouts.ROW_LOCKED>;
+
+  constructor(private readonly db: Knex) {
+    this.reads = new Batcher((reads) => payouts.findPayouts(db, reads), {});
+    this.changes = new Batcher((changes) => payouts.updateUnlockedPayoutsVersioned(db, changes), {
+      keyOf: (change) => change.id,
+    });
+  }
+
+  create(
+    payout: Payout,
+    first: Omit<NewHistoryEntry, 'payoutId' | 'from' | 'to'>,
+    message: ScheduledMessage,
+    outcome: IdempotentOutcome | null,
+  ): Promise<CreateOutcome> {
+    return translated(() => payouts.insertPayout(this.db, payout, first, message, outcome));
+  }
+
+  findOutcome(clientId: string, key: string, ttlHours: number): Promise<StoredOutcome | null> {
+    return translated(() => findIdempotentOutcome(this.db, clientId, key, ttlHours));
+  }
+
+  find(read: PayoutRead): Promise<Payout | null> {
+    return translated(() => this.reads.run(read));
+  }
+
+  /** Batched with other changes; a change whose row another transaction held is written alone, waiting for it. */
+  save(change: VersionedChange): Promise<Payout | null> {
+    return translated(async () => {
+      const batched = await this.changes.run(change);
+      if (batched !== payouts.ROW_LOCKED) return batched;
+      return (await payouts.updatePayoutsVersioned(this.db, [change]))[0]!;
+    });
+  }
+
+  saveLocked(read: PayoutRead, prepare: (current: Payout) => VersionedChange): Promise<Payout | null> {
+    return translated(() =>
+      this.db.transaction(async (tx) => {
+        const [current] = await payouts.findPayouts(tx, [read], { forUpdate: true });
+        if (!current) return null;
+        const [saved] = await payouts.updatePayoutsVersioned(tx, [prepare(current)]);
+        if (!saved) throw new Error(`payout ${read.id} changed while locked`);
+        return saved;
+      }),
+    );
+  }
+
+  list(clientId: string, filter: PayoutListFilter): Promise<PayoutListPage> {
+    return translated(() => payouts.listPayoutPage(this.db, clientId, filter));
+  }
+
+  history(payoutId: string): Promise<PayoutHistoryEntry[]> {
+    return translated(() => payouts.listHistory(this.db, payoutId));
+  }
+
+  claimStuck(olderThanSeconds: number, limit: number): Promise<StuckPayout[]> {
+    return translated(() => payouts.claimStuckPayouts(this.db, olderThanSeconds, limit));
+  }
+
+  countStuck(olderThanSeconds: number): Promise<{ stuck: Record<string, number>; needsAttention: number }> {
+    return translated(() => payouts.countStuckPayouts(this.db, olderThanSeconds));
+  }
+
+  deleteExpiredOutcomes(ttlHours: number): Promise<number> {
+    return translated(() => deleteExpiredIdempotencyKeys(this.db, ttlHours));
+  }
+}
+
+/**
+ * Runs a store operation, PostgreSQL's failures as the domain's errors (the original as their `cause`, so that the
+ * worker's retry policy still reads the SQLSTATE); anything else as it was thrown.
+ */
+export async function translated<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isDataError(error)) throw new ValueRejected(error);
+    if (isDatabaseUnavailable(error)) throw new StoreUnavailable(error);
+    throw error;
+  }
+}
