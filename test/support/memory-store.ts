@@ -1,0 +1,328 @@
+/**
+ * The `PayoutStore` port in memory, for unit tests of the payout service: what src/persistence/payout-store.ts does
+ * on PostgreSQL, without the how (SQL, batching, locks). Each method mirrors the semantics of its statement:
+ * a versioned change is written only at its expected version and never to a deleted payout, with its history row,
+ * its commands as messages and the settled command's waiting messages withdrawn; a create is all or nothing under
+ * its idempotency key. Time is the injected `now()`, so that tests can move the clock (TTLs, stuck payouts).
+ */
+import { ValueRejected } from '../../src/domain/errors.js';
+import type { Payout, PayoutHistoryEntry } from '../../src/domain/payout.js';
+import type {
+  CreateOutcome,
+  IdempotentOutcome,
+  NewHistoryEntry,
+  PayoutListFilter,
+  PayoutListPage,
+  PayoutRead,
+  PayoutStore,
+  ScheduledMessage,
+  StoredOutcome,
+  StuckPayout,
+  VersionedChange,
+} from '../../src/domain/ports.js';
+import { ATTENTION_STAGE, UNFINISHED_STATUSES } from '../../src/machines/payout-lifecycle.js';
+
+/** A message as the outbox keeps it. `withdrawn`: the change answering its command settled it unsent. */
+export interface StoredMessage {
+  id: string;
+  payoutId: string;
+  commandSeq: number;
+  topic: string;
+  payload: Record<string, unknown>;
+  leaseMs: number;
+  /** Relays leave it alone until then (the worker carries the command out itself); null: at once. */
+  lockedUntil: Date | null;
+  withdrawn: boolean;
+  /** Set by `publish` (a relay's work): a published message is no longer waiting. */
+  published: boolean;
+}
+
+interface Row {
+  payout: Payout;
+  /** The insertion order: list positions. */
+  seq: number;
+  deletedAt: Date | null;
+  statusChangedAt: Date;
+  /** When its last command was issued (or it was claimed as stuck). */
+  scheduledAt: Date;
+}
+
+interface OutcomeRow extends StoredOutcome {
+  createdAt: Date;
+}
+
+const HOUR_MS = 3_600_000;
+
+export class MemoryPayoutStore implements PayoutStore {
+  readonly messages: StoredMessage[] = [];
+  private readonly rows = new Map<string, Row>();
+  private readonly events: Array<PayoutHistoryEntry & { payoutId: string }> = [];
+  private readonly outcomes = new Map<string, OutcomeRow>();
+  private seq = 0;
+
+  constructor(readonly now: () => Date = () => new Date()) {}
+
+  create(
+    payout: Payout,
+    first: Omit<NewHistoryEntry, 'payoutId' | 'from' | 'to'>,
+    message: ScheduledMessage,
+    outcome: IdempotentOutcome | null,
+  ): Promise<CreateOutcome> {
+    return settled(() => {
+      if (this.rows.has(payout.id)) throw new Error(`duplicate payout id ${payout.id}`);
+      if (outcome) {
+        // A live outcome under the key: nothing is written. An expired one is replaced. (`in_flight` needs two
+        // concurrent transactions: not reachable here.)
+        if (this.liveOutcome(payout.clientId, outcome.key, outcome.ttlHours)) return 'key_used';
+        this.outcomes.set(outcomeKey(payout.clientId, outcome.key), {
+          requestHash: outcome.requestHash,
+          payoutId: payout.id,
+          status: outcome.status,
+          body: structuredClone(outcome.body),
+          createdAt: this.now(),
+        });
+      }
+      this.seq += 1;
+      this.rows.set(payout.id, {
+        payout: copy(payout),
+        seq: this.seq,
+        deletedAt: null,
+        statusChangedAt: payout.createdAt,
+        scheduledAt: this.now(),
+      });
+      // The first history row is dated like the payout.
+      this.addEvent(payout.id, { ...first, from: null, to: payout.status }, payout.createdAt);
+      this.addMessage(message);
+      return 'created';
+    });
+  }
+
+  findOutcome(clientId: string, key: string, ttlHours: number): Promise<StoredOutcome | null> {
+    return settled(() => {
+      const row = this.liveOutcome(clientId, key, ttlHours);
+      if (!row) return null;
+      const { requestHash, payoutId, status, body } = row;
+      return { requestHash, payoutId, status, body: structuredClone(body) };
+    });
+  }
+
+  find(read: PayoutRead): Promise<Payout | null> {
+    return settled(() => {
+      const row = this.visible(read);
+      return row ? copy(row.payout) : null;
+    });
+  }
+
+  save(change: VersionedChange): Promise<Payout | null> {
+    return settled(() => this.apply(change));
+  }
+
+  saveLocked(read: PayoutRead, prepare: (current: Payout) => VersionedChange): Promise<Payout | null> {
+    // Nobody else runs in between here: read, decide, write. An error thrown by `prepare` writes nothing.
+    return settled(() => {
+      const row = this.visible(read);
+      if (!row) return null;
+      const saved = this.apply(prepare(copy(row.payout)));
+      if (!saved) throw new Error(`payout ${read.id} changed while locked`);
+      return saved;
+    });
+  }
+
+  list(clientId: string, filter: PayoutListFilter): Promise<PayoutListPage> {
+    return settled(() => this.page(clientId, filter));
+  }
+
+  private page(clientId: string, filter: PayoutListFilter): PayoutListPage {
+    // PostgreSQL refuses a position that is not a bigint (a data error: `ValueRejected`).
+    if (filter.after !== undefined && !/^\d{1,19}$/.test(filter.after)) {
+      throw new ValueRejected(new Error(`invalid position ${filter.after}`));
+    }
+    const after = filter.after === undefined ? undefined : Number(filter.after);
+    const matching = [...this.rows.values()]
+      .filter(({ payout, seq, deletedAt }) => {
+        if (payout.clientId !== clientId || deletedAt !== null) return false;
+        if (after !== undefined && seq >= after) return false;
+        if (filter.status !== undefined && payout.status !== filter.status) return false;
+        if (filter.stage !== undefined && payout.stage !== filter.stage) return false;
+        if (filter.currency !== undefined && payout.amount.currency !== filter.currency) return false;
+        if (filter.createdGte !== undefined && payout.createdAt < filter.createdGte) return false;
+        if (filter.createdLt !== undefined && payout.createdAt >= filter.createdLt) return false;
+        return true;
+      })
+      .sort((a, b) => b.seq - a.seq);
+    const page = matching.slice(0, filter.limit);
+    return {
+      payouts: page.map((row) => copy(row.payout)),
+      last: page.length > 0 ? String(page[page.length - 1]!.seq) : null,
+      hasMore: matching.length > filter.limit,
+    };
+  }
+
+  history(payoutId: string): Promise<PayoutHistoryEntry[]> {
+    return settled(() =>
+      this.events
+        .filter((event) => event.payoutId === payoutId)
+        .map(({ payoutId: _payoutId, ...entry }) => ({ ...entry, at: new Date(entry.at) })),
+    );
+  }
+
+  claimStuck(olderThanSeconds: number, limit: number): Promise<StuckPayout[]> {
+    const now = this.now();
+    const threshold = now.getTime() - olderThanSeconds * 1000;
+    const claimed = [...this.rows.values()]
+      .filter(
+        (row) =>
+          UNFINISHED_STATUSES.includes(row.payout.status) &&
+          row.payout.stage !== ATTENTION_STAGE &&
+          row.scheduledAt.getTime() < threshold &&
+          !this.messages.some((message) => message.payoutId === row.payout.id && isWaiting(message)),
+      )
+      .sort((a, b) => a.scheduledAt.getTime() - b.scheduledAt.getTime())
+      .slice(0, limit);
+    for (const row of claimed) row.scheduledAt = now;
+    return Promise.resolve(
+      claimed.map(({ payout }) => ({ id: payout.id, clientId: payout.clientId, status: payout.status })),
+    );
+  }
+
+  countStuck(olderThanSeconds: number): Promise<{ stuck: Record<string, number>; needsAttention: number }> {
+    const threshold = this.now().getTime() - olderThanSeconds * 1000;
+    const stuck: Record<string, number> = Object.fromEntries(UNFINISHED_STATUSES.map((status) => [status, 0]));
+    let needsAttention = 0;
+    for (const { payout, statusChangedAt } of this.rows.values()) {
+      if (payout.stage === ATTENTION_STAGE) needsAttention += 1;
+      else if (UNFINISHED_STATUSES.includes(payout.status) && statusChangedAt.getTime() < threshold) {
+        stuck[payout.status] = (stuck[payout.status] ?? 0) + 1;
+      }
+    }
+    return Promise.resolve({ stuck, needsAttention });
+  }
+
+  deleteExpiredOutcomes(ttlHours: number): Promise<number> {
+    const threshold = this.now().getTime() - ttlHours * HOUR_MS;
+    let deleted = 0;
+    for (const [key, outcome] of this.outcomes) {
+      if (outcome.createdAt.getTime() < threshold) {
+        this.outcomes.delete(key);
+        deleted += 1;
+      }
+    }
+    return Promise.resolve(deleted);
+  }
+
+  /** A relay's work: the waiting messages of a payout (or of all) published. Returns how many. */
+  publish(payoutId?: string): number {
+    const waiting = this.messages.filter(
+      (message) => isWaiting(message) && (payoutId === undefined || message.payoutId === payoutId),
+    );
+    for (const message of waiting) message.published = true;
+    return waiting.length;
+  }
+
+  /** The messages of one payout not yet published nor withdrawn. */
+  waiting(payoutId: string): StoredMessage[] {
+    return this.messages.filter((message) => message.payoutId === payoutId && isWaiting(message));
+  }
+
+  /** `UPDATE … WHERE id AND client AND version = expected AND not deleted`, with its history row and messages. */
+  private apply(change: VersionedChange): Payout | null {
+    const row = this.rows.get(change.id);
+    if (
+      !row ||
+      row.payout.clientId !== change.clientId ||
+      row.payout.version !== change.expectedVersion ||
+      row.deletedAt !== null
+    ) {
+      return null;
+    }
+    const now = this.now();
+    const { status, stage, snapshot, machineVersion, description, failure, deleted } = change.changes;
+    const before = row.payout;
+    if (status !== undefined && status !== before.status) row.statusChangedAt = now;
+    if ((change.commands?.length ?? 0) > 0) row.scheduledAt = now;
+    if (deleted === true) row.deletedAt = now;
+    row.payout = {
+      ...before,
+      version: before.version + 1,
+      updatedAt: now,
+      status: status ?? before.status,
+      stage: stage !== undefined ? stage : before.stage,
+      snapshot: snapshot !== undefined ? structuredClone(snapshot) : before.snapshot,
+      machineVersion: machineVersion ?? before.machineVersion,
+      description: description !== undefined ? description : before.description,
+      failure: failure !== undefined ? (failure && { ...failure }) : before.failure,
+    };
+    this.addEvent(change.id, { ...change.history, to: row.payout.status }, now);
+    // The withdrawal sees the outbox as it was before this change (one statement, one snapshot): the change's
+    // own messages are never withdrawn by it.
+    if (change.settledSeq !== undefined && change.settledSeq !== null) {
+      for (const message of this.messages) {
+        if (message.payoutId === change.id && message.commandSeq === change.settledSeq && isWaiting(message)) {
+          message.withdrawn = true;
+          message.lockedUntil = null;
+        }
+      }
+    }
+    for (const message of change.commands ?? []) this.addMessage({ ...message, payoutId: change.id });
+    return copy(row.payout);
+  }
+
+  private visible(read: PayoutRead): Row | undefined {
+    const row = this.rows.get(read.id);
+    if (!row || row.payout.clientId !== read.clientId) return undefined;
+    return row.deletedAt === null || read.includeDeleted ? row : undefined;
+  }
+
+  private liveOutcome(clientId: string, key: string, ttlHours: number): OutcomeRow | undefined {
+    const row = this.outcomes.get(outcomeKey(clientId, key));
+    return row && row.createdAt.getTime() >= this.now().getTime() - ttlHours * HOUR_MS ? row : undefined;
+  }
+
+  private addEvent(payoutId: string, entry: Omit<PayoutHistoryEntry, 'id' | 'at'>, at: Date): void {
+    this.events.push({ ...entry, payoutId, id: String(this.events.length + 1), at: new Date(at) });
+  }
+
+  private addMessage(message: ScheduledMessage): void {
+    const leaseMs = message.leaseMs ?? 0;
+    this.messages.push({
+      id: message.id,
+      payoutId: message.payoutId,
+      commandSeq: message.commandSeq,
+      topic: message.topic,
+      payload: structuredClone(message.payload),
+      leaseMs,
+      lockedUntil: leaseMs > 0 ? new Date(this.now().getTime() + leaseMs) : null,
+      withdrawn: false,
+      published: false,
+    });
+  }
+}
+
+/** Runs a synchronous step as the port's promise: its result, or its error as a rejection. */
+function settled<T>(work: () => T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+}
+
+function isWaiting(message: StoredMessage): boolean {
+  return !message.withdrawn && !message.published;
+}
+
+function outcomeKey(clientId: string, key: string): string {
+  return JSON.stringify([clientId, key]);
+}
+
+/** A payout as a fresh read returns it: nothing shared with the stored one (`Money` is immutable). */
+function copy(payout: Payout): Payout {
+  return {
+    ...payout,
+    recipient: structuredClone(payout.recipient),
+    snapshot: structuredClone(payout.snapshot),
+    failure: payout.failure && { ...payout.failure },
+    createdAt: new Date(payout.createdAt),
+    updatedAt: new Date(payout.updatedAt),
+  };
+}
