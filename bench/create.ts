@@ -14,25 +14,22 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Child, LoadResult, LoadSpec } from './lib.js';
+/** The harness's settings and types. */
+import { API_ARGS, CONNECTIONS, HarnessError, LIMITS, MAIN, POOL_MAX } from './lib.js';
+/** The harness's steps. */
 import {
-  API_ARGS,
   apiEnv,
   compileFloor,
-  CONNECTIONS,
   count,
   cpuTimeMs,
   createLoad,
   envInt,
   fmt,
   freePort,
-  HarnessError,
-  LIMITS,
   load,
   loud,
-  MAIN,
   median,
   peakRssMb,
-  POOL_MAX,
   prepareServiceDatabase,
   problems,
   recreateDatabase,

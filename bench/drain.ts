@@ -28,47 +28,22 @@ import type * as LoggerModule from '../src/logger.js';
 import type { Principal } from '../src/domain/principal.js';
 import { printSummary, summariseFile } from './cpuprofile.js';
 import type { Child } from './lib.js';
-import {
-  BENCH_AMQP_ENV,
-  BENCH_LOG_LEVEL,
-  cpuTimeMs,
-  CREATE_INPUT,
-  deleteBenchTopology,
-  envInt,
-  fmt,
-  freePort,
-  fromDist,
-  HarnessError,
-  LIMITS,
-  loud,
-  MAIN,
-  problems,
-  recreateDatabase,
-  reportProblems,
-  RESULTS,
-  run,
-  runMain,
-  sleep,
-  start,
-  stop,
-  verdict,
-  waitForHttp,
-  waitForQuietMachine,
-  withPg,
-  writeResults,
-} from './lib.js';
+/** The harness's settings and types. */
+import { BENCH_AMQP_ENV, BENCH_LOG_LEVEL, CREATE_INPUT, HarnessError, LIMITS, MAIN, RESULTS } from './lib.js';
+/** The harness's steps. */
+import * as harness from './lib.js';
 
-const PAYOUTS = envInt('BENCH_PAYOUTS', 10_000);
-const WORKERS = envInt('BENCH_WORKERS', 2);
+const PAYOUTS = harness.envInt('BENCH_PAYOUTS', 10_000);
+const WORKERS = harness.envInt('BENCH_WORKERS', 2);
 const WORKER_CONCURRENCY = process.env.BENCH_WORKER_CONCURRENCY;
-const LANES = envInt('BENCH_CREATE_LANES', 16);
-const TIMEOUT_S = envInt('BENCH_DRAIN_TIMEOUT_SECONDS', 600);
-const PG_SECONDS = envInt('BENCH_PG_SECONDS', 10);
-const PG_CLIENTS = envInt('BENCH_PG_CLIENTS', 16);
-const AMQP_MESSAGES = envInt('BENCH_AMQP_MESSAGES', 20_000);
-const AMQP_PREFETCH = envInt('BENCH_AMQP_PREFETCH', 50);
+const LANES = harness.envInt('BENCH_CREATE_LANES', 16);
+const TIMEOUT_S = harness.envInt('BENCH_DRAIN_TIMEOUT_SECONDS', 600);
+const PG_SECONDS = harness.envInt('BENCH_PG_SECONDS', 10);
+const PG_CLIENTS = harness.envInt('BENCH_PG_CLIENTS', 16);
+const AMQP_MESSAGES = harness.envInt('BENCH_AMQP_MESSAGES', 20_000);
+const AMQP_PREFETCH = harness.envInt('BENCH_AMQP_PREFETCH', 50);
 const TRANSITIONS_PER_PAYOUT = 2;
-/** BENCH_PROFILE=1: workers and relay run under `--cpu-prof`; their profiles are summarised at the end. */
+/** BENCH_PROFILE=1: workers and relay harness.run under `--cpu-prof`; their profiles are summarised at the end. */
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const PROFILE_DIR = join(RESULTS, 'profiles', `drain-${process.pid}`);
 const TARGET_RATIO = 0.5;
@@ -76,7 +51,7 @@ const TARGET_RATIO = 0.5;
 function roleEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     DATABASE_URL: databaseUrl,
-    // Its own queues; if this run dies before deleting them, the broker removes them after 10 idle minutes.
+    // Its own queues; if this harness.run dies before deleting them, the broker removes them after 10 idle minutes.
     ...BENCH_AMQP_ENV,
     PROVIDER_DELAY_MS: '0',
     PROVIDER_FAULT_RATE: '0',
@@ -88,13 +63,15 @@ function roleEnv(databaseUrl: string, extra: Record<string, string> = {}): Recor
 
 /** N payouts through the service (compiled, from dist/), in-process, `LANES` at a time, each with its own idempotency key. */
 async function createPayouts(databaseUrl: string): Promise<number> {
-  const { loadConfig } = await fromDist<typeof ConfigModule>('src/config.ts');
-  const { openDatabase, payoutParts } = await fromDist<typeof PartsModule>('src/roles/parts.ts');
-  const { createMetrics } = await fromDist<typeof MetricsModule>('src/metrics.ts');
-  const { toPayoutResource } = await fromDist<typeof ResourcesModule>('src/http/resources.ts');
-  const { ApiKeys } = await fromDist<typeof ApiKeysModule>('src/domain/api-keys.ts');
-  const { PgApiKeyStore } = await fromDist<typeof ClientsModule>('src/persistence/client-repository.ts');
-  const { createLogger } = await fromDist<typeof LoggerModule>('src/logger.ts');
+  const { loadConfig } = await harness.fromDist<typeof ConfigModule>('src/config.ts');
+  const { openDatabase, payoutParts } = await harness.fromDist<typeof PartsModule>('src/roles/parts.ts');
+  const { createMetrics } = await harness.fromDist<typeof MetricsModule>('src/metrics.ts');
+  const { toPayoutResource } = await harness.fromDist<typeof ResourcesModule>('src/http/resources.ts');
+  const { ApiKeys } = await harness.fromDist<typeof ApiKeysModule>('src/domain/api-keys.ts');
+  const { PgApiKeyStore } = await harness.fromDist<typeof ClientsModule>(
+    'src/persistence/client-repository.ts',
+  );
+  const { createLogger } = await harness.fromDist<typeof LoggerModule>('src/logger.ts');
   const config = loadConfig({ ...process.env, ...roleEnv(databaseUrl), DATABASE_POOL_MAX: String(LANES) });
   // No NOTIFY: no relay runs yet (it reads the outbox when it starts), and the pool closes right after.
   const log = createLogger({ level: 'warn' });
@@ -135,7 +112,7 @@ interface Progress {
 }
 
 async function statusCounts(databaseUrl: string): Promise<Record<string, number>> {
-  return withPg(databaseUrl, async (client) => {
+  return harness.withPg(databaseUrl, async (client) => {
     const { rows } = await client.query<{ status: string; n: string }>(
       'SELECT status, count(*) AS n FROM payouts GROUP BY status',
     );
@@ -147,8 +124,8 @@ const finalOf = (counts: Record<string, number>) =>
   (counts.completed ?? 0) + (counts.failed ?? 0) + (counts.cancelled ?? 0);
 
 async function startRole(role: 'worker' | 'relay', index: number, databaseUrl: string): Promise<Child> {
-  const port = await freePort();
-  const child = start(
+  const port = await harness.freePort();
+  const child = harness.start(
     `${role} ${index}`,
     'node',
     [
@@ -160,7 +137,7 @@ async function startRole(role: 'worker' | 'relay', index: number, databaseUrl: s
     ],
     roleEnv(databaseUrl, { METRICS_PORT: String(port) }),
   );
-  await waitForHttp(child, port, '/readyz', 60_000, true);
+  await harness.waitForHttp(child, port, '/readyz', 60_000, true);
   return child;
 }
 
@@ -169,11 +146,11 @@ async function drain(databaseUrl: string) {
   const roles: Child[] = [];
   try {
     for (let i = 1; i <= WORKERS; i += 1) roles.push(await startRole('worker', i, databaseUrl));
-    const cpuAtStart = new Map(roles.map((role) => [role, cpuTimeMs(role.proc.pid)]));
+    const cpuAtStart = new Map(roles.map((role) => [role, harness.cpuTimeMs(role.proc.pid)]));
     const started = performance.now();
     const relay = await startRole('relay', 1, databaseUrl);
     roles.push(relay);
-    cpuAtStart.set(relay, cpuTimeMs(relay.proc.pid));
+    cpuAtStart.set(relay, harness.cpuTimeMs(relay.proc.pid));
     const progress: Progress[] = [];
     let lastPrint = started;
     for (;;) {
@@ -188,27 +165,27 @@ async function drain(databaseUrl: string) {
         }
       }
       if (now - started > TIMEOUT_S * 1000) {
-        loud(`drain did not finish within ${TIMEOUT_S} s: ${JSON.stringify(counts)}`);
+        harness.loud(`drain did not finish within ${TIMEOUT_S} s: ${JSON.stringify(counts)}`);
         break;
       }
       if (now - lastPrint > 5000) {
         lastPrint = now;
         process.stdout.write(
-          `  ${fmt((now - started) / 1000)} s: ${final} final ${JSON.stringify(counts)}\n`,
+          `  ${harness.fmt((now - started) / 1000)} s: ${final} final ${JSON.stringify(counts)}\n`,
         );
       }
-      await sleep(200);
+      await harness.sleep(200);
     }
     // CPU (user + system) each role spent on the drain, per payout: where the pipeline's time goes.
     const cpu = { workers: 0, relay: 0 };
     for (const role of roles) {
-      const used = cpuTimeMs(role.proc.pid) - (cpuAtStart.get(role) ?? 0);
+      const used = harness.cpuTimeMs(role.proc.pid) - (cpuAtStart.get(role) ?? 0);
       if (role.name.startsWith('worker')) cpu.workers += used;
       else cpu.relay += used;
     }
     return { progress, cpuMsPerPayout: { workers: cpu.workers / PAYOUTS, relay: cpu.relay / PAYOUTS } };
   } finally {
-    for (const role of roles.reverse()) await stop(role);
+    for (const role of roles.reverse()) await harness.stop(role);
   }
 }
 
@@ -232,24 +209,24 @@ function metric(output: string, name: string): number {
 
 async function main(): Promise<void> {
   if (!existsSync(MAIN))
-    throw new HarnessError(`${MAIN} is missing: run \`make bench-drain\` (it builds first)`);
+    throw new HarnessError(`${MAIN} is missing: harness.run \`make bench-drain\` (it builds first)`);
   process.stdout.write(
     `make bench-drain: ${PAYOUTS} payouts, ${WORKERS} worker(s)` +
       `${WORKER_CONCURRENCY ? ` × concurrency ${WORKER_CONCURRENCY}` : ''} + 1 relay, provider delay 0\n`,
   );
-  const databaseUrl = await recreateDatabase('payouts_bench_drain');
-  await run('node', [MAIN, 'migrate'], roleEnv(databaseUrl));
+  const databaseUrl = await harness.recreateDatabase('payouts_bench_drain');
+  await harness.run('node', [MAIN, 'migrate'], roleEnv(databaseUrl));
 
   let results: Record<string, unknown> | undefined;
   try {
-    await waitForQuietMachine();
+    await harness.waitForQuietMachine();
     const createRate = await createPayouts(databaseUrl);
     process.stdout.write(
-      `created ${PAYOUTS} payouts in-process at ${fmt(createRate)} /s (not measured against a floor)\n`,
+      `created ${PAYOUTS} payouts in-process at ${harness.fmt(createRate)} /s (not measured against a floor)\n`,
     );
 
-    const busy = await waitForQuietMachine();
-    process.stdout.write(`draining (other load ${fmt(busy * 100, 0)}%)…\n`);
+    const busy = await harness.waitForQuietMachine();
+    process.stdout.write(`draining (other load ${harness.fmt(busy * 100, 0)}%)…\n`);
     const { progress, cpuMsPerPayout } = await drain(databaseUrl);
     const last = progress[progress.length - 1]!;
     const total = last.t;
@@ -257,7 +234,7 @@ async function main(): Promise<void> {
     const steady = (0.8 * PAYOUTS) / (timeAt(progress, 0.9) - timeAt(progress, 0.1));
     const firstFinal = timeAt(progress, 1 / PAYOUTS);
 
-    const checks = await withPg(databaseUrl, async (client) => {
+    const checks = await harness.withPg(databaseUrl, async (client) => {
       const one = async (sql: string) => Number((await client.query<{ n: string }>(sql)).rows[0]?.n ?? 0);
       return {
         providerEffects: await one('SELECT count(*) AS n FROM provider_transfers'),
@@ -269,20 +246,20 @@ async function main(): Promise<void> {
       };
     });
     if ((last.counts.completed ?? 0) !== PAYOUTS)
-      loud(`not every payout completed: ${JSON.stringify(last.counts)}`);
-    if (checks.paidTwice > 0) loud(`${checks.paidTwice} payouts have more than one provider effect`);
+      harness.loud(`not every payout completed: ${JSON.stringify(last.counts)}`);
+    if (checks.paidTwice > 0) harness.loud(`${checks.paidTwice} payouts have more than one provider effect`);
 
     process.stdout.write('\nfloors, same run:\n');
-    await waitForQuietMachine();
-    const pgOut = await run(
+    await harness.waitForQuietMachine();
+    const pgOut = await harness.run(
       join(LIMITS, 'pg_floor.sh'),
       [String(PG_SECONDS), String(PG_CLIENTS)],
       {},
       300_000,
     );
     process.stdout.write(pgOut);
-    await waitForQuietMachine();
-    const amqpOut = await run('node', [
+    await harness.waitForQuietMachine();
+    const amqpOut = await harness.run('node', [
       join(LIMITS, 'amqp_floor.mjs'),
       String(AMQP_MESSAGES),
       String(AMQP_PREFETCH),
@@ -295,16 +272,16 @@ async function main(): Promise<void> {
     const ratio = rate / floorRate;
 
     process.stdout.write(
-      `\ndrain: ${last.final} payouts final in ${fmt(total, 2)} s (clock from the relay's start; ` +
-        `first final at ${fmt(firstFinal, 2)} s)\n` +
+      `\ndrain: ${last.final} payouts final in ${harness.fmt(total, 2)} s (clock from the relay's harness.start; ` +
+        `first final at ${harness.fmt(firstFinal, 2)} s)\n` +
         `  statuses ${JSON.stringify(last.counts)}; provider effects ${checks.providerEffects}, ` +
         `paid twice ${checks.paidTwice}, unsent outbox rows ${checks.unsentOutbox}, transitions ${checks.transitions}\n` +
-        `  drain rate                  ${fmt(rate).padStart(8)} payouts/s   (10%→90%: ${fmt(steady)} /s)\n` +
-        `  CPU per payout: workers ${fmt(cpuMsPerPayout.workers, 2)} ms, relay ${fmt(cpuMsPerPayout.relay, 2)} ms\n` +
-        `  floor: pgbench transition   ${fmt(transitionTps, 0).padStart(8)} tps ÷ ${TRANSITIONS_PER_PAYOUT} = ${fmt(floorRate)} payouts/s` +
-        `   (create shape ${fmt(createTps, 0)} tps; broker ${fmt(amqpRate, 0)} msgs/s)\n` +
-        `  drain / floor = ${fmt(ratio, 2)}   target ≥ ${TARGET_RATIO}   ${verdict(ratio >= TARGET_RATIO)}\n` +
-        `  (10%→90% rate / floor = ${fmt(steady / floorRate, 2)}; drain / broker floor = ${fmt(rate / amqpRate, 2)})\n`,
+        `  drain rate                  ${harness.fmt(rate).padStart(8)} payouts/s   (10%→90%: ${harness.fmt(steady)} /s)\n` +
+        `  CPU per payout: workers ${harness.fmt(cpuMsPerPayout.workers, 2)} ms, relay ${harness.fmt(cpuMsPerPayout.relay, 2)} ms\n` +
+        `  floor: pgbench transition   ${harness.fmt(transitionTps, 0).padStart(8)} tps ÷ ${TRANSITIONS_PER_PAYOUT} = ${harness.fmt(floorRate)} payouts/s` +
+        `   (create shape ${harness.fmt(createTps, 0)} tps; broker ${harness.fmt(amqpRate, 0)} msgs/s)\n` +
+        `  drain / floor = ${harness.fmt(ratio, 2)}   target ≥ ${TARGET_RATIO}   ${harness.verdict(ratio >= TARGET_RATIO)}\n` +
+        `  (10%→90% rate / floor = ${harness.fmt(steady / floorRate, 2)}; drain / broker floor = ${harness.fmt(rate / amqpRate, 2)})\n`,
     );
     if (PROFILE) {
       for (const name of ['worker-1', 'relay-1']) {
@@ -330,13 +307,17 @@ async function main(): Promise<void> {
       progress,
     };
   } finally {
-    await deleteBenchTopology().catch((error: unknown) =>
-      loud(`could not delete the bench queues: ${String(error)}`),
-    );
+    await harness
+      .deleteBenchTopology()
+      .catch((error: unknown) => harness.loud(`could not delete the bench queues: ${String(error)}`));
   }
-  const file = writeResults('drain', { at: new Date().toISOString(), ...(results ?? {}), problems });
+  const file = harness.writeResults('drain', {
+    at: new Date().toISOString(),
+    ...(results ?? {}),
+    problems: harness.problems,
+  });
   process.stdout.write(`\nresults: ${file}\n`);
-  reportProblems();
+  harness.reportProblems();
 }
 
-await runMain('bench-drain', main);
+await harness.runMain('bench-drain', main);

@@ -6,7 +6,24 @@
 import { MINOR_DIGITS, parseCurrencyTable } from './domain/currency.js';
 import type { CurrencyTable } from './domain/currency.js';
 import { parseDecimal } from './domain/money.js';
-import { namespaceProblem } from './messaging/topology.js';
+
+/**
+ * The longest AMQP namespace (`AMQP_NAMESPACE`), in characters: ASCII only, so also in bytes. RabbitMQ refuses
+ * names over 255 bytes; the longest name built from a namespace is a delay queue's,
+ * `payouts.process.retry.<delay>ms<namespace>`, whose delay has at most 9 digits (`RETRY_DELAYS_MS`): 33 + 64 = 97
+ * bytes, well inside the limit.
+ */
+export const AMQP_NAMESPACE_MAX_LENGTH = 64;
+
+/** What an AMQP namespace may be: the one rule, checked by the configuration and by `topologyNames`. */
+export const AMQP_NAMESPACE = new RegExp(`^[A-Za-z0-9._-]{0,${AMQP_NAMESPACE_MAX_LENGTH}}$`);
+
+/** Why `namespace` cannot suffix queue and exchange names, or null when it can. */
+export function namespaceProblem(namespace: string): string | null {
+  return AMQP_NAMESPACE.test(namespace)
+    ? null
+    : `expected at most ${AMQP_NAMESPACE_MAX_LENGTH} of A-Z a-z 0-9 . _ -`;
+}
 
 export interface Config {
   /** PostgreSQL connection string. */

@@ -4,6 +4,7 @@
  * application/problem+json naming what is down). Plain node:http: these roles have no other HTTP surface.
  */
 import { PROBLEM_CONTENT_TYPE, problemDocument } from './problem-document.js';
+import { withTimeout } from './timeout.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -106,22 +107,12 @@ async function runChecks(
   timeoutMs: number,
 ): Promise<Record<string, boolean>> {
   const entries = await Promise.all(
-    Object.entries(checks).map(async ([name, check]) => {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const up = await Promise.race([
-          Promise.resolve().then(check),
-          new Promise<boolean>((resolve) => {
-            timer = setTimeout(() => resolve(false), timeoutMs);
-          }),
-        ]);
-        return [name, up] as const;
-      } catch {
-        return [name, false] as const;
-      } finally {
-        clearTimeout(timer);
-      }
-    }),
+    Object.entries(checks).map(([name, check]) =>
+      withTimeout(Promise.resolve().then(check), timeoutMs, () => new Error('timeout')).then(
+        (up) => [name, up] as const,
+        () => [name, false] as const,
+      ),
+    ),
   );
   return Object.fromEntries(entries);
 }

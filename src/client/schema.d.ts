@@ -1613,11 +1613,10 @@ export interface operations {
            *               "on": {
            *                 "PROVIDER_UNAVAILABLE": [
            *                   {
-           *                     "target": "voiding",
            *                     "guard": "sentBy(worker) && answersCommand && triesLeft",
            *                     "actions": [
            *                       "recordLastError",
-           *                       "voidAgain",
+           *                       "tryAgain",
            *                       "send"
            *                     ]
            *                   },
@@ -1672,11 +1671,10 @@ export interface operations {
            *                 ],
            *                 "PROVIDER_UNAVAILABLE": [
            *                   {
-           *                     "target": "confirming",
            *                     "guard": "sentBy(worker) && answersCommand && triesLeft",
            *                     "actions": [
            *                       "recordLastError",
-           *                       "confirmAgain",
+           *                       "tryAgain",
            *                       "send"
            *                     ]
            *                   },

@@ -2,7 +2,10 @@
  * The accepted currencies: ISO 4217 code, number of minor digits, and the largest amount a payout may carry.
  * Minor digits follow ISO 4217; the maximum is configuration (`CURRENCY_MAX`), in major units.
  */
+import type { CurrencyRule, CurrencyTable } from './money.js';
 import { decimalToMinor } from './money.js';
+
+export type { CurrencyRule, CurrencyTable };
 
 /** ISO 4217 minor digits of the currencies this service knows. A currency outside this table cannot be enabled. */
 export const MINOR_DIGITS: Readonly<Record<string, number>> = {
@@ -23,15 +26,6 @@ export const MINOR_DIGITS: Readonly<Record<string, number>> = {
 
 /** PostgreSQL's bigint. */
 export const MAX_STORABLE_MINOR = 9223372036854775807n;
-
-export interface CurrencyRule {
-  code: string;
-  minorDigits: number;
-  /** Largest accepted amount, in minor units. */
-  maxMinor: bigint;
-}
-
-export type CurrencyTable = ReadonlyMap<string, CurrencyRule>;
 
 /** Parses the whitelist and the `CUR:max,CUR:max` table. Every whitelisted currency needs a maximum. */
 export function parseCurrencyTable(codes: string[], maxTable: string): CurrencyTable {

@@ -7,7 +7,16 @@
  * `"01.50"`, `"1."`, `".5"`, `"1e3"`, `" 1"`, `"+1"`, `"-0"` and `"1,5"` are rejected. Output always carries
  * exactly the currency's minor digits (`"1250.50"`, JPY `"1250"`, KWD `"1.250"`).
  */
-import type { CurrencyRule, CurrencyTable } from './currency.js';
+
+/** How money in one currency is written and bounded; the table of them is configuration (src/domain/currency.ts). */
+export interface CurrencyRule {
+  code: string;
+  minorDigits: number;
+  /** Largest accepted amount, in minor units. */
+  maxMinor: bigint;
+}
+
+export type CurrencyTable = ReadonlyMap<string, CurrencyRule>;
 
 export type MoneyProblem = 'format' | 'precision' | 'not_positive' | 'too_large' | 'currency';
 

@@ -10,7 +10,7 @@ import { ValidationFailed } from './errors.js';
 import { Money, MoneyError } from './money.js';
 import type { Recipient } from './recipient.js';
 import { parseRecipient } from './recipient.js';
-import { codePointLength, textProblem } from './text.js';
+import { noteProblem } from './text.js';
 
 export interface CreatePayoutInput {
   amount: string;
@@ -24,9 +24,6 @@ export interface NewPayoutFields {
   recipient: Recipient;
   description: string | null;
 }
-
-/** The longest description and reason, in characters (code points). */
-export const NOTE_MAX_LENGTH = 500;
 
 /** A new payout's fields, checked; or every bad field at once. */
 export function checkCreate(input: CreatePayoutInput, currencies: CurrencyTable): NewPayoutFields {
@@ -58,19 +55,15 @@ export function createProblems(input: CreatePayoutInput, currencies: CurrencyTab
 }
 
 /**
- * A description or a reason as stored: trimmed, no control or unstorable characters, at most
- * `NOTE_MAX_LENGTH`; empty becomes null. A problem is added to `errors` under `field`.
+ * A description as stored: trimmed, no control or unstorable characters, at most `NOTE_MAX_LENGTH` (see
+ * src/domain/text.ts); empty becomes null. A problem is added to `errors` under `field`.
  */
 export function normaliseNote(raw: string | null, field: string, errors: FieldError[]): string | null {
   if (raw === null) return null;
   const value = raw.trim();
-  const problem = textProblem(value, { allowNewlines: true });
+  const problem = noteProblem(value);
   if (problem) {
     errors.push({ field, message: problem });
-    return null;
-  }
-  if (codePointLength(value) > NOTE_MAX_LENGTH) {
-    errors.push({ field, message: `must be at most ${NOTE_MAX_LENGTH} characters` });
     return null;
   }
   return value === '' ? null : value;
@@ -79,11 +72,8 @@ export function normaliseNote(raw: string | null, field: string, errors: FieldEr
 /** A reason as given (not trimmed: it is recorded as written), checked like a note. */
 export function checkReason(reason: string | undefined, errors: FieldError[]): void {
   if (reason === undefined) return;
-  const problem = textProblem(reason, { allowNewlines: true });
+  const problem = noteProblem(reason);
   if (problem) errors.push({ field: 'reason', message: problem });
-  else if (codePointLength(reason) > NOTE_MAX_LENGTH) {
-    errors.push({ field: 'reason', message: `must be at most ${NOTE_MAX_LENGTH} characters` });
-  }
 }
 
 /** SHA-256 of the request's canonical JSON (keys sorted), so key order and whitespace do not matter. */

@@ -6,7 +6,7 @@
  */
 import { v7 as uuidv7 } from 'uuid';
 import type { PayoutEvent } from '../machines/payout.machine.js';
-import type { PayoutStage, PayoutStatus, Refusal } from '../machines/payout-lifecycle.js';
+import type { PayoutStatus, Refusal } from '../machines/payout-lifecycle.js';
 import {
   FINAL_STATUSES,
   PAYOUT_MACHINE_VERSION,
@@ -34,6 +34,7 @@ import type { CreatePayoutInput } from './payout-request.js';
 import { checkCreate, checkReason, createProblems, fingerprint, normaliseNote } from './payout-request.js';
 import type {
   OutboxWaker,
+  PayoutListFilter,
   PayoutListPage,
   PayoutRead,
   PayoutStore,
@@ -103,16 +104,8 @@ export interface PayoutChangeResult {
   accepted: boolean;
 }
 
-export interface ListPayoutsQuery {
-  limit: number;
-  /** The position after which the page starts: the previous page's `next`. */
-  after?: string;
-  status?: PayoutStatus;
-  stage?: PayoutStage;
-  currency?: string;
-  createdGte?: Date;
-  createdLt?: Date;
-}
+/** A list request: the store's filter, checked by the service first. */
+export type ListPayoutsQuery = PayoutListFilter;
 
 export interface PayoutPage {
   items: Payout[];

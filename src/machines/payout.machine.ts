@@ -166,6 +166,47 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
       };
     };
 
+  /**
+   * A re-drive of a payout in flight: its outstanding command once more, or, past the bound, a person. The same in
+   * every processing stage that has a command out (not in `needs_attention`, which the sweeper leaves alone).
+   */
+  const redriveOrGiveUp = [
+    { guard: and([by('system'), 'redrivesLeft']), actions: ['countRedrive', 'resend'] },
+    { target: 'needs_attention', guard: by('system'), actions: ['recordRedriveLimit', 'countRedrive'] },
+  ] as const;
+  /** An operator's retry of a payout that needs a person: its counters start again, its command is issued anew. */
+  const retriedByOperator = <Target extends string, Issue extends 'requeue' | 'submit'>(
+    target: Target,
+    issue: Issue,
+  ) =>
+    ({
+      target,
+      guard: and([by('operator'), 'hasReason']),
+      actions: ['resetCounters', issue, 'send'],
+    }) as const;
+  /** The provider could not be reached for a void or a status: the same command again, or, past the retries, a person. */
+  const tryAgainOrGiveUp = [
+    {
+      guard: and([by('worker'), 'answersCommand', 'triesLeft']),
+      actions: ['recordLastError', 'tryAgain', 'send'],
+    },
+    { target: 'needs_attention', guard: and([by('worker'), 'answersCommand']), actions: ['recordLastError'] },
+  ] as const;
+  /** An operator's request while a provider command is in flight: recorded, acted on when the answer is in. */
+  const recordOperatorRequest = {
+    guard: and([by('operator'), 'hasReason']),
+    actions: 'recordRequest',
+  } as const;
+  /**
+   * What a stage with a submit or a status request in flight accepts besides the provider's answer: an operator's
+   * request (recorded) and a re-drive.
+   */
+  const whileCommandInFlight = {
+    SUCCEED: recordOperatorRequest,
+    FAIL: recordOperatorRequest,
+    REDRIVE: redriveOrGiveUp,
+  } as const;
+
   return setup({
     types: {
       context: {} as PayoutContext,
@@ -209,11 +250,13 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
         ),
       ),
       voidExhausted: assign(dispatch((context) => issue(context, 'void', { failure: RETRIES_EXHAUSTED }))),
-      voidAgain: assign(
-        dispatch((context) => issue(context, 'void', { again: true, failure: context.command?.failure })),
-      ),
       confirm: assign(dispatch((context) => issue(context, 'status'))),
-      confirmAgain: assign(dispatch((context) => issue(context, 'status', { again: true }))),
+      /** The outstanding command once more, its next try (after its back-off). */
+      tryAgain: assign(
+        dispatch((context) =>
+          issue(context, context.command!.type, { again: true, failure: context.command?.failure }),
+        ),
+      ),
       /** Emits the outstanding command for the runtime to store: after every action that issues one. */
       send: emit(({ context }) => ({ type: 'command' as const, command: context.command! })),
       /** Sends the outstanding command once more under its own number, at once (a re-drive after a lost message). */
@@ -307,11 +350,7 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
           needs_attention: {
             description: 'Its message kept failing or was dead-lettered: a person decides (retry or cancel).',
             on: {
-              RETRY: {
-                target: 'queued',
-                guard: and([by('operator'), 'hasReason']),
-                actions: ['resetCounters', 'requeue', 'send'],
-              },
+              RETRY: retriedByOperator('queued', 'requeue'),
             },
           },
         },
@@ -363,42 +402,15 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
                   actions: ['recordLastError', 'voidExhausted', 'send'],
                 },
               ],
-              SUCCEED: { guard: and([by('operator'), 'hasReason']), actions: 'recordRequest' },
-              FAIL: { guard: and([by('operator'), 'hasReason']), actions: 'recordRequest' },
-              REDRIVE: [
-                { guard: and([by('system'), 'redrivesLeft']), actions: ['countRedrive', 'resend'] },
-                {
-                  target: 'needs_attention',
-                  guard: by('system'),
-                  actions: ['recordRedriveLimit', 'countRedrive'],
-                },
-              ],
+              ...whileCommandInFlight,
             },
           },
           voiding: {
             description:
               'Closing the provider key so that nothing can be paid under it; a payment already there wins.',
             on: {
-              PROVIDER_UNAVAILABLE: [
-                {
-                  target: 'voiding',
-                  guard: and([by('worker'), 'answersCommand', 'triesLeft']),
-                  actions: ['recordLastError', 'voidAgain', 'send'],
-                },
-                {
-                  target: 'needs_attention',
-                  guard: and([by('worker'), 'answersCommand']),
-                  actions: ['recordLastError'],
-                },
-              ],
-              REDRIVE: [
-                { guard: and([by('system'), 'redrivesLeft']), actions: ['countRedrive', 'resend'] },
-                {
-                  target: 'needs_attention',
-                  guard: by('system'),
-                  actions: ['recordRedriveLimit', 'countRedrive'],
-                },
-              ],
+              PROVIDER_UNAVAILABLE: tryAgainOrGiveUp,
+              REDRIVE: redriveOrGiveUp,
             },
           },
           confirming: {
@@ -417,28 +429,8 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
                   actions: ['clearRequest', 'submit', 'send'],
                 },
               ],
-              PROVIDER_UNAVAILABLE: [
-                {
-                  target: 'confirming',
-                  guard: and([by('worker'), 'answersCommand', 'triesLeft']),
-                  actions: ['recordLastError', 'confirmAgain', 'send'],
-                },
-                {
-                  target: 'needs_attention',
-                  guard: and([by('worker'), 'answersCommand']),
-                  actions: ['recordLastError'],
-                },
-              ],
-              SUCCEED: { guard: and([by('operator'), 'hasReason']), actions: 'recordRequest' },
-              FAIL: { guard: and([by('operator'), 'hasReason']), actions: 'recordRequest' },
-              REDRIVE: [
-                { guard: and([by('system'), 'redrivesLeft']), actions: ['countRedrive', 'resend'] },
-                {
-                  target: 'needs_attention',
-                  guard: by('system'),
-                  actions: ['recordRedriveLimit', 'countRedrive'],
-                },
-              ],
+              PROVIDER_UNAVAILABLE: tryAgainOrGiveUp,
+              ...whileCommandInFlight,
             },
           },
           needs_attention: {
@@ -446,11 +438,7 @@ export function createPayoutMachine(policy: PayoutPolicy = DEFAULT_PAYOUT_POLICY
               'Retries, re-drives or the dead-letter queue gave up: a person decides (retry, fail or complete). ' +
               'A late answer of the last command still settles it.',
             on: {
-              RETRY: {
-                target: 'submitting',
-                guard: and([by('operator'), 'hasReason']),
-                actions: ['resetCounters', 'submit', 'send'],
-              },
+              RETRY: retriedByOperator('submitting', 'submit'),
               FAIL: {
                 target: 'voiding',
                 guard: and([by('operator'), 'hasReason']),

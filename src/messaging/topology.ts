@@ -15,6 +15,7 @@
  * new RETRY_DELAYS_MS simply declares new tiers. Anything else that must change takes a new queue name.
  */
 import type { Connection, Envelope } from 'rabbitmq-client';
+import { namespaceProblem } from '../config.js';
 import type { ProcessMessage } from './payout-message.js';
 import { PROCESS_TOPIC } from './payout-message.js';
 
@@ -88,24 +89,6 @@ export interface TopologyOptions {
   retryDelaysMs: readonly number[];
   /** When set (tests), queues are deleted by the broker after this long unused, so a crashed run leaves nothing. */
   expiresMs?: number;
-}
-
-/**
- * The longest AMQP namespace (`AMQP_NAMESPACE`), in characters: ASCII only, so also in bytes. RabbitMQ refuses
- * names over 255 bytes; the longest name built from a namespace is a delay queue's,
- * `payouts.process.retry.<delay>ms<namespace>`, whose delay has at most 9 digits (`RETRY_DELAYS_MS`): 33 + 64 = 97
- * bytes, well inside the limit.
- */
-export const AMQP_NAMESPACE_MAX_LENGTH = 64;
-
-/** What an AMQP namespace may be: the one rule, checked by the configuration and by `topologyNames`. */
-export const AMQP_NAMESPACE = new RegExp(`^[A-Za-z0-9._-]{0,${AMQP_NAMESPACE_MAX_LENGTH}}$`);
-
-/** Why `namespace` cannot suffix queue and exchange names, or null when it can. */
-export function namespaceProblem(namespace: string): string | null {
-  return AMQP_NAMESPACE.test(namespace)
-    ? null
-    : `expected at most ${AMQP_NAMESPACE_MAX_LENGTH} of A-Z a-z 0-9 . _ -`;
 }
 
 export function topologyNames(namespace: string): TopologyNames {

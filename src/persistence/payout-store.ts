@@ -8,28 +8,16 @@
 import type { Knex } from 'knex';
 import { StoreUnavailable, ValueRejected } from '../domain/errors.js';
 import type { Payout, PayoutHistoryEntry } from '../domain/payout.js';
-import type {
-  CreateOutcome,
-  IdempotentOutcome,
-  NewHistoryEntry,
-  PayoutListFilter,
-  PayoutListPage,
-  PayoutRead,
-  PayoutStore,
-  ScheduledMessage,
-  StoredOutcome,
-  StuckPayout,
-  VersionedChange,
-} from '../domain/ports.js';
+import type * as port from '../domain/ports.js';
 import { Batcher } from './batcher.js';
 import { isDataError, isDatabaseUnavailable } from '../database-errors.js';
 import { deleteExpiredIdempotencyKeys, findIdempotentOutcome } from './idempotency-repository.js';
 import * as payouts from './payout-repository.js';
 
-export class PgPayoutStore implements PayoutStore {
+export class PgPayoutStore implements port.PayoutStore {
   /** Reads and versioned changes outside a transaction: concurrent calls share a statement. */
-  private readonly reads: Batcher<PayoutRead, Payout | null>;
-  private readonly changes: Batcher<VersionedChange, Payout | null | typeof payouts.ROW_LOCKED>;
+  private readonly reads: Batcher<port.PayoutRead, Payout | null>;
+  private readonly changes: Batcher<port.VersionedChange, Payout | null | typeof payouts.ROW_LOCKED>;
 
   constructor(private readonly db: Knex) {
     this.reads = new Batcher((reads) => payouts.findPayouts(db, reads), {});
@@ -40,23 +28,23 @@ export class PgPayoutStore implements PayoutStore {
 
   create(
     payout: Payout,
-    first: Omit<NewHistoryEntry, 'payoutId' | 'from' | 'to'>,
-    message: ScheduledMessage,
-    outcome: IdempotentOutcome | null,
-  ): Promise<CreateOutcome> {
+    first: Omit<port.NewHistoryEntry, 'payoutId' | 'from' | 'to'>,
+    message: port.ScheduledMessage,
+    outcome: port.IdempotentOutcome | null,
+  ): Promise<port.CreateOutcome> {
     return translated(() => payouts.insertPayout(this.db, payout, first, message, outcome));
   }
 
-  findOutcome(clientId: string, key: string, ttlHours: number): Promise<StoredOutcome | null> {
+  findOutcome(clientId: string, key: string, ttlHours: number): Promise<port.StoredOutcome | null> {
     return translated(() => findIdempotentOutcome(this.db, clientId, key, ttlHours));
   }
 
-  find(read: PayoutRead): Promise<Payout | null> {
+  find(read: port.PayoutRead): Promise<Payout | null> {
     return translated(() => this.reads.run(read));
   }
 
   /** Batched with other changes; a change whose row another transaction held is written alone, waiting for it. */
-  save(change: VersionedChange): Promise<Payout | null> {
+  save(change: port.VersionedChange): Promise<Payout | null> {
     return translated(async () => {
       const batched = await this.changes.run(change);
       if (batched !== payouts.ROW_LOCKED) return batched;
@@ -64,7 +52,10 @@ export class PgPayoutStore implements PayoutStore {
     });
   }
 
-  saveLocked(read: PayoutRead, prepare: (current: Payout) => VersionedChange): Promise<Payout | null> {
+  saveLocked(
+    read: port.PayoutRead,
+    prepare: (current: Payout) => port.VersionedChange,
+  ): Promise<Payout | null> {
     return translated(() =>
       this.db.transaction(async (tx) => {
         const [current] = await payouts.findPayouts(tx, [read], { forUpdate: true });
@@ -76,7 +67,7 @@ export class PgPayoutStore implements PayoutStore {
     );
   }
 
-  list(clientId: string, filter: PayoutListFilter): Promise<PayoutListPage> {
+  list(clientId: string, filter: port.PayoutListFilter): Promise<port.PayoutListPage> {
     return translated(() => payouts.listPayoutPage(this.db, clientId, filter));
   }
 
@@ -84,7 +75,7 @@ export class PgPayoutStore implements PayoutStore {
     return translated(() => payouts.listHistory(this.db, payoutId));
   }
 
-  claimStuck(olderThanSeconds: number, limit: number): Promise<StuckPayout[]> {
+  claimStuck(olderThanSeconds: number, limit: number): Promise<port.StuckPayout[]> {
     return translated(() => payouts.claimStuckPayouts(this.db, olderThanSeconds, limit));
   }
 

@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config.js';
 import type { OutboxWaker, PaymentProvider } from '../domain/ports.js';
+import { MaintenanceService } from '../domain/maintenance-service.js';
 import { PayoutService } from '../domain/payout-service.js';
 import { SimulatedProvider, simulatedProviderOptions } from '../adapters/simulated-provider.js';
 import type { Logger } from '../logger.js';
@@ -62,4 +63,14 @@ export function payoutParts(
 /** The configured payment provider: the simulated one, with its ledger on the role's database. */
 export function paymentProvider(config: Config, db: Db): PaymentProvider {
   return new SimulatedProvider(simulatedProviderOptions(config, db));
+}
+
+/** The sweeper's housekeeping on the payout store, with the configured thresholds. */
+export function maintenanceOf(config: Config, parts: PayoutParts): MaintenanceService {
+  return new MaintenanceService({
+    store: parts.store,
+    service: parts.service,
+    stuckAfterSeconds: config.stuckAfterSeconds,
+    idempotencyTtlHours: config.idempotencyTtlHours,
+  });
 }

@@ -4,7 +4,6 @@
  */
 import type { Config } from '../config.js';
 import { ApiKeys } from '../domain/api-keys.js';
-import { MaintenanceService } from '../domain/maintenance-service.js';
 import { startWorker } from '../consumers/payout-consumer.js';
 import { startApi } from '../http/server.js';
 import type { Logger } from '../logger.js';
@@ -13,11 +12,17 @@ import type { Db } from '../persistence/db.js';
 import { PgApiKeyStore } from '../persistence/client-repository.js';
 import { startRelay } from '../relay/outbox-relay.js';
 import { startSweeper } from '../sweeper/sweeper.js';
-import { databaseReady, openDatabase, paymentProvider, payoutParts } from './parts.js';
+import { databaseReady, maintenanceOf, openDatabase, paymentProvider, payoutParts } from './parts.js';
 import type { RoleOptions } from '../ops-server.js';
 
 export interface RunningRole {
   stop(): Promise<void>;
+}
+
+/** What every role builds first: its pool, its registry, and whether its database answers. */
+function foundation(config: Config, log: Logger, poolMax?: number) {
+  const db = openDatabase(config, log, poolMax);
+  return { db, metrics: createMetrics(), ready: databaseReady(db) };
 }
 
 /** A role's handles, stopped in reverse order of their start, then its pool. */
@@ -31,64 +36,42 @@ function running(db: Db, handles: RunningRole[]): RunningRole {
 }
 
 export async function runApi(config: Config, log: Logger): Promise<RunningRole & { port: number }> {
-  const db = openDatabase(config, log);
-  const metrics = createMetrics();
+  const { db, metrics, ready } = foundation(config, log);
   const { service } = payoutParts(config, db, metrics, log);
   const api = await startApi({
     config,
     log,
     metrics,
+    ready,
     service,
     keys: new ApiKeys(new PgApiKeyStore(db)),
-    ready: databaseReady(db),
   });
   return { ...running(db, [api]), port: api.port };
 }
 
-export async function runWorker(
-  config: Config,
-  log: Logger,
-  options: RoleOptions = {},
-): Promise<RunningRole> {
-  const db = openDatabase(config, log);
-  const metrics = createMetrics();
+/** A role that runs on its own: the `worker`, `relay` and `sweeper` commands (their ops server unless told not to). */
+type RoleRunner = (config: Config, log: Logger, options?: RoleOptions) => Promise<RunningRole>;
+
+export const runWorker: RoleRunner = async (config, log, options = {}) => {
+  const { db, metrics, ready } = foundation(config, log);
   const { service } = payoutParts(config, db, metrics, log);
-  const worker = await startWorker(
-    { config, log, metrics, service, provider: paymentProvider(config, db), ready: databaseReady(db) },
-    options,
-  );
+  const provider = paymentProvider(config, db);
+  const worker = await startWorker({ config, log, metrics, ready, service, provider }, options);
   return running(db, [worker]);
-}
+};
 
-export async function runRelay(config: Config, log: Logger, options: RoleOptions = {}): Promise<RunningRole> {
-  const db = openDatabase(config, log);
-  const relay = await startRelay(
-    { config, log, metrics: createMetrics(), db, ready: databaseReady(db) },
-    options,
-  );
+export const runRelay: RoleRunner = async (config, log, options = {}) => {
+  const { db, metrics, ready } = foundation(config, log);
+  const relay = await startRelay({ config, log, metrics, ready, db }, options);
   return running(db, [relay]);
-}
+};
 
-export async function runSweeper(
-  config: Config,
-  log: Logger,
-  options: RoleOptions = {},
-): Promise<RunningRole> {
-  const db = openDatabase(config, log);
-  const metrics = createMetrics();
-  const { store, service } = payoutParts(config, db, metrics, log);
-  const maintenance = new MaintenanceService({
-    store,
-    service,
-    stuckAfterSeconds: config.stuckAfterSeconds,
-    idempotencyTtlHours: config.idempotencyTtlHours,
-  });
-  const sweeper = await startSweeper(
-    { config, log, metrics, maintenance, ready: databaseReady(db) },
-    options,
-  );
+export const runSweeper: RoleRunner = async (config, log, options = {}) => {
+  const { db, metrics, ready } = foundation(config, log);
+  const maintenance = maintenanceOf(config, payoutParts(config, db, metrics, log));
+  const sweeper = await startSweeper({ config, log, metrics, ready, maintenance }, options);
   return running(db, [sweeper]);
-}
+};
 
 /**
  * Everything on one laptop, in one process on one pool (twice a single role's default size): relay, worker,
@@ -99,10 +82,9 @@ export async function runDev(
   config: Config,
   log: Logger,
 ): Promise<RunningRole & { port: number; keys: ApiKeys }> {
-  const db = openDatabase(config, log, Math.max(config.databasePoolMax, 20));
-  const metrics = createMetrics();
-  const ready = databaseReady(db);
-  const { store, service } = payoutParts(config, db, metrics, log);
+  const { db, metrics, ready } = foundation(config, log, Math.max(config.databasePoolMax, 20));
+  const parts = payoutParts(config, db, metrics, log);
+  const { service } = parts;
   const keys = new ApiKeys(new PgApiKeyStore(db));
   const quiet = { opsServer: false };
   const handles: RunningRole[] = [];
@@ -110,12 +92,7 @@ export async function runDev(
   handles.push(
     await startWorker({ config, log, metrics, service, provider: paymentProvider(config, db), ready }, quiet),
   );
-  const maintenance = new MaintenanceService({
-    store,
-    service,
-    stuckAfterSeconds: config.stuckAfterSeconds,
-    idempotencyTtlHours: config.idempotencyTtlHours,
-  });
+  const maintenance = maintenanceOf(config, parts);
   handles.push(await startSweeper({ config, log, metrics, maintenance, ready }, quiet));
   const api = await startApi({ config, log, metrics, service, keys, ready });
   handles.push(api);

@@ -187,7 +187,9 @@ export class MemoryPayoutStore implements PayoutStore {
 
   countStuck(olderThanSeconds: number): Promise<{ stuck: Record<string, number>; needsAttention: number }> {
     const threshold = this.now().getTime() - olderThanSeconds * 1000;
-    const stuck: Record<string, number> = Object.fromEntries(UNFINISHED_STATUSES.map((status) => [status, 0]));
+    const stuck: Record<string, number> = Object.fromEntries(
+      UNFINISHED_STATUSES.map((status) => [status, 0]),
+    );
     let needsAttention = 0;
     for (const { payout, statusChangedAt } of this.rows.values()) {
       if (payout.stage === ATTENTION_STAGE) needsAttention += 1;
@@ -250,14 +252,18 @@ export class MemoryPayoutStore implements PayoutStore {
       snapshot: snapshot !== undefined ? structuredClone(snapshot) : before.snapshot,
       machineVersion: machineVersion ?? before.machineVersion,
       description: description !== undefined ? description : before.description,
-      failure: failure !== undefined ? (failure && { ...failure }) : before.failure,
+      failure: failure !== undefined ? failure && { ...failure } : before.failure,
     };
     this.addEvent(change.id, { ...change.history, to: row.payout.status }, now);
     // The withdrawal sees the outbox as it was before this change (one statement, one snapshot): the change's
     // own messages are never withdrawn by it.
     if (change.settledSeq !== undefined && change.settledSeq !== null) {
       for (const message of this.messages) {
-        if (message.payoutId === change.id && message.commandSeq === change.settledSeq && isWaiting(message)) {
+        if (
+          message.payoutId === change.id &&
+          message.commandSeq === change.settledSeq &&
+          isWaiting(message)
+        ) {
           message.withdrawn = true;
           message.lockedUntil = null;
         }
