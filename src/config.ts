@@ -28,6 +28,12 @@ export function namespaceProblem(namespace: string): string | null {
 export interface Config {
   /** PostgreSQL connection string. */
   databaseUrl: string;
+  /** `migrate`'s connection, allowed to change the schema (`DATABASE_MIGRATION_URL`); `DATABASE_URL` when unset. */
+  databaseMigrationUrl: string;
+  /** The role the running roles connect as (`DATABASE_APP_ROLE`): rows only, no schema; `migrate` creates it. */
+  databaseAppRole: string;
+  /** Its password (`DATABASE_APP_PASSWORD`), set by `migrate` when given. */
+  databaseAppPassword: string | undefined;
   /** Size of the PostgreSQL pool of one process. */
   databasePoolMax: number;
   /** RabbitMQ connection string. */
@@ -199,6 +205,19 @@ export function loadConfig(env: Env = process.env): Config {
       'postgres:',
       'postgresql:',
     ]),
+    databaseMigrationUrl: url(
+      env,
+      'DATABASE_MIGRATION_URL',
+      env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/payouts',
+      ['postgres:', 'postgresql:'],
+    ),
+    databaseAppRole: wrap('DATABASE_APP_ROLE', () => {
+      const role = str(env, 'DATABASE_APP_ROLE', 'payouts_app');
+      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(role))
+        throw new Error('expected a lower-case PostgreSQL role name');
+      return role;
+    }),
+    databaseAppPassword: env.DATABASE_APP_PASSWORD === '' ? undefined : env.DATABASE_APP_PASSWORD,
     databasePoolMax: int(env, 'DATABASE_POOL_MAX', 10, 1, 200),
     amqpUrl: url(env, 'AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']),
     amqpNamespace: namespace,

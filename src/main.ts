@@ -10,6 +10,7 @@ import { dlqList, dlqReplay, migrateTopology } from './dlq/commands.js';
 import { createLogger } from './logger.js';
 import { PgApiKeyStore } from './persistence/client-repository.js';
 import { createDb, ensureDatabase, migrateLatest } from './persistence/db.js';
+import { ensureRuntimeRole } from './persistence/runtime-role.js';
 import type { RunningRole } from './roles/roles.js';
 import { runApi, runDev, runRelay, runSweeper, runWorker } from './roles/roles.js';
 import { handleShutdownSignals } from './shutdown.js';
@@ -54,10 +55,21 @@ function serve(role: RunningRole): void {
   handleShutdownSignals(() => role.stop(), { log });
 }
 
+/**
+ * The schema and the runtime role, on the DDL-capable connection (`DATABASE_MIGRATION_URL`), then the broker's
+ * topology.
+ */
 async function migrate(): Promise<void> {
-  await ensureDatabase(config.databaseUrl);
-  const applied = await withDb(migrateLatest);
-  log.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
+  await ensureDatabase(config.databaseMigrationUrl);
+  const db = createDb(config.databaseMigrationUrl, 2);
+  try {
+    const applied = await migrateLatest(db);
+    log.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
+    await ensureRuntimeRole(db, { name: config.databaseAppRole, password: config.databaseAppPassword });
+    log.info({ role: config.databaseAppRole }, 'runtime role granted');
+  } finally {
+    await db.destroy();
+  }
   await migrateTopology(config, log);
 }
 
