@@ -4,14 +4,15 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# Build: dev dependencies and the TypeScript compiler; only dist/ leaves this stage.
+# Build: dev dependencies and the TypeScript compiler; only dist/ leaves this stage. Redoc is a dev dependency:
+# its standalone bundle (the one file the docs page loads) is copied into dist/assets/redoc/ here.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json knexfile.ts ./
 COPY src ./src
-RUN npm run build
+RUN npm run build && npm run build:redoc
 
 # Production dependencies only, installed apart so the runtime image carries no compiler or test tooling.
 FROM ${NODE_IMAGE} AS deps

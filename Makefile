@@ -5,6 +5,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 RUN := node --import tsx src/main.ts
 NAME ?=
+KEY_ID ?=
+EXPIRES_DAYS ?=
 ROLE ?= client
 
 .PHONY: help install up down logs migrate run worker relay sweeper dev build test test-unit test-integration \
@@ -44,10 +46,17 @@ sweeper: ## Run the sweeper (re-drives stuck payouts, removes expired idempotenc
 dev: ## Migrate, print a development key, run api + relay + worker + sweeper in one process
 	$(RUN) dev
 
-build: ## Compile to dist/
+build: ## Compile to dist/, with Redoc's bundle copied to dist/assets/redoc/ (a dev dependency: not in the image's node_modules)
 	npx tsc -p tsconfig.build.json
+	npm run --silent build:redoc
 
-test: lint typecheck deps-check spec-lint compose-check diagram-check client-check test-unit test-integration ## The one gate: lint, typecheck, folder layering, spec lint, compose check, diagram and client up to date, unit and integration tests
+test: lint typecheck deps-check prod-deps-check spec-lint compose-check diagram-check client-check generated-clients-check test-unit test-integration ## The one gate: lint, typecheck, folder layering, production dependency count, spec lint, compose check, diagram and client up to date, generated clients type-check, unit and integration tests
+
+.PHONY: prod-deps-check
+prod-deps-check: ## Fail when the production dependencies (npm ls --omit=dev) reach 170 packages: build and docs tools belong in devDependencies
+	@set -o pipefail; n=$$(npm ls --omit=dev --all --parseable | tail -n +2 | wc -l) || { echo 'npm ls --omit=dev failed' >&2; exit 1; }; \
+	  if [ "$$n" -ge 170 ]; then echo "production dependencies: $$n packages, the limit is 169 (npm ls --omit=dev --all): move build-time packages to devDependencies" >&2; exit 1; fi; \
+	  echo "production dependencies: $$n packages (limit 169)"
 
 test-unit: ## Unit tests (no I/O)
 	npx mocha
@@ -81,26 +90,33 @@ diagram: ## Regenerate the state diagram in README.md and docs/ from the machine
 diagram-check: ## Fail when the diagram in README.md is out of date
 	node --import tsx scripts/diagram.ts --check
 
-client: ## Generate the typed API client's types from openapi.yaml
-	npx openapi-typescript openapi.yaml -o src/client/schema.d.ts
+client: ## Generate the typed API client's types from the public contract (openapi.yaml without internal operations: scripts/public-spec.ts)
+	@spec=$$(mktemp --suffix=.json); node --import tsx scripts/public-spec.ts --out $$spec && \
+	  npx openapi-typescript $$spec -o src/client/schema.d.ts; s=$$?; rm -f $$spec; exit $$s
 	npx prettier --write src/client/schema.d.ts
 
 client-check: ## Fail when src/client/schema.d.ts is stale (run make client)
-	@tmp=$$(mktemp --suffix=.d.ts); npx openapi-typescript openapi.yaml -o $$tmp >/dev/null && \
+	@spec=$$(mktemp --suffix=.json); tmp=$$(mktemp --suffix=.d.ts); node --import tsx scripts/public-spec.ts --out $$spec && \
+	  npx openapi-typescript $$spec -o $$tmp >/dev/null && \
 	  npx prettier --stdin-filepath src/client/schema.d.ts < $$tmp | diff -q - src/client/schema.d.ts >/dev/null; \
-	  s=$$?; rm -f $$tmp; [ $$s -eq 0 ] || { echo 'src/client/schema.d.ts is stale: run make client' >&2; exit 1; }; \
+	  s=$$?; rm -f $$tmp $$spec; [ $$s -eq 0 ] || { echo 'src/client/schema.d.ts is stale: run make client' >&2; exit 1; }; \
 	  echo 'typed client up to date'
 
-key: ## Issue an API key: make key NAME=acme ROLE=client|operator (the key is the last line)
-	@test -n "$(NAME)" || (echo "usage: make key NAME=<client> ROLE=client|operator" >&2; exit 2)
-	@$(RUN) key "$(NAME)" "$(ROLE)"
+.PHONY: generated-clients-check
+generated-clients-check: ## Fail when a client generated from the public contract (openapi-typescript + openapi-fetch, @hey-api/openapi-ts) does not type-check as its README uses it
+	node --import tsx scripts/generated-clients-check.ts
 
-key-revoke: ## Revoke every key of a client: make key-revoke NAME=acme
-	@test -n "$(NAME)" || (echo "usage: make key-revoke NAME=<client>" >&2; exit 2)
-	@$(RUN) key-revoke "$(NAME)"
+key: ## Issue an API key: make key NAME=acme ROLE=client|operator [EXPIRES_DAYS=90] (the key is the last line)
+	@test -n "$(NAME)" || (echo "usage: make key NAME=<client> ROLE=client|operator [EXPIRES_DAYS=<days>]" >&2; exit 2)
+	@$(RUN) key "$(NAME)" "$(ROLE)" "$(EXPIRES_DAYS)"
 
-key-list: ## List keys (names, roles, created, revoked; never the key)
-	@$(RUN) key-list
+key-revoke: ## Revoke one key (make key-revoke KEY_ID=<id from key-list>) or every key of a client (NAME=acme)
+	@if [ -n "$(KEY_ID)" ]; then $(RUN) key-revoke --key-id "$(KEY_ID)"; \
+	elif [ -n "$(NAME)" ]; then $(RUN) key-revoke "$(NAME)"; \
+	else echo "usage: make key-revoke KEY_ID=<key id> | NAME=<client>" >&2; exit 2; fi
+
+key-list: ## List keys [NAME=acme]: id, first 12 characters, client, role, created, last used, expiry, revoked
+	@$(RUN) key-list "$(NAME)"
 
 dlq-list: ## List dead-lettered messages with their reasons
 	@$(RUN) dlq-list

@@ -75,6 +75,8 @@ export interface Config {
   maxRedrives: number;
   /** Worker: how long relays leave alone a command the worker carries out itself, in milliseconds. */
   commandLeaseMs: number;
+  /** Description changes one payout may have (its `DESCRIBE` history rows); the next is refused (409). Status changes are not counted. */
+  maxDescriptionChanges: number;
   /** Relay: rows claimed per batch. */
   relayBatchSize: number;
   /** Relay: polling interval when no NOTIFY arrives, in milliseconds. */
@@ -239,6 +241,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryDelaysMs,
     maxRedrives: int(env, 'MAX_REDRIVES', 5, 0, 1_000),
     commandLeaseMs,
+    maxDescriptionChanges: int(env, 'MAX_DESCRIPTION_CHANGES', 100, 1, 100_000),
     relayBatchSize: int(env, 'RELAY_BATCH_SIZE', 100, 1, 10_000),
     relayPollMs: int(env, 'RELAY_POLL_MS', 1000, 10, 600_000),
     relayLeaseMs: int(env, 'RELAY_LEASE_MS', 30_000, 1_000, 3_600_000),

@@ -1,6 +1,7 @@
 /**
  * Structured JSON logs. Recipient account data and credentials are redacted wherever they appear in a logged
- * object, so a careless `log.info({ payout })` cannot leak them.
+ * object, so a careless `log.info({ payout })` cannot leak them; a logged error keeps what says what went wrong
+ * and loses what can quote the data it was about (`serializeError`).
  */
 import { pino } from 'pino';
 import type { Logger } from 'pino';
@@ -41,6 +42,60 @@ function maskPath(object: Record<string, unknown>): Record<string, unknown> {
   return typeof object.path === 'string' ? { ...object, path: maskAccountNumbers(object.path) } : object;
 }
 
+/**
+ * What an error can carry that quotes the data of a statement, dropped from every logged error: PostgreSQL's
+ * `detail` ("Failing row contains (…)", "Key (…)=(…) already exists", which can hold a recipient), `where` (the
+ * context, with values), `hint` and `internalQuery`; and the statement and its values a library may attach
+ * (`query`, `sql`, `bindings`, `parameters`, `parameter`). The SQLSTATE `code`, the constraint, the table and the
+ * message stay: they say what went wrong without saying about whom.
+ */
+export const ERROR_DATA_KEYS: readonly string[] = [
+  'detail',
+  'where',
+  'hint',
+  'internalQuery',
+  'query',
+  'sql',
+  'bindings',
+  'parameters',
+  'parameter',
+];
+
+/**
+ * pino's error serializer, then `withoutData` on its result: the logged error object is a copy, so the error
+ * itself keeps everything for whoever handles it.
+ */
+export function serializeError(error: unknown): unknown {
+  return withoutData(pino.stdSerializers.err(error as Error));
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object';
+const isErrorLike = (value: unknown): boolean => isObject(value) && typeof value.message === 'string';
+
+/**
+ * A serialized error without `ERROR_DATA_KEYS`, its message and stack with account numbers masked; the same for
+ * every error it carries (a property holding an error, such as objection's `nativeError`; `aggregateErrors`; a
+ * `cause` the serializer kept because it is not an error). Other values are kept as they are.
+ */
+function withoutData(value: unknown, seen = new Set<object>()): unknown {
+  if (!isObject(value) || seen.has(value)) return value;
+  seen.add(value);
+  const clean: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (ERROR_DATA_KEYS.includes(key)) continue;
+    if ((key === 'message' || key === 'stack') && typeof item === 'string')
+      clean[key] = maskAccountNumbers(item);
+    else if (key === 'cause' || isErrorLike(item)) clean[key] = withoutData(item, seen);
+    else if (Array.isArray(item) && item.some(isErrorLike))
+      clean[key] = (item as unknown[]).map((entry) =>
+        isErrorLike(entry) ? withoutData(entry, seen) : entry,
+      );
+    else clean[key] = item;
+  }
+  return clean;
+}
+
 export function createLogger(
   options: { level?: string; name?: string; destination?: NodeJS.WritableStream } = {},
 ): Logger {
@@ -50,6 +105,7 @@ export function createLogger(
       name: options.name,
       base: { service: 'payouts', role: options.name },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: { err: serializeError },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }), log: maskPath },
     },

@@ -6,6 +6,7 @@ import { setFlagsFromString } from 'node:v8';
 import { ConfigError, loadConfig } from './config.js';
 import { ApiKeys } from './domain/api-keys.js';
 import type { ApiKeyListing } from './domain/api-keys.js';
+import { ValidationFailed } from './domain/errors.js';
 import { dlqList, dlqReplay, migrateTopology } from './dlq/commands.js';
 import { createLogger } from './logger.js';
 import { PgApiKeyStore } from './persistence/client-repository.js';
@@ -17,9 +18,39 @@ import { handleShutdownSignals } from './shutdown.js';
 
 type Command = (args: string[]) => Promise<void>;
 
+/**
+ * A command that cannot do what it was asked, said to the operator as one line on stderr (no log line, no stack):
+ * exit code 2 for bad usage or input, 1 when the input was fine but there is nothing to act on.
+ */
+class CommandRefused extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2,
+  ) {
+    super(message);
+    this.name = 'CommandRefused';
+  }
+}
+
+const usage = (text: string) => new CommandRefused(`usage: ${text}`, 2);
+
+/** A failure the operator can act on, as one line: a refusal, or the domain's invalid fields ("role must be …"). */
+function refusalOf(error: unknown): CommandRefused | undefined {
+  if (error instanceof CommandRefused) return error;
+  if (error instanceof ValidationFailed) {
+    const fields = error.fields ?? [];
+    const said = fields.map(({ field, message }) => (field ? `${field} ${message}` : message)).join('; ');
+    return new CommandRefused(said || error.detail, 2);
+  }
+  return undefined;
+}
+
+/** The one-shot commands an operator runs by hand: any failure is one line on stderr, its stack in the debug log. */
+const ONE_SHOT = new Set(['key', 'key-revoke', 'key-list', 'dlq-list', 'dlq-replay']);
+
 function positiveInt(raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
-  if (!/^[1-9]\d{0,6}$/.test(raw)) throw new Error(`"${raw}" is not a positive count`);
+  if (!/^[1-9]\d{0,6}$/.test(raw)) throw new CommandRefused(`"${raw}" is not a positive count`, 2);
   return Number(raw);
 }
 
@@ -36,8 +67,15 @@ const config = (() => {
 })();
 const log = createLogger({ level: config.logLevel, name: process.argv[2] ?? 'main' });
 
+/**
+ * A short-lived pool for one command. knex's own warnings (a connection that cannot be made, with its stack) go to
+ * the debug log: the same error reaches the command, which reports it once.
+ */
 async function withDb<T>(fn: (db: ReturnType<typeof createDb>) => Promise<T>): Promise<T> {
-  const db = createDb(config.databaseUrl, 2);
+  const db = createDb(config.databaseUrl, 2, {
+    warn: (message) => log.debug({ component: 'knex' }, message),
+    error: (message) => log.debug({ component: 'knex' }, message),
+  });
   try {
     return await fn(db);
   } finally {
@@ -114,7 +152,8 @@ const commands: Record<string, Command> = {
       { url: `http://${config.host}:${dev.port}`, docs: `http://${config.host}:${dev.port}/api/docs/` },
       'dev ready',
     );
-    const issued = await dev.keys.issue('dev', 'client');
+    // Each run's key replaces the keys of earlier runs.
+    const issued = await dev.keys.reissue('dev', 'client');
     process.stdout.write(
       `\nDevelopment API key (client "dev"), valid until revoked:\nexport KEY=${issued.key}\n\n`,
     );
@@ -132,26 +171,44 @@ const commands: Record<string, Command> = {
     if (report.failed > 0) process.exitCode = 1;
   },
 
-  async key([name, role = 'client']) {
-    if (!name) throw new Error('usage: key <client-name> [client|operator]');
-    const issued = await withKeys((keys) => keys.issue(name, role));
-    process.stderr.write(`API key for ${name} (${role}); shown once, store it now:\n`);
+  async key([name, role = 'client', expires]) {
+    if (!name) throw usage('key <client-name> [client|operator] [expires-in-days]');
+    const expiresInDays = expires === undefined || expires === '' ? undefined : positiveInt(expires, 0);
+    const issued = await withKeys((keys) => keys.issue(name, role, { expiresInDays }));
+    process.stderr.write(
+      `API key for ${name} (${role}), id ${issued.keyId}${
+        expiresInDays === undefined ? '' : `, expires in ${expiresInDays} day(s)`
+      }; shown once, store it now:\n`,
+    );
     process.stdout.write(`${issued.key}\n`);
   },
 
-  async 'key-revoke'([name]) {
-    if (!name) throw new Error('usage: key-revoke <client-name>');
-    const count = await withKeys((keys) => keys.revoke(name));
-    process.stdout.write(`revoked ${count} key(s) of ${name}\n`);
+  /** `key-revoke <client-name>`: every key of the client; `key-revoke --key-id <id>`: that key alone. */
+  async 'key-revoke'([first, second]) {
+    if (first === '--key-id') {
+      if (!second) throw usage('key-revoke --key-id <key-id>');
+      const revoked = await withKeys((keys) => keys.revokeKey(second));
+      if (!revoked) throw new CommandRefused(`no active key ${second}`, 1);
+      process.stdout.write(`revoked key ${second}\n`);
+      return;
+    }
+    if (!first) throw usage('key-revoke <client-name> | key-revoke --key-id <key-id>');
+    const count = await withKeys((keys) => keys.revoke(first));
+    // Nothing revoked is worth a non-zero exit: a misspelt name would otherwise look like a revoked client.
+    if (count === 0) throw new CommandRefused(`no active keys for ${first}`, 1);
+    process.stdout.write(`revoked ${count} key(s) of ${first}\n`);
   },
 
-  async 'key-list'() {
-    const keys: ApiKeyListing[] = await withKeys((store) => store.list());
+  /**
+   * One line per key, tab-separated: id, the key's first characters, client, role, created, last used, expiry,
+   * revoked (`-` for none). Never the key.
+   */
+  async 'key-list'([name]) {
+    const keys: ApiKeyListing[] = await withKeys((store) => store.list(name || undefined));
+    const at = (date: Date | null) => (date ? date.toISOString() : '-');
     for (const key of keys) {
       process.stdout.write(
-        `${key.client}\t${key.role}\t${key.prefix}…\tcreated ${key.createdAt.toISOString()}\t${
-          key.revokedAt ? `revoked ${key.revokedAt.toISOString()}` : 'active'
-        }\n`,
+        `${[key.keyId, key.prefix, key.client, key.role, at(key.createdAt), at(key.lastUsedAt), at(key.expiresAt), at(key.revokedAt)].join('\t')}\n`,
       );
     }
   },
@@ -164,8 +221,19 @@ if (!command) {
   process.exit(2);
 }
 command(args).catch((error: unknown) => {
+  // Exit now, whatever happened: an open broker or database connection would keep a role that failed to start
+  // alive but useless, and its orchestrator would never restart it.
+  const refusal = refusalOf(error);
+  if (refusal) {
+    process.stderr.write(`${refusal.message}\n`);
+    process.exit(refusal.exitCode);
+  }
+  if (role !== undefined && ONE_SHOT.has(role)) {
+    log.debug({ err: error }, `${role} failed`);
+    const said = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`${role} failed: ${said.replace(/\s*\n\s*/g, ' ')}\n`);
+    process.exit(1);
+  }
   log.fatal({ err: error }, `${role} failed`);
-  // Exit now: an open broker or database connection would keep a role that failed to start alive but useless,
-  // and its orchestrator would never restart it.
   process.exit(1);
 });

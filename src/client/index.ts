@@ -13,26 +13,22 @@ import type { components, paths } from './schema.js';
 
 type Schemas = components['schemas'];
 
-/**
- * openapi.yaml discriminates recipients by `type` without a `mapping` (ajv, which validates requests in the
- * app, refuses `mapping`). By the OpenAPI rules a discriminator without a mapping names the schema, so
- * openapi-typescript types `recipient.type` as `'IbanRecipientInput'` and `'MaskedIbanRecipient'`, while the
- * value on the wire is `'iban'` (the property's own enum). These types say `'iban'`; they can become plain
- * aliases of the generated ones once the contract carries a mapping.
- */
-type TypedAs<T, Type extends string> = Omit<T, 'type'> & { type: Type };
-export type RecipientInput = TypedAs<Schemas['IbanRecipientInput'], 'iban'>;
-export type Recipient = TypedAs<Schemas['MaskedIbanRecipient'], 'iban'>;
-export type CreatePayoutRequest = Omit<Schemas['CreatePayoutRequest'], 'recipient'> & {
-  recipient: RecipientInput;
-};
-export type Payout = Omit<Schemas['Payout'], 'recipient'> & { recipient: Recipient };
-export type PayoutPage = Omit<Schemas['PayoutPage'], 'data'> & { data: Payout[] };
+// openapi.yaml's discriminators carry a `mapping` (`iban` → its schema), so the generated types say
+// `recipient.type: 'iban'`, as on the wire: they are used as they are.
+export type RecipientInput = Schemas['RecipientInput'];
+export type Recipient = Schemas['Recipient'];
+export type CreatePayoutRequest = Schemas['CreatePayoutRequest'];
+export type Payout = Schemas['Payout'];
+export type PayoutPage = Schemas['PayoutPage'];
 export type PayoutEvent = Schemas['PayoutEvent'];
+export type PayoutEventPage = Schemas['PayoutEventPage'];
 export type PayoutStatus = Schemas['PayoutStatus'];
 export type UpdatePayoutRequest = Schemas['UpdatePayoutRequest'];
 export type Problem = Schemas['Problem'];
 export type ListPayoutsQuery = NonNullable<paths['/api/payouts']['get']['parameters']['query']>;
+export type ListPayoutEventsQuery = NonNullable<
+  paths['/api/payouts/{id}/events']['get']['parameters']['query']
+>;
 export type { components, paths };
 
 export interface PayoutsClientOptions {
@@ -100,7 +96,15 @@ export interface PayoutsClient {
   retryPayout(id: string, reason: string, options?: ConditionalOptions): Promise<Payout>;
   /** `DELETE`: cancels a payout still in `created` and hides it; anything else is a 409 error. */
   cancelPayout(id: string, options?: ConditionalOptions): Promise<void>;
-  listPayoutEvents(id: string, options?: CallOptions): Promise<PayoutEvent[]>;
+  /**
+   * One page of a payout's history, oldest first (`limit` 1–100, 20 by default): pass `next_cursor` as `cursor`
+   * for the next page; it is null on the last one.
+   */
+  listPayoutEvents(
+    id: string,
+    query?: ListPayoutEventsQuery,
+    options?: CallOptions,
+  ): Promise<PayoutEventPage>;
 }
 
 export function createPayoutsClient(options: PayoutsClientOptions): PayoutsClient {
@@ -116,11 +120,11 @@ export function createPayoutsClient(options: PayoutsClientOptions): PayoutsClien
   return {
     async createPayout(body, { idempotencyKey, ...call } = {}) {
       const result = await client.POST('/api/payouts', {
-        body: body as unknown as Schemas['CreatePayoutRequest'],
+        body,
         params: { header: { 'Idempotency-Key': idempotencyKey, ...requestIdHeader(call) } },
         signal: call.signal,
       });
-      return payoutOf(unwrap(result));
+      return unwrap(result);
     },
 
     async getPayout(id, call = {}) {
@@ -129,7 +133,7 @@ export function createPayoutsClient(options: PayoutsClientOptions): PayoutsClien
         signal: call.signal,
       });
       // Without If-None-Match the API never answers 304, so a success always carries the payout.
-      return payoutOf(unwrap(result));
+      return unwrap(result);
     },
 
     async listPayouts(query = {}, call = {}) {
@@ -137,8 +141,7 @@ export function createPayoutsClient(options: PayoutsClientOptions): PayoutsClien
         params: { query, header: requestIdHeader(call) },
         signal: call.signal,
       });
-      const page = unwrap(result);
-      return { ...page, data: page.data.map(payoutOf) };
+      return unwrap(result);
     },
 
     async updatePayout(id, patch, { ifMatch, ...call } = {}) {
@@ -147,7 +150,7 @@ export function createPayoutsClient(options: PayoutsClientOptions): PayoutsClien
         params: { path: { id }, header: { 'If-Match': etag(ifMatch), ...requestIdHeader(call) } },
         signal: call.signal,
       });
-      return payoutOf(unwrap(result));
+      return unwrap(result);
     },
 
     async retryPayout(id, reason, { ifMatch, ...call } = {}) {
@@ -156,7 +159,7 @@ export function createPayoutsClient(options: PayoutsClientOptions): PayoutsClien
         params: { path: { id }, header: { 'If-Match': etag(ifMatch), ...requestIdHeader(call) } },
         signal: call.signal,
       });
-      return payoutOf(unwrap(result));
+      return unwrap(result);
     },
 
     async cancelPayout(id, { ifMatch, ...call } = {}) {
@@ -167,19 +170,14 @@ export function createPayoutsClient(options: PayoutsClientOptions): PayoutsClien
       unwrap(result);
     },
 
-    async listPayoutEvents(id, call = {}) {
+    async listPayoutEvents(id, query = {}, call = {}) {
       const result = await client.GET('/api/payouts/{id}/events', {
-        params: { path: { id }, header: requestIdHeader(call) },
+        params: { path: { id }, query, header: requestIdHeader(call) },
         signal: call.signal,
       });
-      return unwrap(result).data;
+      return unwrap(result);
     },
   };
-}
-
-/** A payout as generated → as on the wire (`recipient.type` is `'iban'`; see `TypedAs`). */
-function payoutOf(payout: Schemas['Payout']): Payout {
-  return payout as unknown as Payout;
 }
 
 function requestIdHeader(call: CallOptions): { 'X-Request-Id'?: string } {

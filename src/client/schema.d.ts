@@ -140,6 +140,11 @@ export interface paths {
      *     event it accepted (`from` and `to` are statuses, the same when only the stage moved or a request was
      *     recorded) and each description change. When the provider overruled an operator's request, the row's
      *     `reason` says so.
+     *
+     *     One page at a time, like the list of payouts: pass `next_cursor` of a page as `cursor` to get the next
+     *     one; `next_cursor` is null on the last page. Pages are exact: rows added while a client walks the pages
+     *     come after the ones it has seen, so it never sees a row twice or skips one. A cursor of another list
+     *     (`GET /api/payouts`) is 400 naming `/query/cursor`.
      */
     get: operations['listPayoutEvents'];
     put?: never;
@@ -165,138 +170,6 @@ export interface paths {
      *     role rule of a transition.
      */
     get: operations['getMachine'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/api/openapi.yaml': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** This contract, as YAML */
-    get: operations['getOpenApiYaml'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/api/openapi.json': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** This contract, as JSON */
-    get: operations['getOpenApiJson'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/api/docs': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Swagger UI
-     * @description Interactive documentation, served with its own assets (no CDN). Lives at `/api/docs/`.
-     */
-    get: operations['getSwaggerUi'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/api/docs/redoc': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Redoc
-     * @description Reference documentation rendered by Redoc, served with its own bundle (no CDN). Lives at `/api/docs/redoc/`.
-     */
-    get: operations['getRedoc'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/healthz': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Liveness
-     * @description The process is up and serving HTTP. Checks nothing else, so a database outage does not get the process restarted.
-     */
-    get: operations['getHealth'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/readyz': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Readiness
-     * @description The API can take requests: the database answers. The broker is not checked: payouts go through the
-     *     outbox, so the API keeps taking them while RabbitMQ is down.
-     */
-    get: operations['getReadiness'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/metrics': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** Prometheus metrics */
-    get: operations['getMetrics'];
     put?: never;
     post?: never;
     delete?: never;
@@ -375,7 +248,7 @@ export interface components {
        * @description discriminator enum property added by openapi-typescript
        * @enum {string}
        */
-      type: 'IbanRecipientInput';
+      type: 'iban';
       /**
        * @description IBAN; spaces are ignored, letters may be lower case. Checked by country length and mod-97.
        * @example DE89370400440532013000
@@ -387,7 +260,8 @@ export interface components {
        */
       bic?: string | null;
       /**
-       * @description The account holder, 1 to 140 printable characters.
+       * @description The account holder, 1 to 140 printable characters; trimmed. No control characters and no invisible or
+       *     direction-changing characters (Unicode format characters, category Cf, such as U+200B or U+202E).
        * @example Jane Doe
        */
       holder_name: string;
@@ -399,7 +273,8 @@ export interface components {
       currency: components['schemas']['Currency'];
       recipient: components['schemas']['RecipientInput'];
       /**
-       * @description At most 500 characters, no control characters other than newline and tab; trimmed.
+       * @description At most 500 characters, no control characters other than newline and tab, no direction-changing
+       *     characters (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C); trimmed.
        * @example Invoice 42
        */
       description?: string | null;
@@ -410,18 +285,24 @@ export interface components {
      */
     UpdatePayoutRequest: {
       status?: components['schemas']['PayoutStatus'];
-      /** @description The new description (at most 500 characters, no control characters other than newline and tab; trimmed); null clears it. */
+      /**
+       * @description The new description (at most 500 characters, no control characters other than newline and tab, no
+       *     direction-changing characters (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C); trimmed); null
+       *     clears it.
+       */
       description?: string | null;
       /**
-       * @description Why (at most 500 characters, no control characters other than newline and tab); required when an
-       *     operator asks for `completed` or `failed` (otherwise 400 naming `/body/reason`), recorded in the
-       *     history.
+       * @description Why (at most 500 characters, no control characters other than newline and tab, no direction-changing
+       *     characters (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C)); required when an operator asks
+       *     for `completed` or `failed` (otherwise 400 naming `/body/reason`), recorded in the history.
        */
       reason?: string;
     };
     RetryPayoutRequest: {
       /**
-       * @description Why the payout is retried (1 to 500 characters, no control characters other than newline and tab); recorded in the history.
+       * @description Why the payout is retried (1 to 500 characters, no control characters other than newline and tab, no
+       *     direction-changing characters (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C)); recorded in the
+       *     history.
        * @example Provider outage is over
        */
       reason: string;
@@ -432,7 +313,7 @@ export interface components {
        * @description discriminator enum property added by openapi-typescript
        * @enum {string}
        */
-      type: 'MaskedIbanRecipient';
+      type: 'iban';
       /** @example 3000 */
       iban_last4: string;
       /** @example ******************3000 */
@@ -509,8 +390,10 @@ export interface components {
       request_id: string | null;
       at: components['schemas']['Timestamp'];
     };
-    PayoutEventList: {
+    PayoutEventPage: {
       data: components['schemas']['PayoutEvent'][];
+      /** @description Pass as `cursor` for the next page; null on the last page. */
+      next_cursor: string | null;
     };
     /** @description An XState machine config; `version` is our machine definition version. */
     MachineDefinition: {
@@ -522,10 +405,6 @@ export interface components {
       };
     } & {
       [key: string]: unknown;
-    };
-    Health: {
-      /** @enum {string} */
-      status: 'ok' | 'ready';
     };
     FieldError: {
       /**
@@ -846,27 +725,6 @@ export interface components {
          */
         'application/problem+json': components['schemas']['Problem'];
       };
-    };
-    /** @description An HTML page. */
-    HtmlPage: {
-      headers: {
-        'X-Request-Id': components['headers']['X-Request-Id'];
-        [name: string]: unknown;
-      };
-      content: {
-        /** @example <!DOCTYPE html> */
-        'text/html': string;
-      };
-    };
-    /** @description The page lives under the same path with a trailing slash. */
-    AddTrailingSlash: {
-      headers: {
-        'X-Request-Id': components['headers']['X-Request-Id'];
-        /** @description The same path with a trailing slash. */
-        Location: string;
-        [name: string]: unknown;
-      };
-      content?: never;
     };
   };
   parameters: {
@@ -1272,7 +1130,23 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['PayoutNotFound'];
-      409: components['responses']['TransitionNotAllowed'];
+      /**
+       * @description Nothing was changed. `transition_not_allowed`: the payout's current state (status and stage) does not
+       *     accept the requested status; `available_actions` says what the caller may still do.
+       *     `description_changes_exhausted`: the payout's description has been changed as often as it may be (the
+       *     service's `MAX_DESCRIPTION_CHANGES`, 100 by default, given as `limit`); a request that changes the
+       *     description, alone or with a status, is refused from then on, while a status change without a
+       *     description still works.
+       */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       412: components['responses']['VersionMismatch'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
@@ -1341,7 +1215,18 @@ export interface operations {
   };
   listPayoutEvents: {
     parameters: {
-      query?: never;
+      query?: {
+        /**
+         * @description Page size.
+         * @example 20
+         */
+        limit?: components['parameters']['Limit'];
+        /**
+         * @description The `next_cursor` of the previous page. Opaque.
+         * @example djE6MTIz
+         */
+        cursor?: components['parameters']['Cursor'];
+      };
       header?: {
         /**
          * @description Your id for this request, echoed in `X-Request-Id` and recorded in the payout's history. Used when it is
@@ -1361,7 +1246,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The history. */
+      /** @description A page of the history, oldest first. */
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
@@ -1393,10 +1278,11 @@ export interface operations {
            *           "request_id": "req-8c1f",
            *           "at": "2026-11-24T10:00:00.120Z"
            *         }
-           *       ]
+           *       ],
+           *       "next_cursor": null
            *     }
            */
-          'application/json': components['schemas']['PayoutEventList'];
+          'application/json': components['schemas']['PayoutEventPage'];
         };
       };
       400: components['responses']['BadRequest'];
@@ -1770,178 +1656,6 @@ export interface operations {
       };
       400: components['responses']['BadRequest'];
       500: components['responses']['InternalError'];
-    };
-  };
-  getOpenApiYaml: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The OpenAPI document. */
-      200: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          [name: string]: unknown;
-        };
-        content: {
-          /** @example openapi: 3.0.3 */
-          'application/yaml': string;
-        };
-      };
-      400: components['responses']['BadRequest'];
-    };
-  };
-  getOpenApiJson: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The OpenAPI document. */
-      200: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "openapi": "3.0.3",
-           *       "info": {
-           *         "title": "Payouts API",
-           *         "version": "1.0.0"
-           *       },
-           *       "paths": {}
-           *     }
-           */
-          'application/json': {
-            /** @enum {string} */
-            openapi: '3.0.3';
-            info: Record<string, never>;
-            paths: Record<string, never>;
-          } & {
-            [key: string]: unknown;
-          };
-        };
-      };
-      400: components['responses']['BadRequest'];
-    };
-  };
-  getSwaggerUi: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      200: components['responses']['HtmlPage'];
-      301: components['responses']['AddTrailingSlash'];
-      400: components['responses']['BadRequest'];
-    };
-  };
-  getRedoc: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      200: components['responses']['HtmlPage'];
-      301: components['responses']['AddTrailingSlash'];
-      400: components['responses']['BadRequest'];
-    };
-  };
-  getHealth: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Alive. */
-      200: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "status": "ok"
-           *     }
-           */
-          'application/json': components['schemas']['Health'];
-        };
-      };
-      400: components['responses']['BadRequest'];
-    };
-  };
-  getReadiness: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Ready. */
-      200: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "status": "ready"
-           *     }
-           */
-          'application/json': components['schemas']['Health'];
-        };
-      };
-      400: components['responses']['BadRequest'];
-      503: components['responses']['ServiceUnavailable'];
-    };
-  };
-  getMetrics: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Metrics in the Prometheus text format. */
-      200: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example # HELP payouts_created_total Payouts created, by currency.
-           *     # TYPE payouts_created_total counter
-           *     payouts_created_total{currency="EUR"} 3
-           */
-          'text/plain': string;
-        };
-      };
-      400: components['responses']['BadRequest'];
     };
   };
 }

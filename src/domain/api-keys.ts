@@ -1,7 +1,8 @@
 /**
  * API keys: 32 random bytes, shown once, stored as SHA-256. A key looks like `pk_live_<secret>` (client) or
  * `pk_op_<secret>` (operator) only to make it recognisable in a secret scanner; authentication hashes the whole
- * string. Revoked keys stop working at once (no cache).
+ * string. Revoked and expired keys stop working at once (no cache). A key records when it was last used, at most
+ * once a minute and never on the request's path.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Unauthenticated, ValidationFailed } from './errors.js';
@@ -17,29 +18,69 @@ export function hashApiKey(key: string): string {
 /** A client's name: what `make key NAME=…` takes. */
 const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
+/**
+ * What every key this service issues looks like: its role's prefix and 32 random bytes in base64url (43
+ * characters). Anything else cannot be a key, and is refused without asking the store.
+ */
+const KEY_SHAPE = /^pk_(live|op)_[A-Za-z0-9_-]{43}$/;
+
+/** The characters of a key kept to tell keys apart in a listing: the prefix and a few random ones. */
+export const SHOWN_KEY_CHARACTERS = 12;
+
+/** A key's use is recorded at most this often. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+export interface IssueOptions {
+  /** The key stops working after this many days; never when absent. */
+  expiresInDays?: number;
+}
+
 export class ApiKeys {
-  constructor(private readonly store: ApiKeyStore) {}
+  /** When each key's use was last recorded by this process. */
+  private readonly touched = new Map<string, number>();
+
+  constructor(
+    private readonly store: ApiKeyStore,
+    /** Told when recording a key's use failed (it is retried on a later use). */
+    private readonly onTouchError: (error: unknown) => void = () => undefined,
+  ) {}
 
   /** Issues a key for the named client (created on its first key); the key is returned once, never stored. */
-  async issue(clientName: string, role: string): Promise<{ key: string; clientId: string; keyId: string }> {
+  async issue(
+    clientName: string,
+    role: string,
+    options: IssueOptions = {},
+  ): Promise<{ key: string; clientId: string; keyId: string }> {
     if (!CLIENT_NAME.test(clientName)) {
       throw new ValidationFailed([{ field: 'name', message: 'must be 1-64 letters, digits, _ . -' }]);
     }
     if (role !== 'client' && role !== 'operator') {
       throw new ValidationFailed([{ field: 'role', message: 'must be client or operator' }]);
     }
-    const prefix = `pk_${role === 'operator' ? 'op' : 'live'}_`;
-    const key = `${prefix}${randomBytes(32).toString('base64url')}`;
+    const days = options.expiresInDays;
+    if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 3650)) {
+      throw new ValidationFailed([
+        { field: 'expires', message: 'must be a whole number of days from 1 to 3650' },
+      ]);
+    }
+    const key = `pk_${role === 'operator' ? 'op' : 'live'}_${randomBytes(32).toString('base64url')}`;
     const keyId = randomUUID();
-    const clientId = await this.store.addKey(clientName, { id: keyId, role, hash: hashApiKey(key), prefix });
+    const clientId = await this.store.addKey(clientName, {
+      id: keyId,
+      role,
+      hash: hashApiKey(key),
+      prefix: key.slice(0, SHOWN_KEY_CHARACTERS),
+      expiresAt: days === undefined ? null : new Date(Date.now() + days * 86_400_000),
+    });
     return { key, clientId, keyId };
   }
 
   /** The principal behind a bearer key, or Unauthenticated. */
   async authenticate(key: string | undefined): Promise<Principal> {
-    if (key === undefined || key.length < 16 || key.length > 200) throw new Unauthenticated();
+    if (key === undefined || !KEY_SHAPE.test(key)) throw new Unauthenticated();
     const found: ApiKeyRecord | null = await this.store.findActive(hashApiKey(key));
-    if (!found) throw new Unauthenticated('The API key is unknown or revoked.');
+    if (!found) throw new Unauthenticated('The API key is unknown, revoked or expired.');
+    this.recordUse(found.id);
     return { clientId: found.clientId, role: found.role, actor: `key:${found.id}` };
   }
 
@@ -48,7 +89,38 @@ export class ApiKeys {
     return this.store.revokeAll(clientName);
   }
 
-  list(): Promise<ApiKeyListing[]> {
-    return this.store.list();
+  /** Revokes one key by its id; false when there is no such active key. */
+  revokeKey(keyId: string): Promise<boolean> {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(keyId)) {
+      throw new ValidationFailed([{ field: 'key_id', message: 'must be a key id as key-list shows it' }]);
+    }
+    return this.store.revokeOne(keyId);
+  }
+
+  /**
+   * A new key for the named client in place of all its others: what `make dev` gives each run, so the keys of
+   * earlier runs stop working.
+   */
+  async reissue(
+    clientName: string,
+    role: string,
+  ): Promise<{ key: string; clientId: string; keyId: string; revoked: number }> {
+    const revoked = await this.store.revokeAll(clientName);
+    return { ...(await this.issue(clientName, role)), revoked };
+  }
+
+  list(clientName?: string): Promise<ApiKeyListing[]> {
+    return this.store.list(clientName);
+  }
+
+  /** Records the key's use in the background, at most once per `TOUCH_INTERVAL_MS`: never delays the request. */
+  private recordUse(keyId: string): void {
+    const now = Date.now();
+    if (now - (this.touched.get(keyId) ?? 0) < TOUCH_INTERVAL_MS) return;
+    this.touched.set(keyId, now);
+    void this.store.touch([keyId]).catch((error: unknown) => {
+      this.touched.delete(keyId);
+      this.onTouchError(error);
+    });
   }
 }

@@ -83,6 +83,16 @@ export class PayoutNotDeletable extends DomainError {
   }
 }
 
+/** The payout's description has changed as often as it may (`MAX_DESCRIPTION_CHANGES`): nothing is written. */
+export class DescriptionChangesExhausted extends DomainError {
+  constructor(limit: number) {
+    super('description_changes_exhausted', 'Description changes exhausted', {
+      detail: `The description of this payout has been changed ${limit} times, the most it may be.`,
+      facts: { limit },
+    });
+  }
+}
+
 export class IdempotencyKeyInFlight extends DomainError {
   constructor() {
     super('idempotency_key_in_flight', 'Request in progress', {

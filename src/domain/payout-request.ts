@@ -55,8 +55,8 @@ export function createProblems(input: CreatePayoutInput, currencies: CurrencyTab
 }
 
 /**
- * A description as stored: trimmed, no control or unstorable characters, at most `NOTE_MAX_LENGTH` (see
- * src/domain/text.ts); empty becomes null. A problem is added to `errors` under `field`.
+ * A description as stored: trimmed, no control, bidi-control or unstorable characters, at most `NOTE_MAX_LENGTH`
+ * (`noteProblem` in src/domain/text.ts); empty becomes null. A problem is added to `errors` under `field`.
  */
 export function normaliseNote(raw: string | null, field: string, errors: FieldError[]): string | null {
   if (raw === null) return null;

@@ -18,6 +18,7 @@ import type { Metrics } from '../metrics.js';
 import type { CurrencyTable } from './currency.js';
 import type { FieldError } from './errors.js';
 import {
+  DescriptionChangesExhausted,
   DomainError,
   Forbidden,
   IdempotencyKeyInFlight,
@@ -113,6 +114,20 @@ export interface PayoutPage {
   next: string | null;
 }
 
+/** A request for a page of a payout's history: its size, and the position to start after. */
+export interface ListEventsQuery {
+  limit: number;
+  /** The `next` of the previous page. */
+  after?: string;
+}
+
+/** A page of a payout's history, oldest first. */
+export interface PayoutEventPage {
+  items: PayoutHistoryEntry[];
+  /** The position to ask the next page after, or null on the last page. */
+  next: string | null;
+}
+
 interface Wanted {
   event?: PayoutEvent;
   description?: string | null;
@@ -130,6 +145,12 @@ const OPTIMISTIC_TRIES = 3;
 /** How long the worker's own commands are held back from relays by default (`COMMAND_LEASE_MS`). */
 const DEFAULT_COMMAND_LEASE_MS = 60_000;
 
+/** The history event of a description change (one that is not part of a machine event). */
+const DESCRIBE = 'DESCRIBE';
+
+/** Description changes one payout may have by default (`MAX_DESCRIPTION_CHANGES`). */
+const DEFAULT_MAX_DESCRIPTION_CHANGES = 100;
+
 export interface PayoutServiceDeps {
   store: PayoutStore;
   currencies: CurrencyTable;
@@ -141,6 +162,8 @@ export interface PayoutServiceDeps {
   lifecycle?: PayoutLifecycle;
   /** How long relays leave alone a command the worker carries out itself (`COMMAND_LEASE_MS`). */
   commandLeaseMs?: number;
+  /** Description changes one payout may have (`MAX_DESCRIPTION_CHANGES`); the next one is refused. */
+  maxDescriptionChanges?: number;
 }
 
 export class PayoutService {
@@ -148,12 +171,14 @@ export class PayoutService {
   private readonly store: PayoutStore;
   private readonly idempotencyTtlHours: number;
   private readonly commandLeaseMs: number;
+  private readonly maxDescriptionChanges: number;
 
   constructor(private readonly deps: PayoutServiceDeps) {
     this.store = deps.store;
     this.idempotencyTtlHours = deps.idempotencyTtlHours ?? 24;
     this.lifecycle = deps.lifecycle ?? new PayoutLifecycle();
     this.commandLeaseMs = deps.commandLeaseMs ?? DEFAULT_COMMAND_LEASE_MS;
+    this.maxDescriptionChanges = deps.maxDescriptionChanges ?? DEFAULT_MAX_DESCRIPTION_CHANGES;
   }
 
   /**
@@ -273,9 +298,14 @@ export class PayoutService {
     return { items: page.payouts, next: page.hasMore ? page.last : null };
   }
 
-  async listEvents(principal: Principal, id: string): Promise<PayoutHistoryEntry[]> {
+  /** A page of one payout's history, oldest first. */
+  async listEvents(principal: Principal, id: string, query: ListEventsQuery): Promise<PayoutEventPage> {
+    if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 100) {
+      throw new ValidationFailed([{ field: 'limit', message: 'must be an integer from 1 to 100' }]);
+    }
     const payout = await this.getPayout(principal, id);
-    return this.store.history(payout.id);
+    const page = await this.store.history(payout.id, { limit: query.limit, after: query.after });
+    return { items: page.entries, next: page.hasMore ? page.last : null };
   }
 
   /**
@@ -329,7 +359,24 @@ export class PayoutService {
     if (event === undefined && description === undefined) {
       throw new ValidationFailed([{ field: '', message: 'must change status or description' }]);
     }
-    const payout = await this.change(principal, id, options, () => ({ event, description }));
+    let changeOptions = options;
+    let described = 0;
+    if (description !== undefined) {
+      // The payout is read first (scoped by client: another client's payout is 404 before anything is counted),
+      // and that read stands in for the change's own first one.
+      const current = await this.getPayout(principal, id);
+      described = await this.descriptionChanges(current.id);
+      changeOptions = { ...options, current: options.current ?? current };
+    }
+    const payout = await this.change(principal, id, changeOptions, () => {
+      // Checked after `If-Match` (a stale version is 412 first) and before the machine decides anything. The count
+      // is read before the write, not under its lock: PATCHes racing on one payout may each see room for one more,
+      // so a payout can exceed the limit by at most the number of description changes in flight at once.
+      if (description !== undefined && described >= this.maxDescriptionChanges) {
+        throw new DescriptionChangesExhausted(this.maxDescriptionChanges);
+      }
+      return { event, description };
+    });
     // A request the machine recorded for the worker leaves the payout unfinished; a cancel finishes it.
     return { payout, accepted: event !== undefined && !FINAL_STATUSES.includes(payout.status) };
   }
@@ -431,7 +478,7 @@ export class PayoutService {
       changes: { deleted: wanted.deleted },
       history: {
         from: current.status,
-        event: wanted.event?.type ?? 'DESCRIBE',
+        event: wanted.event?.type ?? DESCRIBE,
         actor: principal.actor,
         actorRole: principal.role,
         reason: options.reason ?? null,
@@ -471,6 +518,16 @@ export class PayoutService {
     }
     if (wanted.description !== undefined) change.changes.description = wanted.description;
     return { change, transition };
+  }
+
+  /**
+   * How many description changes the payout has had: its `DESCRIBE` history rows. A description changed along
+   * with a status is recorded under the machine's event and not counted (a payout has few status changes); it is
+   * refused all the same once the limit is reached.
+   */
+  private async descriptionChanges(payoutId: string): Promise<number> {
+    const counted = await this.store.history(payoutId, { limit: 0, event: DESCRIBE, withTotal: true });
+    return counted.total ?? 0;
   }
 
   private refusal(refusal: Refusal, event: PayoutEvent, current: Payout, principal: Principal): DomainError {

@@ -95,6 +95,29 @@ export interface PayoutListPage {
   hasMore: boolean;
 }
 
+/** Which rows of one payout's history: a page, oldest first, after a position. */
+export interface PayoutHistoryQuery {
+  /** Rows per page; 0 asks for none (only whether any follow, or the total). */
+  limit: number;
+  /** Only rows after this position (the last one of the previous page). */
+  after?: string;
+  /** Only rows of this event, e.g. `DESCRIBE` (the description changes). */
+  event?: string;
+  /** Also count every row of the payout that matches `event`, wherever it is (not only this page): `total`. */
+  withTotal?: boolean;
+}
+
+/**
+ * A page of a payout's history, oldest first, with the position of its last row and whether more follow; with
+ * `withTotal`, how many rows match in all.
+ */
+export interface PayoutHistoryPage {
+  entries: PayoutHistoryEntry[];
+  last: string | null;
+  hasMore: boolean;
+  total?: number;
+}
+
 export interface StuckPayout {
   id: string;
   clientId: string;
@@ -123,7 +146,12 @@ export interface PayoutStore {
    */
   saveLocked(read: PayoutRead, prepare: (current: Payout) => VersionedChange): Promise<Payout | null>;
   list(clientId: string, filter: PayoutListFilter): Promise<PayoutListPage>;
-  history(payoutId: string): Promise<PayoutHistoryEntry[]>;
+  /**
+   * A page of a payout's history (not scoped by client: the caller has read the payout first). Positions are the
+   * rows' ids, which follow the order the rows were committed in for any one payout: its changes are written one
+   * at a time, each under the payout's row lock.
+   */
+  history(payoutId: string, query: PayoutHistoryQuery): Promise<PayoutHistoryPage>;
   /**
    * Unfinished payouts whose last message is older than the threshold, with none waiting and not given to a person,
    * across clients; claimed (their clock moved) so that two sweepers never take the same one.
@@ -145,19 +173,33 @@ export interface ApiKeyRecord {
 export interface ApiKeyListing {
   client: string;
   keyId: string;
+  /** The key's first characters (12 for keys issued since they were recorded so), never the key. */
   prefix: string;
   role: string;
   createdAt: Date;
+  lastUsedAt: Date | null;
+  expiresAt: Date | null;
   revokedAt: Date | null;
+}
+
+export interface NewApiKey {
+  id: string;
+  role: ApiKeyRecord['role'];
+  hash: string;
+  prefix: string;
+  expiresAt: Date | null;
 }
 
 export interface ApiKeyStore {
   /** Stores a key for the named client, creating the client on its first key. Returns the client's id. */
-  addKey(
-    clientName: string,
-    key: { id: string; role: ApiKeyRecord['role']; hash: string; prefix: string },
-  ): Promise<string>;
+  addKey(clientName: string, key: NewApiKey): Promise<string>;
+  /** The key with this hash, unless revoked or expired. */
   findActive(hash: string): Promise<ApiKeyRecord | null>;
+  /** Records that these keys were used now. */
+  touch(keyIds: readonly string[]): Promise<void>;
   revokeAll(clientName: string): Promise<number>;
-  list(): Promise<ApiKeyListing[]>;
+  /** Revokes one key; false when there is no such active key. */
+  revokeOne(keyId: string): Promise<boolean>;
+  /** Every key, or those of one client. */
+  list(clientName?: string): Promise<ApiKeyListing[]>;
 }

@@ -3,7 +3,7 @@
  * is a new member of the union, a new schema in openapi.yaml and a new case in `parseRecipient`.
  */
 import type { FieldError } from './errors.js';
-import { codePointLength, textProblem } from './text.js';
+import { codePointLength, nameProblem } from './text.js';
 
 export interface IbanRecipient {
   type: 'iban';
@@ -158,7 +158,7 @@ export function parseRecipient(
   }
 
   const holderName = (input.holder_name ?? '').trim();
-  const nameIssue = textProblem(holderName);
+  const nameIssue = nameProblem(holderName);
   if (nameIssue) errors.push({ field: `${fieldBase}.holder_name`, message: nameIssue });
   else if (codePointLength(holderName) < 1 || codePointLength(holderName) > 140) {
     errors.push({ field: `${fieldBase}.holder_name`, message: 'must be 1 to 140 characters' });

@@ -3,9 +3,9 @@
  * handler named by its operationId, runs the `bearerAuth` security handler and validates the request against
  * the contract before the handler runs. No listen here: one app per test, `startApi` for the process.
  *
- * Order matters: request id first (every response carries it), then 415 before any routing or parsing (so a
- * non-JSON body is 415 whatever the route), the JSON parser (400 malformed, 413 too large), the docs' static
- * assets, the contract, and last the one error middleware.
+ * Order matters: request id first (every response carries it), then 414 for a path over 4 KiB and 415 before
+ * any routing or parsing (so a non-JSON body is 415 whatever the route), the JSON parser (400 malformed, 413
+ * too large), the docs' static assets, the contract, and last the one error middleware.
  */
 import express from 'express';
 import type { Express, Request, RequestHandler } from 'express';
@@ -25,6 +25,7 @@ import {
   MethodNotAllowed,
   RouteNotFound,
   UnsupportedMediaType,
+  UriTooLong,
   errorMiddleware,
   fieldProblems,
 } from './problem.js';
@@ -116,6 +117,7 @@ export async function createApp(deps: ApiDeps, options: AppOptions = {}): Promis
   app.set('etag', false);
   app.use(requestContext({ log: deps.log, metrics: deps.metrics, routes: spec.routes }));
   app.use(securityHeaders);
+  app.use(limitPathLength);
   app.use(requireDecodablePath);
   app.use(requireJsonBody);
   // Not `strict`: a body that is valid JSON but not an object (`"text"`, `42`) is then reported by the contract
@@ -147,6 +149,21 @@ function bearerToken(header: unknown): string | undefined {
   const match = /^Bearer +(\S+) *$/i.exec(header);
   return match ? match[1] : undefined;
 }
+
+/** The longest path served, in bytes (the path as sent, percent-encoded; the query is not counted). */
+const MAX_PATH_BYTES = 4096;
+
+/**
+ * 414 for a path over 4 KiB, before anything reads it: no route is that long, and every later step (routing,
+ * decoding, the route label of the metrics) costs at least the path's length.
+ */
+const limitPathLength: RequestHandler = (req, _res, next) => {
+  if (req.path.length > MAX_PATH_BYTES) {
+    next(new UriTooLong(MAX_PATH_BYTES));
+    return;
+  }
+  next();
+};
 
 /** Path parameters are percent-decoded by the router, which throws on broken escapes (`%ED%A0%80`, `%zz`). */
 const requireDecodablePath: RequestHandler = (req, _res, next) => {

@@ -125,8 +125,22 @@ export function operationHandlers(
     },
 
     async listPayoutEvents(c, _req, res) {
-      const events = await service.listEvents(principalOf(c), pathId(c));
-      res.json({ data: events.map(toPayoutEventResource) });
+      const query = c.request.query as Record<string, unknown>;
+      const cursor = optionalString(query.cursor);
+      const after = cursor === undefined ? undefined : decodeCursor(cursor, 'history');
+      if (after === null) {
+        throw new ContractViolated([
+          { pointer: '/query/cursor', message: 'is not a cursor this API issued' },
+        ]);
+      }
+      const page = await service.listEvents(principalOf(c), pathId(c), {
+        limit: typeof query.limit === 'number' ? query.limit : 20,
+        after,
+      });
+      res.json({
+        data: page.items.map(toPayoutEventResource),
+        next_cursor: page.next === null ? null : encodeCursor(page.next, 'history'),
+      });
     },
 
     getMachine(_c, _req, res) {

@@ -119,6 +119,7 @@ const STATUS_OF: Readonly<Record<string, number>> = {
   payout_not_found: 404,
   transition_not_allowed: 409,
   payout_not_deletable: 409,
+  description_changes_exhausted: 409,
   idempotency_key_in_flight: 409,
   version_mismatch: 412,
   idempotency_key_reused: 422,
@@ -217,4 +218,13 @@ export function errorMiddleware(): ErrorRequestHandler {
     }
     sendProblem(res, problem);
   };
+}
+
+/** A request path longer than the API serves, refused before routing (RFC 9110 §15.5.15). */
+export class UriTooLong extends HttpProblem {
+  constructor(limitBytes: number) {
+    super('uri_too_long', 414, 'URI too long', {
+      detail: `The path exceeds ${limitBytes} bytes.`,
+    });
+  }
 }

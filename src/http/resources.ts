@@ -1,6 +1,6 @@
 /**
  * The wire format of the API's resources: a payout and a history entry as `openapi.yaml` describes them (snake
- * case, decimal strings, masked accounts, RFC 3339 times), and the opaque list cursor.
+ * case, decimal strings, masked accounts, RFC 3339 times), and the opaque cursor of a list page.
  */
 import type { Payout, PayoutAction, PayoutHistoryEntry } from '../domain/payout.js';
 import { availableActions, lastErrorOf } from '../domain/payout.js';
@@ -71,15 +71,23 @@ export function toPayoutEventResource(entry: PayoutHistoryEntry): PayoutEventRes
   };
 }
 
-/** The opaque cursor of a list page: the position of the page's last payout. */
-export function encodeCursor(position: string): string {
-  return Buffer.from(`v1:${position}`, 'utf8').toString('base64url');
+/**
+ * What a cursor pages through, and the tag that says so inside it: a cursor of one list is refused by another
+ * (a 400, like any cursor this API did not issue).
+ */
+const CURSOR_TAGS = { payouts: 'v1', history: 'h1' } as const;
+
+export type CursorKind = keyof typeof CURSOR_TAGS;
+
+/** The opaque cursor of a list page: the position of the page's last row (a payout's, or a history row's). */
+export function encodeCursor(position: string, kind: CursorKind = 'payouts'): string {
+  return Buffer.from(`${CURSOR_TAGS[kind]}:${position}`, 'utf8').toString('base64url');
 }
 
-/** A cursor this API issued, as the position it names; null for anything else. */
-export function decodeCursor(cursor: string): string | null {
+/** A cursor this API issued for that kind of list, as the position it names; null for anything else. */
+export function decodeCursor(cursor: string, kind: CursorKind = 'payouts'): string | null {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(cursor)) return null;
-  const match = /^v1:([1-9]\d{0,18})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match || BigInt(match[1]!) > 9223372036854775807n) return null;
-  return match[1]!;
+  const match = /^([a-z0-9]+):([1-9]\d{0,18})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match || match[1] !== CURSOR_TAGS[kind] || BigInt(match[2]!) > 9223372036854775807n) return null;
+  return match[2]!;
 }

@@ -2,6 +2,11 @@
  * The contract, `openapi.yaml`: found, parsed and kept in the three forms the app needs (the document for
  * openapi-backend, the YAML and JSON texts it serves), plus a matcher from a request path to its route template
  * (metrics labels, `Allow` of a 405).
+ *
+ * The served texts are the file as it is; the document for openapi-backend has its discriminators' `mapping`
+ * removed. The mapping is for client generators (without it a discriminator names the schema, so generated
+ * types read `type: 'IbanRecipientInput'` where the wire says `'iban'`); ajv, which validates requests, refuses
+ * it, and needs none: each branch's `type` enum already tells the branches apart.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,7 +17,10 @@ import YAML from 'yaml';
 export interface ApiSpec {
   /** Where the document was read from. */
   path: string;
-  /** A fresh parse for openapi-backend, which dereferences (and so changes) the object it is given. */
+  /**
+   * A fresh parse for openapi-backend, which dereferences (and so changes) the object it is given; without the
+   * discriminators' `mapping`, which its ajv refuses.
+   */
   document(): Document;
   yaml: string;
   json: string;
@@ -39,13 +47,54 @@ export function loadSpec(path = locateSpec()): ApiSpec {
   const yaml = readFileSync(path, 'utf8');
   const parsed = YAML.parse(yaml) as Document;
   const json = JSON.stringify(parsed);
+  const forValidation = JSON.stringify(withoutDiscriminatorMappings(JSON.parse(json)));
   return {
     path,
-    document: () => JSON.parse(json) as Document,
+    document: () => JSON.parse(forValidation) as Document,
     yaml,
     json,
     routes: new RouteTable(parsed),
   };
+}
+
+/**
+ * The document with every `discriminator.mapping` removed, in place (ajv: "discriminator: mapping is not
+ * supported"). Only a `discriminator` that is one (it names its `propertyName`) is touched, so a property or a
+ * schema that happens to be called `discriminator` or `mapping` is left alone.
+ */
+export function withoutDiscriminatorMappings<T>(document: T): T {
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item);
+      return;
+    }
+    if (node === null || typeof node !== 'object') return;
+    const record = node as Record<string, unknown>;
+    const discriminator = record.discriminator as Record<string, unknown> | null | undefined;
+    if (
+      discriminator !== null &&
+      typeof discriminator === 'object' &&
+      typeof discriminator.propertyName === 'string'
+    ) {
+      delete discriminator.mapping;
+    }
+    for (const value of Object.values(record)) visit(value);
+  };
+  visit(document);
+  return document;
+}
+
+const SLASH = 0x2f;
+
+/**
+ * The path without its trailing slashes (`/` stays `/`). A loop, not `replace(/\/+$/, '')`: that regex tries
+ * every run of slashes to the end of the string and fails on what follows, so `/` + 15,000 slashes + `a` held
+ * the event loop for hundreds of milliseconds (quadratic), before authentication; this is linear.
+ */
+export function stripTrailingSlashes(path: string): string {
+  let end = path.length;
+  while (end > 1 && path.charCodeAt(end - 1) === SLASH) end--;
+  return end === path.length ? path : path.slice(0, end);
 }
 
 interface Route {
@@ -80,7 +129,7 @@ export class RouteTable {
 
   /** The route a request path belongs to, or undefined for a path outside the contract. */
   match(path: string): { template: string; methods: string[] } | undefined {
-    const normalised = path.length > 1 ? path.replace(/\/+$/, '') || '/' : path;
+    const normalised = stripTrailingSlashes(path);
     const route = this.routes.find((candidate) => candidate.pattern.test(normalised));
     return route && { template: route.template, methods: route.methods };
   }

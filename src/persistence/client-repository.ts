@@ -1,7 +1,7 @@
 /** API clients and their keys (the domain's `ApiKeyStore`). Keys are stored only as SHA-256 hashes. */
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { ApiKeyListing, ApiKeyRecord, ApiKeyStore } from '../domain/ports.js';
+import type { ApiKeyListing, ApiKeyRecord, ApiKeyStore, NewApiKey } from '../domain/ports.js';
 import type { ApiKeyRow } from './models.js';
 import { ClientRow } from './models.js';
 import { withConnection } from './pg-session.js';
@@ -20,21 +20,20 @@ export async function findOrCreateClient(
   return { id: row.id, name: row.name };
 }
 
-export async function insertApiKey(
-  runner: Runner,
-  key: { id: string; clientId: string; role: 'client' | 'operator'; hash: string; prefix: string },
-): Promise<void> {
+export async function insertApiKey(runner: Runner, key: NewApiKey & { clientId: string }): Promise<void> {
   await runner('api_keys').insert({
     id: key.id,
     client_id: key.clientId,
     role: key.role,
     key_hash: key.hash,
     key_prefix: key.prefix,
+    expires_at: key.expiresAt,
   });
 }
 
 /** Every request runs this, so it is a named statement on a plain connection (see `pg-session`). */
-const FIND_ACTIVE_KEY = 'SELECT id, client_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL';
+const FIND_ACTIVE_KEY = `SELECT id, client_id, role FROM api_keys
+  WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`;
 
 export async function findActiveKeyByHash(db: Knex, hash: string): Promise<ApiKeyRecord | null> {
   const result = await withConnection(db, (client) =>
@@ -56,16 +55,29 @@ export async function revokeClientKeys(runner: Runner, clientName: string): Prom
     .whereIn('client_id', runner('clients').select('id').where({ name: clientName }));
 }
 
-export async function listApiKeys(runner: Runner): Promise<ApiKeyListing[]> {
-  const rows = (await runner('api_keys as k')
+export async function listApiKeys(runner: Runner, clientName?: string): Promise<ApiKeyListing[]> {
+  const query = runner('api_keys as k')
     .join('clients as c', 'c.id', 'k.client_id')
-    .select('c.name', 'k.id', 'k.key_prefix', 'k.role', 'k.created_at', 'k.revoked_at')
-    .orderBy([{ column: 'c.name' }, { column: 'k.created_at' }])) as Array<{
+    .select(
+      'c.name',
+      'k.id',
+      'k.key_prefix',
+      'k.role',
+      'k.created_at',
+      'k.last_used_at',
+      'k.expires_at',
+      'k.revoked_at',
+    )
+    .orderBy([{ column: 'c.name' }, { column: 'k.created_at' }]);
+  if (clientName !== undefined) void query.where('c.name', clientName);
+  const rows = (await query) as Array<{
     name: string;
     id: string;
     key_prefix: string;
     role: string;
     created_at: Date;
+    last_used_at: Date | null;
+    expires_at: Date | null;
     revoked_at: Date | null;
   }>;
   return rows.map((row) => ({
@@ -74,6 +86,8 @@ export async function listApiKeys(runner: Runner): Promise<ApiKeyListing[]> {
     prefix: row.key_prefix,
     role: row.role,
     createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
   }));
 }
@@ -81,10 +95,7 @@ export async function listApiKeys(runner: Runner): Promise<ApiKeyListing[]> {
 export class PgApiKeyStore implements ApiKeyStore {
   constructor(private readonly db: Knex) {}
 
-  addKey(
-    clientName: string,
-    key: { id: string; role: ApiKeyRecord['role']; hash: string; prefix: string },
-  ): Promise<string> {
+  addKey(clientName: string, key: NewApiKey): Promise<string> {
     return translated(() =>
       this.db.transaction(async (tx) => {
         const client = await findOrCreateClient(tx, randomUUID(), clientName);
@@ -98,11 +109,27 @@ export class PgApiKeyStore implements ApiKeyStore {
     return translated(() => findActiveKeyByHash(this.db, hash));
   }
 
+  touch(keyIds: readonly string[]): Promise<void> {
+    return translated(async () => {
+      await this.db('api_keys').update({ last_used_at: this.db.fn.now() }).whereIn('id', keyIds);
+    });
+  }
+
   revokeAll(clientName: string): Promise<number> {
     return translated(() => revokeClientKeys(this.db, clientName));
   }
 
-  list(): Promise<ApiKeyListing[]> {
-    return translated(() => listApiKeys(this.db));
+  revokeOne(keyId: string): Promise<boolean> {
+    return translated(async () => {
+      const count = await this.db('api_keys')
+        .update({ revoked_at: this.db.fn.now() })
+        .where({ id: keyId })
+        .whereNull('revoked_at');
+      return count > 0;
+    });
+  }
+
+  list(clientName?: string): Promise<ApiKeyListing[]> {
+    return translated(() => listApiKeys(this.db, clientName));
   }
 }

@@ -14,6 +14,8 @@ import type {
   CreateOutcome,
   IdempotentOutcome,
   NewHistoryEntry,
+  PayoutHistoryPage,
+  PayoutHistoryQuery,
   PayoutListFilter,
   PayoutListPage,
   PayoutRead,
@@ -343,11 +345,47 @@ export async function listPayoutPage(
   };
 }
 
-export async function listHistory(runner: Runner, payoutId: string): Promise<PayoutHistoryEntry[]> {
-  const rows = (await runner('payout_events')
+/**
+ * One page of a payout's history, oldest first, by the rows' ids (bigserial, never a timestamp); fetches one row
+ * more than asked to know whether another page exists. Exact: a payout's changes are written one at a time, each
+ * with its history row under the payout's row lock, so its rows are committed in the order of their ids; once a
+ * row is visible, so is every earlier one, and a walk never skips a row behind its cursor. With `withTotal`, the
+ * rows matching `event` are counted too.
+ */
+export async function listHistory(
+  runner: Runner,
+  payoutId: string,
+  query: PayoutHistoryQuery,
+): Promise<PayoutHistoryPage> {
+  const rowsQuery = runner<PayoutEventRow>('payout_events')
     .where('payout_id', payoutId)
-    .orderBy('id', 'asc')) as PayoutEventRow[];
-  return rows.map((row) => ({
+    .orderBy('id', 'asc')
+    .limit(query.limit + 1);
+  if (query.after !== undefined) void rowsQuery.where('id', '>', query.after);
+  if (query.event !== undefined) void rowsQuery.where('event', query.event);
+  const [rows, total] = await Promise.all([
+    rowsQuery as Promise<PayoutEventRow[]>,
+    query.withTotal ? countHistory(runner, payoutId, query.event) : undefined,
+  ]);
+  const page = rows.slice(0, query.limit);
+  return {
+    entries: page.map(toHistoryEntry),
+    last: page.length > 0 ? String(page[page.length - 1]!.id) : null,
+    hasMore: rows.length > query.limit,
+    ...(total === undefined ? {} : { total }),
+  };
+}
+
+/** How many history rows the payout has, only those of `event` when given (e.g. its description changes). */
+export async function countHistory(runner: Runner, payoutId: string, event?: string): Promise<number> {
+  const query = runner('payout_events').count({ count: '*' }).where('payout_id', payoutId);
+  if (event !== undefined) void query.where('event', event);
+  const rows = (await query) as Array<{ count: string | number }>;
+  return Number(rows[0]?.count ?? 0);
+}
+
+function toHistoryEntry(row: PayoutEventRow): PayoutHistoryEntry {
+  return {
     id: String(row.id),
     from: row.from_status as PayoutStatus | null,
     to: row.to_status as PayoutStatus,
@@ -357,7 +395,7 @@ export async function listHistory(runner: Runner, payoutId: string): Promise<Pay
     reason: row.reason,
     requestId: row.request_id,
     at: row.at,
-  }));
+  };
 }
 
 /**

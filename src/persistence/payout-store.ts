@@ -7,7 +7,7 @@
  */
 import type { Knex } from 'knex';
 import { StoreUnavailable, ValueRejected } from '../domain/errors.js';
-import type { Payout, PayoutHistoryEntry } from '../domain/payout.js';
+import type { Payout } from '../domain/payout.js';
 import type * as port from '../domain/ports.js';
 import { Batcher } from './batcher.js';
 import { isDataError, isDatabaseUnavailable } from '../database-errors.js';
@@ -71,8 +71,8 @@ export class PgPayoutStore implements port.PayoutStore {
     return translated(() => payouts.listPayoutPage(this.db, clientId, filter));
   }
 
-  history(payoutId: string): Promise<PayoutHistoryEntry[]> {
-    return translated(() => payouts.listHistory(this.db, payoutId));
+  history(payoutId: string, query: port.PayoutHistoryQuery): Promise<port.PayoutHistoryPage> {
+    return translated(() => payouts.listHistory(this.db, payoutId, query));
   }
 
   claimStuck(olderThanSeconds: number, limit: number): Promise<port.StuckPayout[]> {

@@ -56,6 +56,7 @@ export function payoutParts(
     waker,
     metrics,
     idempotencyTtlHours: config.idempotencyTtlHours,
+    maxDescriptionChanges: config.maxDescriptionChanges,
   });
   return { store, service };
 }

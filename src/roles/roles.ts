@@ -25,6 +25,13 @@ function foundation(config: Config, log: Logger, poolMax?: number) {
   return { db, metrics: createMetrics(), ready: databaseReady(db) };
 }
 
+/** The API keys on the role's pool; a failure to record a key's use is only a warning. */
+function apiKeysOn(db: Db, log: Logger): ApiKeys {
+  return new ApiKeys(new PgApiKeyStore(db), (error) =>
+    log.warn({ err: error }, "recording an API key's use failed; tried again on its next use"),
+  );
+}
+
 /** A role's handles, stopped in reverse order of their start, then its pool. */
 function running(db: Db, handles: RunningRole[]): RunningRole {
   return {
@@ -44,7 +51,7 @@ export async function runApi(config: Config, log: Logger): Promise<RunningRole &
     metrics,
     ready,
     service,
-    keys: new ApiKeys(new PgApiKeyStore(db)),
+    keys: apiKeysOn(db, log),
   });
   return { ...running(db, [api]), port: api.port };
 }
@@ -85,7 +92,7 @@ export async function runDev(
   const { db, metrics, ready } = foundation(config, log, Math.max(config.databasePoolMax, 20));
   const parts = payoutParts(config, db, metrics, log);
   const { service } = parts;
-  const keys = new ApiKeys(new PgApiKeyStore(db));
+  const keys = apiKeysOn(db, log);
   const quiet = { opsServer: false };
   const handles: RunningRole[] = [];
   handles.push(await startRelay({ config, log, metrics, db, ready }, quiet));

@@ -126,10 +126,16 @@ describe('typed client against the running app', () => {
     expect(second.data.map((payout) => payout.id)).to.deep.equal([created.id]);
 
     const events = await payouts.listPayoutEvents(created.id);
-    expect(events.map((event) => [event.from, event.to, event.event, event.request_id])).to.deep.equal([
+    expect(events.next_cursor).to.equal(null);
+    expect(events.data.map((event) => [event.from, event.to, event.event, event.request_id])).to.deep.equal([
       [null, 'created', 'CREATE', 'sdk-create-2'],
       ['created', 'created', 'DESCRIBE', 'sdk-describe-2'],
     ]);
+    const oldest = await payouts.listPayoutEvents(created.id, { limit: 1 });
+    expect(oldest.data.map((event) => event.event)).to.deep.equal(['CREATE']);
+    const newer = await payouts.listPayoutEvents(created.id, { limit: 1, cursor: oldest.next_cursor! });
+    expect(newer.data.map((event) => event.event)).to.deep.equal(['DESCRIBE']);
+    expect(newer.next_cursor).to.equal(null);
   });
 
   it('cancels a payout (DELETE); it then reads as a 404 problem', async () => {

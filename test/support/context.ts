@@ -62,6 +62,7 @@ export function createTestContext(config: Config, overrides: TestContextOverride
     waker,
     metrics,
     idempotencyTtlHours: config.idempotencyTtlHours,
+    maxDescriptionChanges: config.maxDescriptionChanges,
   });
   const maintenance = new MaintenanceService({
     store,

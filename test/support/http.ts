@@ -49,12 +49,18 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(db: Db, overrides: Omit<ContextOverrides, 'db'> = {}): Promise<TestApi> {
+/** `env`: settings of the API's configuration, by their variables (e.g. `{ MAX_DESCRIPTION_CHANGES: '3' }`). */
+export async function startTestApi(
+  db: Db,
+  overrides: Omit<ContextOverrides, 'db'> = {},
+  env: Record<string, string> = {},
+): Promise<TestApi> {
   const config = loadConfig({
     DATABASE_URL: testDatabaseUrl(),
     LOG_LEVEL: 'silent',
     PORT: '0',
     HOST: '127.0.0.1',
+    ...env,
   });
   const ctx = createContext(config, {
     db,

@@ -11,6 +11,8 @@ import type {
   CreateOutcome,
   IdempotentOutcome,
   NewHistoryEntry,
+  PayoutHistoryPage,
+  PayoutHistoryQuery,
   PayoutListFilter,
   PayoutListPage,
   PayoutRead,
@@ -158,12 +160,28 @@ export class MemoryPayoutStore implements PayoutStore {
     };
   }
 
-  history(payoutId: string): Promise<PayoutHistoryEntry[]> {
-    return settled(() =>
-      this.events
-        .filter((event) => event.payoutId === payoutId)
-        .map(({ payoutId: _payoutId, ...entry }) => ({ ...entry, at: new Date(entry.at) })),
-    );
+  history(payoutId: string, query: PayoutHistoryQuery): Promise<PayoutHistoryPage> {
+    return settled(() => {
+      // PostgreSQL refuses a position that is not a bigint (a data error: `ValueRejected`).
+      if (query.after !== undefined && !/^\d{1,19}$/.test(query.after)) {
+        throw new ValueRejected(new Error(`invalid position ${query.after}`));
+      }
+      const after = query.after === undefined ? undefined : Number(query.after);
+      // Ids are given in insertion order: `events` is already sorted by them.
+      const ofPayout = this.events.filter(
+        (event) => event.payoutId === payoutId && (query.event === undefined || event.event === query.event),
+      );
+      const matching = ofPayout.filter((event) => after === undefined || Number(event.id) > after);
+      const page = matching
+        .slice(0, query.limit)
+        .map(({ payoutId: _payoutId, ...entry }) => ({ ...entry, at: new Date(entry.at) }));
+      return {
+        entries: page,
+        last: page.length > 0 ? page[page.length - 1]!.id : null,
+        hasMore: matching.length > query.limit,
+        ...(query.withTotal ? { total: ofPayout.length } : {}),
+      };
+    });
   }
 
   claimStuck(olderThanSeconds: number, limit: number): Promise<StuckPayout[]> {

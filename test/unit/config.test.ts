@@ -14,6 +14,11 @@ describe('config', () => {
     expect(config.currencies.get('KWD')!.maxMinor).to.equal(300000000n);
   });
 
+  it('allows 100 description changes per payout by default, at least 1', () => {
+    expect(loadConfig({}).maxDescriptionChanges).to.equal(100);
+    expect(loadConfig({ MAX_DESCRIPTION_CHANGES: '1' }).maxDescriptionChanges).to.equal(1);
+  });
+
   it('allows port 0 so tests can bind a free port', () => {
     expect(loadConfig({ PORT: '0' }).port).to.equal(0);
   });
@@ -35,6 +40,8 @@ describe('config', () => {
     ['AMQP_NAMESPACE', 'a b'],
     ['RELAY_LEASE_MS', '100'],
     ['STUCK_AFTER_SECONDS', '30'],
+    ['MAX_DESCRIPTION_CHANGES', '0'],
+    ['MAX_DESCRIPTION_CHANGES', 'many'],
   ] as const) {
     it(`stops on a bad ${key} and names it`, () => {
       expect(() => loadConfig({ [key]: value })).to.throw(ConfigError, key);

@@ -36,6 +36,11 @@ describe('MemoryPayoutStore', () => {
     });
   });
 
+  /** Every history row of `id`, oldest first. */
+  async function historyOf(id: string) {
+    return (await store.history(id, { limit: 1_000 })).entries;
+  }
+
   async function created(): Promise<Payout> {
     const result = await service.createPayout(client, payoutInput(), {
       ...ctx,
@@ -73,12 +78,12 @@ describe('MemoryPayoutStore', () => {
     expect(await store.save(descriptionChange({ ...payout, clientId: randomUUID() }, 'not theirs'))).to.equal(
       null,
     );
-    expect(await store.history(payout.id)).to.have.length(1);
+    expect(await historyOf(payout.id)).to.have.length(1);
     const saved = await store.save(descriptionChange(payout, 'mine'));
     expect(saved).to.deep.include({ version: 2, description: 'mine', status: 'created', stage: 'queued' });
     expect(saved!.updatedAt.getTime()).to.equal(time);
     expect(await store.save(descriptionChange(payout, 'stale'))).to.equal(null);
-    const history = await store.history(payout.id);
+    const history = await historyOf(payout.id);
     expect(history.map((entry) => [entry.from, entry.to, entry.event])).to.deep.equal([
       [null, 'created', 'CREATE'],
       ['created', 'created', 'DESCRIBE'],
@@ -93,7 +98,7 @@ describe('MemoryPayoutStore', () => {
     expect(deleted).to.deep.include({ status: 'cancelled', version: 2 });
     expect(await store.find({ clientId, id: payout.id, includeDeleted: false })).to.equal(null);
     expect(await store.save(descriptionChange(deleted, 'after deletion'))).to.equal(null);
-    expect(await store.history(payout.id)).to.have.length(2);
+    expect(await historyOf(payout.id)).to.have.length(2);
   });
 
   it('withdraws the waiting messages of the settled command, never the change’s own', async () => {
@@ -127,7 +132,7 @@ describe('MemoryPayoutStore', () => {
       .saveLocked(read, (current) => descriptionChange({ ...current, version: 7 }, 'not at its version'))
       .catch((error: Error) => error.message);
     expect(stale).to.match(/changed while locked/);
-    expect(await store.history(payout.id)).to.have.length(1);
+    expect(await historyOf(payout.id)).to.have.length(1);
     expect(
       (await store.saveLocked(read, (current) => descriptionChange(current, 'locked')))!.version,
     ).to.equal(2);
@@ -153,6 +158,33 @@ describe('MemoryPayoutStore', () => {
       hasMore: false,
     });
     const bad = await store.list(clientId, { limit: 1, after: 'abc' }).catch((error: unknown) => error);
+    expect(bad).to.be.instanceOf(ValueRejected);
+  });
+
+  it('pages a history by position, oldest first, by event, with its total when asked; refuses a bad position', async () => {
+    let payout = await created();
+    for (const description of ['a', 'b', 'c'])
+      payout = (await store.save(descriptionChange(payout, description)))!;
+    await created(); // another payout's rows are not in this one's history
+    const first = await store.history(payout.id, { limit: 2 });
+    expect(first.entries.map((entry) => entry.event)).to.deep.equal(['CREATE', 'DESCRIBE']);
+    expect(first).to.deep.include({ hasMore: true, last: first.entries[1]!.id });
+    expect(first).to.not.have.property('total');
+    const rest = await store.history(payout.id, { limit: 2, after: first.last! });
+    expect(rest.entries.map((entry) => entry.event)).to.deep.equal(['DESCRIBE', 'DESCRIBE']);
+    expect(rest.hasMore).to.equal(false);
+    expect([...first.entries, ...rest.entries].map((entry) => entry.id)).to.deep.equal(
+      (await historyOf(payout.id)).map((entry) => entry.id),
+    );
+    const described = await store.history(payout.id, { limit: 0, event: 'DESCRIBE', withTotal: true });
+    expect(described).to.deep.equal({ entries: [], last: null, hasMore: true, total: 3 });
+    expect(await store.history(randomUUID(), { limit: 5, withTotal: true })).to.deep.equal({
+      entries: [],
+      last: null,
+      hasMore: false,
+      total: 0,
+    });
+    const bad = await store.history(payout.id, { limit: 1, after: 'abc' }).catch((error: unknown) => error);
     expect(bad).to.be.instanceOf(ValueRejected);
   });
 

@@ -9,6 +9,7 @@ import { expect } from 'chai';
 import sinon from 'sinon';
 import { loadConfig } from '../../src/config.js';
 import {
+  DescriptionChangesExhausted,
   Forbidden,
   IdempotencyKeyInFlight,
   IdempotencyKeyReused,
@@ -74,7 +75,7 @@ class RacingStore implements PayoutStore {
   readonly find: PayoutStore['find'] = (read) => this.inner.find(read);
   readonly saveLocked: PayoutStore['saveLocked'] = (read, prepare) => this.inner.saveLocked(read, prepare);
   readonly list: PayoutStore['list'] = (...args) => this.inner.list(...args);
-  readonly history: PayoutStore['history'] = (id) => this.inner.history(id);
+  readonly history: PayoutStore['history'] = (id, query) => this.inner.history(id, query);
   readonly claimStuck: PayoutStore['claimStuck'] = (...args) => this.inner.claimStuck(...args);
   readonly countStuck: PayoutStore['countStuck'] = (seconds) => this.inner.countStuck(seconds);
   readonly deleteExpiredOutcomes: PayoutStore['deleteExpiredOutcomes'] = (ttl) =>
@@ -146,6 +147,11 @@ describe('payout service (in-memory store)', () => {
     return payout;
   }
 
+  /** Every history row of `id`, oldest first. */
+  async function historyOf(id: string) {
+    return (await store.history(id, { limit: 1_000 })).entries;
+  }
+
   /** Everything a change of `id` could have written: compared before and after a refused one. */
   async function written(id: string) {
     const payout = await store.find({ clientId, id, includeDeleted: true });
@@ -153,7 +159,7 @@ describe('payout service (in-memory store)', () => {
       version: payout?.version,
       status: payout?.status,
       description: payout?.description,
-      history: (await store.history(id)).length,
+      history: (await historyOf(id)).length,
       messages: store.messages.map((message) => ({ ...message })),
     };
   }
@@ -194,7 +200,7 @@ describe('payout service (in-memory store)', () => {
       expect(stored!.amount.currency).to.equal('EUR');
       expect(stored!.recipient).to.deep.include({ type: 'iban', iban: IBANS.DE, holder_name: 'Jane Doe' });
 
-      const history = await store.history(payout.id);
+      const history = await historyOf(payout.id);
       expect(history).to.have.length(1);
       expect(history[0]).to.deep.include({
         from: null,
@@ -321,7 +327,7 @@ describe('payout service (in-memory store)', () => {
         service.getPayout(stranger, payout.id),
         service.getPayout(strangerOperator, payout.id),
         service.getPayout(workerPrincipal(stranger.clientId), payout.id),
-        service.listEvents(stranger, payout.id),
+        service.listEvents(stranger, payout.id, { limit: 20 }),
         service.updateDescription(stranger, payout.id, 'mine now', ctx),
         service.deletePayout(stranger, payout.id, ctx),
         service.applyEvent(workerPrincipal(stranger.clientId), payout.id, { type: 'START' }, ctx),
@@ -348,7 +354,8 @@ describe('payout service (in-memory store)', () => {
 
     it('lists a payout’s history in order', async () => {
       const payout = await payoutIn('completed');
-      const events = await service.listEvents(client, payout.id);
+      const { items: events, next } = await service.listEvents(client, payout.id, { limit: 20 });
+      expect(next).to.equal(null);
       expect(events.map(({ from, to, event }) => [from, to, event])).to.deep.equal([
         [null, 'created', 'CREATE'],
         ['created', 'processing', 'START'],
@@ -411,7 +418,7 @@ describe('payout service (in-memory store)', () => {
             expect(result.payout.version).to.equal(payout.version + 1);
             const stored = await store.find({ clientId, id: payout.id, includeDeleted: false });
             expect(stored).to.deep.include({ status: result.payout.status, version: payout.version + 1 });
-            const history = await store.history(payout.id);
+            const history = await historyOf(payout.id);
             expect(history).to.have.length(before.history + 1);
             expect(history.at(-1)).to.deep.include({
               from,
@@ -472,7 +479,7 @@ describe('payout service (in-memory store)', () => {
         ctx,
       );
       expect(cancelled).to.deep.include({ status: 'cancelled', stage: null });
-      expect((await store.history(payout.id)).at(-1)).to.deep.include({ event: 'CANCEL', reason: null });
+      expect((await historyOf(payout.id)).at(-1)).to.deep.include({ event: 'CANCEL', reason: null });
     });
 
     it('refuses a request that changes nothing', async () => {
@@ -503,7 +510,7 @@ describe('payout service (in-memory store)', () => {
       const changed = await service.updateDescription(operator, payout.id, '  paid by hand?  ', ctx);
       expect(changed).to.deep.include({ version: payout.version + 1, description: 'paid by hand?' });
       expect(changed).to.deep.include({ status: 'processing', stage: 'submitting' });
-      expect((await store.history(payout.id)).at(-1)).to.deep.include({
+      expect((await historyOf(payout.id)).at(-1)).to.deep.include({
         from: 'processing',
         to: 'processing',
         event: 'DESCRIBE',
@@ -523,10 +530,7 @@ describe('payout service (in-memory store)', () => {
         ctx,
       );
       expect(changed).to.deep.include({ status: 'cancelled', description: 'not needed', version: 2 });
-      expect((await store.history(payout.id)).map((entry) => entry.event)).to.deep.equal([
-        'CREATE',
-        'CANCEL',
-      ]);
+      expect((await historyOf(payout.id)).map((entry) => entry.event)).to.deep.equal(['CREATE', 'CANCEL']);
     });
 
     it('lets an operator change the description of a final payout, not its status', async () => {
@@ -546,7 +550,7 @@ describe('payout service (in-memory store)', () => {
       expect((await service.listPayouts(client, { limit: 10 })).items).to.have.length(0);
       const seen = await service.getPayout(worker, payout.id);
       expect(seen).to.deep.include({ status: 'cancelled', version: 2 });
-      expect((await store.history(payout.id)).at(-1)).to.deep.include({
+      expect((await historyOf(payout.id)).at(-1)).to.deep.include({
         from: 'created',
         to: 'cancelled',
         event: 'CANCEL',
@@ -589,7 +593,7 @@ describe('payout service (in-memory store)', () => {
       );
       expect(cancelled).to.deep.include({ status: 'cancelled', version: 3, description: 'by the rival' });
       expect(racing.saves.map((change) => change.expectedVersion)).to.deep.equal([1, 2]);
-      expect((await store.history(payout.id)).map((entry) => entry.event)).to.deep.equal([
+      expect((await historyOf(payout.id)).map((entry) => entry.event)).to.deep.equal([
         'CREATE',
         'DESCRIBE',
         'CANCEL',
@@ -634,7 +638,7 @@ describe('payout service (in-memory store)', () => {
         expect(cancelled).to.deep.include({ status: 'cancelled', version: races + 2 });
         expect(racing.saves, `${races} races`).to.have.length(Math.min(races + 1, OPTIMISTIC_TRIES));
         expect(saveLocked.callCount, `${races} races`).to.equal(races < OPTIMISTIC_TRIES ? 0 : 1);
-        const events = (await store.history(payout.id)).map((entry) => entry.event);
+        const events = (await historyOf(payout.id)).map((entry) => entry.event);
         expect(events).to.deep.equal(['CREATE', ...Array<string>(races).fill('DESCRIBE'), 'CANCEL']);
       }
     });
@@ -689,7 +693,7 @@ describe('payout service (in-memory store)', () => {
         [1, true],
         [2, true],
       ]);
-      expect((await store.history(payout.id)).at(-1)).to.deep.include({
+      expect((await historyOf(payout.id)).at(-1)).to.deep.include({
         from: 'processing',
         to: 'completed',
         event: 'PROVIDER_SUCCEEDED',
@@ -739,7 +743,7 @@ describe('payout service (in-memory store)', () => {
       expect(request).to.deep.include({ accepted: true });
       const done = await service.applyEvent(worker, payout.id, { type: 'PROVIDER_SUCCEEDED', seq: 2 }, ctx);
       expect(done.status).to.equal('completed');
-      expect((await store.history(payout.id)).at(-1)!.reason).to.equal(
+      expect((await historyOf(payout.id)).at(-1)!.reason).to.equal(
         "The provider overruled the operator's request to fail: the payout is completed.",
       );
     });
@@ -797,6 +801,107 @@ describe('payout service (in-memory store)', () => {
       sinon.assert.notCalled(list);
       for (const limit of [1, 100]) await service.listPayouts(client, { limit });
       sinon.assert.calledTwice(list);
+    });
+  });
+
+  describe('listEvents', () => {
+    it('pages oldest first with `next`, until the last page, with no overlap and no gap', async () => {
+      let payout = await payoutIn('created');
+      for (let n = 1; n <= 4; n += 1)
+        payout = await service.updateDescription(client, payout.id, `take ${n}`, ctx);
+      const first = await service.listEvents(client, payout.id, { limit: 2 });
+      expect(first.items.map((entry) => entry.event)).to.deep.equal(['CREATE', 'DESCRIBE']);
+      expect(first.next).to.equal(first.items[1]!.id);
+      const second = await service.listEvents(client, payout.id, { limit: 2, after: first.next! });
+      const third = await service.listEvents(client, payout.id, { limit: 2, after: second.next! });
+      expect(third.next).to.equal(null);
+      const walked = [...first.items, ...second.items, ...third.items].map((entry) => entry.id);
+      expect(walked).to.deep.equal((await historyOf(payout.id)).map((entry) => entry.id));
+      expect(walked).to.have.length(5);
+      // A page that ends with the last row exactly says so: no empty page after it.
+      expect((await service.listEvents(client, payout.id, { limit: 5 })).next).to.equal(null);
+    });
+
+    it('validates `limit` (1–100) as a field, asking nothing of the store', async () => {
+      const payout = await payoutIn('created');
+      const history = sinon.spy(store, 'history');
+      for (const limit of [0, 101, 1.5, Number.NaN]) {
+        const outcome = await outcomeOf(service.listEvents(client, payout.id, { limit }));
+        expect(
+          (outcome as ValidationFailed).fields!.map((error) => error.field),
+          String(limit),
+        ).to.deep.equal(['limit']);
+      }
+      sinon.assert.notCalled(history);
+      for (const limit of [1, 100]) await service.listEvents(client, payout.id, { limit });
+      sinon.assert.calledTwice(history);
+    });
+  });
+
+  describe('description changes: at most `maxDescriptionChanges` per payout', () => {
+    const LIMIT = 2;
+
+    beforeEach(() => {
+      service = new PayoutService({
+        store,
+        currencies: CURRENCIES,
+        scheduler: new PayoutMessages(),
+        commandLeaseMs: LEASE_MS,
+        maxDescriptionChanges: LIMIT,
+      });
+    });
+
+    async function spent(): Promise<Payout> {
+      let payout = await payoutIn('created');
+      for (let n = 1; n <= LIMIT; n += 1)
+        payout = await service.updateDescription(client, payout.id, `take ${n}`, ctx);
+      return payout;
+    }
+
+    it('refuses the next one with DescriptionChangesExhausted { limit }, writing nothing', async () => {
+      const payout = await spent();
+      const before = await written(payout.id);
+      expect(before).to.include({ version: 1 + LIMIT, history: 1 + LIMIT, description: `take ${LIMIT}` });
+      for (const attempt of [
+        () => service.updateDescription(client, payout.id, 'one too many', ctx),
+        () => service.updateDescription(operator, payout.id, 'one too many', ctx),
+        () => service.updateDescription(client, payout.id, null, { ...ctx, expectedVersion: payout.version }),
+        // A description along with a status is a description change too.
+        () => service.updatePayout(client, payout.id, { status: 'cancelled', description: 'x' }, ctx),
+      ]) {
+        const outcome = await outcomeOf<unknown>(attempt());
+        expect(outcome).to.be.instanceOf(DescriptionChangesExhausted);
+        expect(outcome).to.deep.include({ code: 'description_changes_exhausted', facts: { limit: LIMIT } });
+      }
+      expect(await written(payout.id)).to.deep.equal(before);
+    });
+
+    it('answers a stale expected version first (VersionMismatch), and another client’s payout as not found', async () => {
+      const payout = await spent();
+      expect(
+        await outcomeOf(service.updateDescription(client, payout.id, 'x', { ...ctx, expectedVersion: 1 })),
+      ).to.be.instanceOf(VersionMismatch);
+      expect(await outcomeOf(service.updateDescription(stranger, payout.id, 'x', ctx))).to.be.instanceOf(
+        PayoutNotFound,
+      );
+    });
+
+    it('leaves status changes alone, and counts per payout', async () => {
+      const payout = await spent();
+      const cancelled = await service.updatePayout(client, payout.id, { status: 'cancelled' }, ctx);
+      expect(cancelled.payout).to.include({ status: 'cancelled', version: 2 + LIMIT });
+      const other = await payoutIn('created');
+      expect((await service.updateDescription(client, other.id, 'first', ctx)).version).to.equal(2);
+    });
+
+    it('defaults to 100', async () => {
+      service = serviceOn(store);
+      let payout = await payoutIn('created');
+      for (let n = 1; n <= 100; n += 1)
+        payout = await service.updateDescription(client, payout.id, `take ${n}`, ctx);
+      expect(await outcomeOf(service.updateDescription(client, payout.id, 'x', ctx))).to.be.instanceOf(
+        DescriptionChangesExhausted,
+      );
     });
   });
 });

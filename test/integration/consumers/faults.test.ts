@@ -86,7 +86,7 @@ describe('consumers: transient faults and retries', function () {
     const payout = await harness.ctx.service.getPayout(client.principal, id!);
     expect(payout.status).to.equal('failed');
     expect(payout.failure?.code).to.equal('retries_exhausted');
-    const events = await harness.ctx.service.listEvents(client.principal, id!);
+    const { items: events } = await harness.ctx.service.listEvents(client.principal, id!, { limit: 20 });
     // Three retries with their back-off, then the fourth unavailability gives up: the key is voided.
     expect(events.map((event) => event.event)).to.deep.equal([
       'CREATE',

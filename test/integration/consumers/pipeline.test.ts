@@ -32,7 +32,9 @@ describe('consumers: pipeline', function () {
     });
 
     await waitForStatus(harness.ctx, client.principal, created.body.id, 'completed');
-    const events = await harness.ctx.service.listEvents(client.principal, created.body.id);
+    const { items: events } = await harness.ctx.service.listEvents(client.principal, created.body.id, {
+      limit: 20,
+    });
     expect(events.map((event) => `${event.from ?? ''}>${event.to}`)).to.deep.equal([
       '>created',
       'created>processing',

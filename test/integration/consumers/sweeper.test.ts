@@ -106,7 +106,7 @@ describe('consumers: sweeper', function () {
     expect(payout).to.include({ status: 'created', stage: 'needs_attention' });
     expect(payout.snapshot.context).to.deep.include({ redrives: 3, command: null });
     // Two re-drives sent the message again; the third gave the payout to a person; the fourth left it alone.
-    const events = await harness.ctx.service.listEvents(client.operator, id!);
+    const { items: events } = await harness.ctx.service.listEvents(client.operator, id!, { limit: 20 });
     expect(events.filter((event) => event.event === 'REDRIVE')).to.have.length(3);
     expect(redriven.at(-1)).to.equal(0);
     expect(await harness.ctx.db('outbox').where({ payout_id: id }).whereNull('published_at')).to.deep.equal(

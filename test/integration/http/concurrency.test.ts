@@ -63,9 +63,11 @@ describe('concurrent PATCHes of one payout', () => {
     const current = await api.request('GET', `/api/payouts/${id}`, { key: client.key });
     expect(current.body.version).to.equal(1 + counts[200]!);
     expect(current.body.status).to.equal('cancelled');
-    // One history row per success, and the versions the successes saw are all different.
-    const events = await api.request('GET', `/api/payouts/${id}/events`, { key: client.key });
+    // One history row per success (47: more than a default page), and the versions the successes saw are all
+    // different.
+    const events = await api.request('GET', `/api/payouts/${id}/events?limit=100`, { key: client.key });
     expect(events.body.data).to.have.length(1 + counts[200]!);
+    expect(events.body.next_cursor).to.equal(null);
     const versions = responses
       .filter((response) => response.status === 200)
       .map((response) => response.body.version as number);

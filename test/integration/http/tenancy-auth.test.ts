@@ -68,7 +68,7 @@ describe('authentication and tenancy', () => {
         for (const [method, path, json] of payoutRoutes(id)) {
           const response = await api.request(method, path, { key, json });
           expect(response.status, `${method} ${path}`).to.equal(401);
-          expect(response.body.detail).to.match(/unknown or revoked/);
+          expect(response.body.detail).to.match(/unknown, revoked or expired/);
         }
       }
       expect((await api.request('GET', `/api/payouts/${aliceId}`, { key: alice.key })).status).to.equal(200);

@@ -433,7 +433,7 @@ describe('payout service (real PostgreSQL)', () => {
       const payout = await payoutIn(ctx, client, 'created');
       const attempts = [
         ctx.service.getPayout(other.principal, payout.id),
-        ctx.service.listEvents(other.principal, payout.id),
+        ctx.service.listEvents(other.principal, payout.id, { limit: 20 }),
         ctx.service.updateDescription(other.principal, payout.id, 'mine now', ctxOptions),
         ctx.service.applyEvent(other.principal, payout.id, { type: 'CANCEL' }, ctxOptions),
         ctx.service.deletePayout(other.principal, payout.id, ctxOptions),
