@@ -7,7 +7,7 @@
  *
  * Both create an `iban` payout and read its `status`, and must refuse a recipient of type `IbanRecipientInput`
  * (the schema's name, which a generator puts there when a discriminator has no `mapping`). Neither SDK may
- * have an operation the public spec leaves out (`getMetrics`, `getHealth`, …).
+ * have an operation the public spec leaves out (`getHealth`, `getSwaggerUi`, …).
  *
  * Everything happens in a temporary folder outside the repository (its `node_modules` a link to the project's),
  * removed at the end; `--keep` leaves it for a look.

@@ -158,3 +158,16 @@ export async function startRoleOpsServer(
     checks: { database: () => deps.ready().then(() => true), broker: brokerReady },
   });
 }
+
+/**
+ * The API's operations port (`METRICS_PORT`): `/metrics`, `/healthz` and `/readyz`, never on the public port.
+ * Ready means the database answers; the broker is not asked, since payouts go through the outbox.
+ */
+export function startApiOpsServer(deps: Omit<RoleDeps, 'log'>): Promise<OpsServer> {
+  return startOpsServer({
+    port: deps.config.metricsPort,
+    host: deps.config.host,
+    registry: deps.metrics.registry,
+    checks: { database: () => deps.ready().then(() => true) },
+  });
+}

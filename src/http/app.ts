@@ -15,6 +15,7 @@ import type { Context, Request as ApiRequest } from 'openapi-backend';
 import type { ApiKeys } from '../domain/api-keys.js';
 import { Unauthenticated } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import { docsPages } from './docs.js';
 import type { HandlerDeps } from './handlers.js';
 import { operationHandlers } from './handlers.js';
@@ -39,10 +40,11 @@ import {
   fieldErrors,
 } from './validation-errors.js';
 
-/** What the API is made of: the handlers' needs, the API keys, the logger. */
+/** What the API is made of: the handlers' needs, the API keys, the logger, the registry it records requests in. */
 export interface ApiDeps extends HandlerDeps {
   keys: ApiKeys;
   log: Logger;
+  metrics: Metrics;
 }
 
 export interface AppOptions {

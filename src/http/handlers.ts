@@ -10,26 +10,18 @@ import type { CreatePayoutInput, PayoutChangeRequest, PayoutService } from '../d
 import type { Principal } from '../domain/principal.js';
 import type { PayoutStage, PayoutStatus } from '../machines/payout-lifecycle.js';
 import { machineDefinition } from '../machines/definition.js';
-import type { Metrics } from '../metrics.js';
-import { withTimeout } from '../timeout.js';
 import type { DocsPages } from './docs.js';
-import { ContractViolated, ServiceUnavailable } from './problem.js';
+import { ContractViolated } from './problem.js';
 import { requestState } from './request-context.js';
 import { decodeCursor, encodeCursor, toPayoutEventResource, toPayoutResource } from './resources.js';
 import type { ApiSpec } from './spec.js';
 
-/** What the handlers need: the payout service, the registry they serve, and the readiness check. */
+/** What the handlers need: the payout service. */
 export interface HandlerDeps {
   service: PayoutService;
-  metrics: Metrics;
-  /** Resolves when the API can serve: its database answers. */
-  ready: () => Promise<void>;
 }
 
 export type OperationHandler = (c: Context, req: Request, res: Response) => Promise<void> | void;
-
-/** How long `/readyz` waits for the database before calling the API not ready. */
-const READINESS_TIMEOUT_MS = 2000;
 
 export function operationHandlers(
   deps: HandlerDeps,
@@ -165,23 +157,6 @@ export function operationHandlers(
 
     getHealth(_c, _req, res) {
       res.json({ status: 'ok' });
-    },
-
-    async getReadiness(_c, _req, res) {
-      // The outbox lets the API take payouts while the broker is down, so only the database decides.
-      await withTimeout(deps.ready(), READINESS_TIMEOUT_MS, () => new Error('timeout')).catch(
-        (error: unknown) => {
-          throw new ServiceUnavailable(
-            `The database is not reachable (${error instanceof Error ? error.name : 'error'}).`,
-          );
-        },
-      );
-      res.json({ status: 'ready' });
-    },
-
-    async getMetrics(_c, _req, res) {
-      const registry = deps.metrics.registry;
-      res.type(registry.contentType).send(await registry.metrics());
     },
   };
 }

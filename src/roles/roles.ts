@@ -8,12 +8,13 @@ import { startWorker } from '../consumers/payout-consumer.js';
 import { startApi } from '../http/server.js';
 import type { Logger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
+import type { RoleOptions } from '../ops-server.js';
+import { startApiOpsServer } from '../ops-server.js';
 import type { Db } from '../persistence/db.js';
 import { PgApiKeyStore } from '../persistence/client-repository.js';
 import { startRelay } from '../relay/outbox-relay.js';
 import { startSweeper } from '../sweeper/sweeper.js';
 import { databaseReady, maintenanceOf, openDatabase, paymentProvider, payoutParts } from './parts.js';
-import type { RoleOptions } from '../ops-server.js';
 
 export interface RunningRole {
   stop(): Promise<void>;
@@ -45,15 +46,9 @@ function running(db: Db, handles: RunningRole[]): RunningRole {
 export async function runApi(config: Config, log: Logger): Promise<RunningRole & { port: number }> {
   const { db, metrics, ready } = foundation(config, log);
   const { service } = payoutParts(config, db, metrics, log);
-  const api = await startApi({
-    config,
-    log,
-    metrics,
-    ready,
-    service,
-    keys: apiKeysOn(db, log),
-  });
-  return { ...running(db, [api]), port: api.port };
+  const api = await startApi({ config, log, metrics, service, keys: apiKeysOn(db, log) });
+  const ops = await startApiOpsServer({ config, metrics, ready });
+  return { ...running(db, [{ stop: () => ops.close() }, api]), port: api.port };
 }
 
 /** A role that runs on its own: the `worker`, `relay` and `sweeper` commands (their ops server unless told not to). */
@@ -101,7 +96,10 @@ export async function runDev(
   );
   const maintenance = maintenanceOf(config, parts);
   handles.push(await startSweeper({ config, log, metrics, maintenance, ready }, quiet));
-  const api = await startApi({ config, log, metrics, service, keys, ready });
+  const api = await startApi({ config, log, metrics, service, keys });
+  // One registry for every role here: the API's ops port serves all their metrics.
+  const ops = await startApiOpsServer({ config, metrics, ready });
+  handles.push({ stop: () => ops.close() });
   handles.push(api);
   return { ...running(db, handles), port: api.port, keys };
 }

@@ -21,6 +21,8 @@ import type { TestContext as AppContext } from '../support/context.js';
 import { createTestContext as createContext } from '../support/context.js';
 import type { RunningApi } from '../../src/http/server.js';
 import { startApi } from '../../src/http/server.js';
+import type { OpsServer } from '../../src/ops-server.js';
+import { startApiOpsServer } from '../../src/ops-server.js';
 import type { Logger } from '../../src/logger.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -98,6 +100,7 @@ describe('observability: metrics and logs of the running processes', function ()
   let config: Config;
   let broker: Connection;
   let api: RunningApi | undefined;
+  let apiOps: OpsServer;
   const roles: RoleHandle[] = [];
   const contexts: AppContext[] = [];
   let apiCtx: AppContext;
@@ -166,6 +169,7 @@ describe('observability: metrics and logs of the running processes', function ()
 
     apiCtx = roleContext({ DATABASE_POOL_MAX: '3' });
     api = await startApi(apiCtx);
+    apiOps = await startApiOpsServer({ ...apiCtx, config: { ...apiCtx.config, metricsPort: 0 } });
 
     client = await createTestClient(apiCtx.db, 'obs');
     revoked = await createTestClient(apiCtx.db, 'obs-revoked');
@@ -270,7 +274,7 @@ describe('observability: metrics and logs of the running processes', function ()
     });
     await call('GET', `/api/payouts/${randomUUID()}`, { key: client.key, requestId: `obs-unknown-${runId}` });
 
-    scraped.api = await scrape(api.port, 'api');
+    scraped.api = await scrape(apiOps.port, 'api');
     scraped.worker = await scrape(worker.opsPort, 'worker');
     scraped.relay = await scrape(relay.opsPort, 'relay');
     scraped.sweeper = await scrape(sweeper.opsPort, 'sweeper');
@@ -279,6 +283,7 @@ describe('observability: metrics and logs of the running processes', function ()
   after(async () => {
     await Promise.all(roles.splice(0).map((role) => role.stop()));
     await api?.stop();
+    await apiOps?.close();
     await Promise.all(contexts.splice(0).map((ctx) => ctx.db.destroy()));
     if (broker) {
       await deleteTestTopology(broker, config);

@@ -81,16 +81,17 @@ describe('authentication and tenancy', () => {
       expect(response.status).to.equal(200);
     });
 
-    it('documentation, the machine, health and metrics need no key', async () => {
-      for (const path of [
-        '/api/machine',
-        '/api/openapi.json',
-        '/api/openapi.yaml',
-        '/healthz',
-        '/readyz',
-        '/metrics',
-      ]) {
+    it('documentation, the machine and liveness need no key', async () => {
+      for (const path of ['/api/machine', '/api/openapi.json', '/api/openapi.yaml', '/healthz']) {
         expect((await api.request('GET', path)).status, path).to.equal(200);
+      }
+    });
+
+    it('readiness and metrics are not on the public port (they are on the operations port)', async () => {
+      for (const path of ['/readyz', '/metrics']) {
+        const response = await api.request('GET', path);
+        expect(response.status, path).to.equal(404);
+        expect(response.body.code, path).to.equal('route_not_found');
       }
     });
   });

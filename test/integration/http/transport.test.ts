@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import { locateSpec } from '../../../src/http/spec.js';
 import { createLogger } from '../../../src/logger.js';
 import type { Db } from '../../../src/persistence/db.js';
+import { startApiOpsServer } from '../../../src/ops-server.js';
 import { createDb } from '../../../src/persistence/db.js';
 import { openTestDb } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
@@ -406,40 +407,66 @@ describe('HTTP transport', () => {
   });
 
   describe('health and metrics', () => {
-    it('/healthz is alive and /readyz is ready while the database answers', async () => {
+    /** The API's operations port, on the API's own registry and database: what the api role starts beside it. */
+    async function opsOf(
+      ctx: typeof api.ctx,
+    ): Promise<{ get(path: string): Promise<Response>; close(): Promise<void> }> {
+      const ops = await startApiOpsServer({ ...ctx, config: { ...ctx.config, metricsPort: 0 } });
+      return { get: (path) => fetch(`http://127.0.0.1:${ops.port}${path}`), close: () => ops.close() };
+    }
+
+    it('/healthz is alive on the public port; /readyz on the operations port is ready while the database answers', async () => {
       expect((await api.request('GET', '/healthz')).body).to.deep.equal({ status: 'ok' });
-      expect((await api.request('GET', '/readyz')).body).to.deep.equal({ status: 'ready' });
+      const ops = await opsOf(api.ctx);
+      try {
+        const ready = await ops.get('/readyz');
+        expect(ready.status).to.equal(200);
+        expect(await ready.json()).to.deep.include({ status: 'ready' });
+      } finally {
+        await ops.close();
+      }
     });
 
-    it('/readyz is 503 problem+json when the database is unreachable', async () => {
+    it('/readyz is 503 problem+json naming the database when it is unreachable; /healthz stays 200', async () => {
       const quiet = { warn: () => undefined, error: () => undefined };
       const unreachable = createDb('postgres://postgres@127.0.0.1:1/nothing', 1, quiet);
       const down = await startTestApi(unreachable);
+      const ops = await opsOf(down.ctx);
       try {
-        expectProblem(await down.request('GET', '/readyz'), 503, 'service_unavailable');
+        const ready = await ops.get('/readyz');
+        expect(ready.status).to.equal(503);
+        expect(ready.headers.get('content-type')).to.match(/^application\/problem\+json/);
+        expect(await ready.json()).to.deep.include({ code: 'not_ready', checks: { database: 'down' } });
         expect((await down.request('GET', '/healthz')).status).to.equal(200);
       } finally {
+        await ops.close();
         await down.close();
         await unreachable.destroy();
       }
     });
 
-    it('/metrics labels requests by route template, never by raw path', async () => {
+    it('/metrics (operations port) labels requests by route template, never by raw path', async () => {
       await api.request('GET', `/api/payouts/${id}`, { key: client.key });
       await api.request('GET', '/api/payouts/00000000-0000-4000-8000-000000000000', { key: client.key });
       await api.request('GET', '/no/such/route/0192f4f2');
-      const metrics = await api.request('GET', '/metrics');
-      expect(metrics.text).to.match(
+      const ops = await opsOf(api.ctx);
+      let text: string;
+      try {
+        text = await (await ops.get('/metrics')).text();
+      } finally {
+        await ops.close();
+      }
+      expect(text).to.match(
         /http_request_duration_seconds_count\{route="\/api\/payouts\/\{id\}",method="GET",status="200"\} \d+/,
       );
-      expect(metrics.text).to.match(
+      expect(text).to.match(
         /http_request_duration_seconds_count\{route="\/api\/payouts\/\{id\}",method="GET",status="404"\} \d+/,
       );
-      expect(metrics.text).to.match(
+      expect(text).to.match(
         /http_request_duration_seconds_count\{route="unmatched",method="GET",status="404"\} \d+/,
       );
-      expect(metrics.text).to.include('payouts_created_total');
-      expect(metrics.text).to.not.include(id).and.not.include('0192f4f2').and.not.include('00000000-0000');
+      expect(text).to.include('payouts_created_total');
+      expect(text).to.not.include(id).and.not.include('0192f4f2').and.not.include('00000000-0000');
     });
   });
 
