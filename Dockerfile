@@ -2,7 +2,7 @@
 # One image for every role: `docker run payouts-service <role>` with role api (default), worker, relay,
 # sweeper, migrate, dlq-list, dlq-replay, key ... Configuration comes from the environment (src/config.ts).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # Build: dev dependencies and the TypeScript compiler; only dist/ leaves this stage. Redoc is a dev dependency:
 # its standalone bundle (the one file the docs page loads) is copied into dist/assets/redoc/ here.
@@ -12,7 +12,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json knexfile.ts ./
 COPY src ./src
-RUN npm run build && npm run build:redoc
+RUN npm run build
 
 # Production dependencies only, installed apart so the runtime image carries no compiler or test tooling.
 FROM ${NODE_IMAGE} AS deps

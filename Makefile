@@ -47,8 +47,7 @@ dev: ## Migrate, print a development key, run api + relay + worker + sweeper in 
 	$(RUN) dev
 
 build: ## Compile to dist/, with Redoc's bundle copied to dist/assets/redoc/ (a dev dependency: not in the image's node_modules)
-	npx tsc -p tsconfig.build.json
-	npm run --silent build:redoc
+	npm run --silent build
 
 test: lint typecheck deps-check prod-deps-check spec-lint compose-check diagram-check client-check generated-clients-check test-unit test-integration ## The one gate: lint, typecheck, folder layering, production dependency count, spec lint, compose check, diagram and client up to date, generated clients type-check, unit and integration tests
 
