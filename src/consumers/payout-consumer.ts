@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics.js';
 import type { ProcessMessage } from '../messaging/payout-message.js';
 import { ConfirmedPublisher, openBrokerConnection, sleep } from '../messaging/amqp.js';
 import { decodeProcessMessage } from '../messaging/payout-message.js';
+import { keepRawBodiesOn, rawBody } from '../messaging/raw-bodies.js';
 import type { ProcessOutcome } from './process-payout.js';
 import { PayoutProcessor } from './process-payout.js';
 import type { PaymentProvider } from '../domain/provider.js';
@@ -29,6 +30,7 @@ import {
   processEnvelope,
   queueDestination,
   republishedHeaders,
+  republishedProperties,
   retryQueueName,
   topologyNames,
 } from '../messaging/topology.js';
@@ -54,8 +56,9 @@ export interface ProcessMessageHandlerDeps {
 export class ProcessMessageHandler {
   constructor(private readonly deps: ProcessMessageHandlerDeps) {}
 
+  /** `delivery` comes from a raw-body channel (`keepRawBodiesOn`): its body is the Buffer of the bytes sent. */
   async handle(delivery: AsyncMessage): Promise<ConsumerStatus> {
-    const decoded = decodeProcessMessage(delivery.body);
+    const decoded = decodeProcessMessage(rawBody(delivery));
     if (!decoded.ok) return this.deadLetter(delivery, decoded.reason, decoded.detail);
     const message = decoded.message;
     const counters = {
@@ -140,9 +143,11 @@ export class ProcessMessageHandler {
 
   /**
    * Publishes the message to the dead-letter queue with the reason in its headers (confirmed), then acknowledges
-   * the original: a poison message leaves the work queue once, visibly, and is never requeued forever. A message
-   * of a known payout also tells its machine, which moves the payout to `needs_attention` (if that cannot be
-   * written now, the sweeper's re-drive bound gets it there).
+   * the original: a poison message leaves the work queue once, visibly, and is never requeued forever. The copy is
+   * the original as it arrived — its bytes (never a re-serialization of what was parsed), content type and
+   * encoding, ids and headers — so the DLQ tools can show and replay anything, and a replay is the same message.
+   * A message of a known payout also tells its machine, which moves the payout to `needs_attention` (if that
+   * cannot be written now, the sweeper's re-drive bound gets it there).
    */
   private async deadLetter(
     delivery: AsyncMessage,
@@ -159,16 +164,13 @@ export class ProcessMessageHandler {
     };
     await this.publishOrRequeue(
       {
+        ...republishedProperties(delivery),
         exchange: '',
         routingKey: this.deps.names.deadLetterQueue,
         durable: true,
-        contentType: delivery.contentType,
-        messageId: delivery.messageId,
-        correlationId: delivery.correlationId,
-        type: delivery.type,
         headers,
       },
-      delivery.body,
+      rawBody(delivery),
     );
     this.deps.metrics.consumerOutcomes.inc({ outcome: 'dead_letter', reason });
     this.deps.log.error(
@@ -223,7 +225,8 @@ export async function startWorker(ctx: WorkerDeps, options: WorkerOptions = {}):
   const { config, metrics } = ctx;
   const log = ctx.log.child({ component: 'worker' });
   const names = topologyNames(config.amqpNamespace);
-  const connection: Connection = openBrokerConnection(config, log, 'worker');
+  // Raw bodies: the worker decodes the bytes itself, bounded, and dead-letters them exactly as they came.
+  const connection: Connection = keepRawBodiesOn(openBrokerConnection(config, log, 'worker'));
   const publisher = new ConfirmedPublisher(connection);
   const provider = options.provider ?? ctx.provider;
   const handler = new ProcessMessageHandler({

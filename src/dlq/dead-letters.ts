@@ -5,12 +5,23 @@
  * channel, which returns every one of them to the queue (a crash closes it too). Replaying publishes a copy to the
  * work exchange, waits for the broker's confirm, and only then acknowledges the dead letter: an interruption in
  * between leaves a duplicate, which the idempotent worker absorbs.
+ *
+ * Both read bodies as raw bytes (`keepRawBodies`), never decoded: whatever the queue holds — not JSON, invalid
+ * UTF-8, JSON nested thousands of levels deep — is listed (as text, or base64 when it is not UTF-8) and replayed
+ * byte for byte with its content type.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Channel, Connection, SyncMessage } from 'rabbitmq-client';
 import type { Logger } from '../logger.js';
 import { UnroutableMessage } from '../messaging/amqp.js';
 import type { TopologyNames } from '../messaging/topology.js';
-import { HEADERS, republishedHeaders, workDestination } from '../messaging/topology.js';
+import { keepRawBodies, rawBody } from '../messaging/raw-bodies.js';
+import {
+  HEADERS,
+  republishedHeaders,
+  republishedProperties,
+  workDestination,
+} from '../messaging/topology.js';
 
 export interface DeadLetter {
   messageId: string | null;
@@ -19,9 +30,20 @@ export interface DeadLetter {
   reason: string;
   detail: string | null;
   deadLetteredAt: string | null;
-  /** The body as text, cut to 2000 characters (ids only: messages carry no account data). */
+  contentType: string | null;
+  /** The body's size in bytes. */
+  bodyBytes: number;
+  /** `utf8`: `body` is the body's text; `base64`: the body is not UTF-8, and `body` is its bytes in base64. */
+  bodyEncoding: 'utf8' | 'base64';
+  /**
+   * The beginning of the body (ids only: messages carry no account data): its text cut to 2000 characters, or the
+   * base64 of its first 1500 bytes. Never a parse of it.
+   */
   body: string;
 }
+
+const PREVIEW_CHARS = 2000;
+const PREVIEW_BYTES = 1500;
 
 /** Lists up to `limit` dead letters, leaving every one of them in the queue. */
 export async function listDeadLetters(
@@ -29,7 +51,7 @@ export async function listDeadLetters(
   names: TopologyNames,
   limit = 100,
 ): Promise<DeadLetter[]> {
-  const channel = await connection.acquire();
+  const channel = keepRawBodies(await connection.acquire());
   const letters: DeadLetter[] = [];
   let lastTag: number | undefined;
   try {
@@ -62,7 +84,7 @@ export async function replayDeadLetters(
   log: Logger,
   limit?: number,
 ): Promise<ReplayReport> {
-  const channel = await connection.acquire();
+  const channel = keepRawBodies(await connection.acquire());
   const report: ReplayReport = { replayed: 0, failed: 0 };
   const returned = new Set<string>();
   channel.on('basic.return', (message) => {
@@ -79,7 +101,7 @@ export async function replayDeadLetters(
         await replayOne(channel, names, message, returned);
         channel.basicAck({ deliveryTag: message.deliveryTag });
         report.replayed += 1;
-        log.info({ message_id: message.messageId, reason: describe(message).reason }, 'dead letter replayed');
+        log.info({ message_id: message.messageId, reason: deathReason(message) }, 'dead letter replayed');
       } catch (error) {
         // Not acknowledged: the message goes back to the dead-letter queue when the channel closes.
         report.failed += 1;
@@ -112,43 +134,50 @@ async function replayOne(
   ]);
   headers[HEADERS.replayedAt] = new Date().toISOString();
   const messageId = message.messageId ?? `replay-${Date.now()}-${Math.random()}`;
+  // The bytes and properties as they are: a Buffer body is sent untouched under the original content type.
   await channel.basicPublish(
     {
+      ...republishedProperties(message),
       ...workDestination(names),
       mandatory: true,
       durable: true,
-      contentType: message.contentType,
       messageId,
-      correlationId: message.correlationId,
-      type: message.type,
       headers,
     },
-    message.body,
+    rawBody(message),
   );
   await new Promise<void>((resolve) => setImmediate(resolve));
   if (returned.delete(messageId)) throw new UnroutableMessage(names.exchange, 'NO_ROUTE');
 }
 
+function headerText(message: SyncMessage, name: string): string | null {
+  const value: unknown = message.headers?.[name];
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+/** Ours, or the broker's for a message it dead-lettered itself (over the delivery limit). */
+function deathReason(message: SyncMessage): string {
+  return headerText(message, HEADERS.deathReason) ?? headerText(message, 'x-first-death-reason') ?? 'unknown';
+}
+
 function describe(message: SyncMessage): DeadLetter {
-  const headers = message.headers ?? {};
-  const text = (name: string): string | null => {
-    const value: unknown = headers[name];
-    return typeof value === 'string' && value !== '' ? value : null;
-  };
-  // Messages the broker dead-lettered itself (over the delivery limit) carry its reason, not ours.
-  const brokerReason = text('x-first-death-reason');
-  const body = Buffer.isBuffer(message.body)
-    ? message.body.toString('utf8')
-    : typeof message.body === 'string'
-      ? message.body
-      : JSON.stringify(message.body);
+  const bytes = rawBody(message);
+  const utf8 = isUtf8(bytes);
   return {
     messageId: message.messageId ?? null,
-    payoutId: text(HEADERS.payoutId),
-    requestId: text(HEADERS.requestId),
-    reason: text(HEADERS.deathReason) ?? brokerReason ?? 'unknown',
-    detail: text(HEADERS.deathDetail),
-    deadLetteredAt: text(HEADERS.deadLetteredAt),
-    body: body.slice(0, 2000),
+    payoutId: headerText(message, HEADERS.payoutId),
+    requestId: headerText(message, HEADERS.requestId),
+    reason: deathReason(message),
+    detail: headerText(message, HEADERS.deathDetail),
+    deadLetteredAt: headerText(message, HEADERS.deadLetteredAt),
+    contentType: message.contentType ?? null,
+    bodyBytes: bytes.length,
+    bodyEncoding: utf8 ? 'utf8' : 'base64',
+    body: utf8
+      ? bytes
+          .subarray(0, PREVIEW_CHARS * 4)
+          .toString('utf8')
+          .slice(0, PREVIEW_CHARS)
+      : bytes.subarray(0, PREVIEW_BYTES).toString('base64'),
   };
 }

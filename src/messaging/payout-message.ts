@@ -1,9 +1,10 @@
 /**
  * The message contract between the outbox and the worker, in one place: the body of a payout message (one of the
  * payout's commands), the message a command becomes (the scheduling port, written into the outbox by the change
- * that issued it), and decoding a delivery back into that body — bytes → JSON → the shape (ajv), or the reason it
- * is poison.
+ * that issued it), and decoding a delivery back into that body — bytes (bounded in size and depth, strict UTF-8) →
+ * JSON → the shape (ajv), or the reason it is poison.
  */
+import { isUtf8 } from 'node:buffer';
 import { Ajv } from 'ajv';
 import { v7 as uuidv7 } from 'uuid';
 import type { CommandRequest, ProcessingScheduler, ScheduledMessage } from '../domain/scheduling.js';
@@ -85,19 +86,68 @@ export type DecodedMessage =
   | { ok: true; message: ProcessMessage }
   | { ok: false; reason: 'unparseable' | 'invalid_message'; detail: string };
 
+/** Bodies over this size are poison, refused before they are decoded: a payout message is a few hundred bytes. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+/** JSON nested deeper than this is poison, refused before it is parsed: a payout message is two levels deep. */
+export const MAX_MESSAGE_DEPTH = 32;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPENERS = new Set([0x5b, 0x7b]); // [ {
+const CLOSERS = new Set([0x5d, 0x7d]); // ] }
+
 /**
- * The client library parses `application/json` bodies itself and leaves a Buffer when that fails; any other
- * content type arrives as a string or Buffer. All of them are decoded here the same way.
+ * Whether the JSON text in `bytes` nests deeper than `limit`, in one pass without recursion: strings (escapes
+ * included) are skipped, every other bracket counts. Structural characters are ASCII, which never occurs inside a
+ * multi-byte UTF-8 sequence, so the bytes are scanned as they are. For text that is not JSON the answer does not
+ * matter: parsing refuses it anyway.
  */
-export function decodeProcessMessage(body: unknown): DecodedMessage {
-  let value: unknown = body;
-  if (Buffer.isBuffer(body) || typeof body === 'string') {
-    const text = Buffer.isBuffer(body) ? body.toString('utf8') : body;
-    try {
-      value = JSON.parse(text) as unknown;
-    } catch (error) {
-      return { ok: false, reason: 'unparseable', detail: `body is not JSON: ${(error as Error).message}` };
+function nestsDeeperThan(bytes: Buffer, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let index = 0; index < bytes.length; index += 1) {
+    const byte = bytes[index]!;
+    if (inString) {
+      if (byte === BACKSLASH) index += 1;
+      else if (byte === QUOTE) inString = false;
+    } else if (byte === QUOTE) {
+      inString = true;
+    } else if (OPENERS.has(byte)) {
+      depth += 1;
+      if (depth > limit) return true;
+    } else if (CLOSERS.has(byte)) {
+      depth -= 1;
     }
+  }
+  return false;
+}
+
+/**
+ * Decodes a delivery's body — its raw bytes, whatever its content type — into a process message, or the reason it
+ * is poison. Bounded before anything is parsed: the size, strict UTF-8 (no replacement characters), the nesting
+ * depth; so a hostile body costs one linear scan, never a deep recursion.
+ */
+export function decodeProcessMessage(body: Buffer): DecodedMessage {
+  if (body.length > MAX_MESSAGE_BYTES) {
+    return {
+      ok: false,
+      reason: 'unparseable',
+      detail: `body is ${body.length} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`,
+    };
+  }
+  if (!isUtf8(body)) return { ok: false, reason: 'unparseable', detail: 'body is not valid UTF-8' };
+  if (nestsDeeperThan(body, MAX_MESSAGE_DEPTH)) {
+    return {
+      ok: false,
+      reason: 'unparseable',
+      detail: `body is JSON nested deeper than ${MAX_MESSAGE_DEPTH} levels`,
+    };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8')) as unknown;
+  } catch (error) {
+    return { ok: false, reason: 'unparseable', detail: `body is not JSON: ${(error as Error).message}` };
   }
   if (!validate(value)) {
     const detail = (validate.errors ?? [])

@@ -14,7 +14,7 @@
  * PRECONDITION_FAILED). So the tunables that do change live in names: a delay tier is named after its TTL and a
  * new RETRY_DELAYS_MS simply declares new tiers. Anything else that must change takes a new queue name.
  */
-import type { Connection, Envelope } from 'rabbitmq-client';
+import type { Connection, Envelope, HeaderFields } from 'rabbitmq-client';
 import { namespaceProblem } from '../config.js';
 import type { ProcessMessage } from './payout-message.js';
 import { PROCESS_TOPIC } from './payout-message.js';
@@ -56,9 +56,13 @@ export const HEADERS = {
  */
 export const BROKER_DEATH_HEADERS = /^x-(death|first-death-|last-death-)/;
 
+/** Sender-selected distribution headers: on a copy they would route it to more queues than the one we name. */
+const ROUTING_HEADERS = new Set(['CC', 'BCC']);
+
 /**
  * The headers of a message we publish again (to the dead-letter queue, or replayed from it): all of them but the
- * broker's death headers, which would be misleading on a copy, and the names in `drop`.
+ * broker's death headers, which would be misleading on a copy, the routing headers `CC` and `BCC`, and the names in
+ * `drop`.
  */
 export function republishedHeaders(
   headers: Record<string, unknown> | undefined,
@@ -66,7 +70,34 @@ export function republishedHeaders(
 ): Record<string, unknown> {
   const kept: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(headers ?? {})) {
-    if (!BROKER_DEATH_HEADERS.test(name) && !drop.includes(name)) kept[name] = value;
+    if (!BROKER_DEATH_HEADERS.test(name) && !ROUTING_HEADERS.has(name) && !drop.includes(name))
+      kept[name] = value;
+  }
+  return kept;
+}
+
+const REPUBLISHED_PROPERTIES = [
+  'contentType',
+  'contentEncoding',
+  'messageId',
+  'correlationId',
+  'type',
+  'appId',
+  'timestamp',
+  'priority',
+] as const;
+
+export type RepublishedProperties = Pick<HeaderFields, (typeof REPUBLISHED_PROPERTIES)[number]>;
+
+/**
+ * The properties of a message we publish again, as it had them: what its body is (content type and encoding, so
+ * the copy's bytes mean what the original's meant) and where it came from. Never its expiration (a dead letter
+ * must not expire) nor its user id (the broker checks that against the publishing connection).
+ */
+export function republishedProperties(message: HeaderFields): RepublishedProperties {
+  const kept: Record<string, unknown> = {};
+  for (const name of REPUBLISHED_PROPERTIES) {
+    if (message[name] !== undefined) kept[name] = message[name];
   }
   return kept;
 }
