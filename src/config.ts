@@ -36,6 +36,19 @@ export interface Config {
   databaseAppPassword: string | undefined;
   /** Size of the PostgreSQL pool of one process. */
   databasePoolMax: number;
+  /**
+   * Longest one statement may run (`DATABASE_STATEMENT_TIMEOUT_MS`, PostgreSQL's `statement_timeout` on every
+   * connection of the roles), in milliseconds. A statement that has not answered 2 s after it counts as a lost
+   * connection on the client's side too (a silent socket), and a connection is waited for at most this long.
+   */
+  databaseStatementTimeoutMs: number;
+  /** Longest one statement waits for a lock (`DATABASE_LOCK_TIMEOUT_MS`, `lock_timeout`), in milliseconds. */
+  databaseLockTimeoutMs: number;
+  /**
+   * Longest a transaction may sit idle between its statements before PostgreSQL ends the session
+   * (`DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS`, `idle_in_transaction_session_timeout`), in milliseconds.
+   */
+  databaseIdleInTransactionTimeoutMs: number;
   /** RabbitMQ connection string. */
   amqpUrl: string;
   /** Suffix appended to every queue and exchange name (tests use one per run). */
@@ -46,6 +59,11 @@ export interface Config {
   port: number;
   /** HTTP bind address of the API. */
   host: string;
+  /**
+   * Longest an API request may take, from its first byte to its answer, in milliseconds: a request still
+   * unanswered then is answered 503 with `Retry-After` (`REQUEST_TIMEOUT_MS`).
+   */
+  requestTimeoutMs: number;
   /** Port of /metrics, /healthz and /readyz for the worker, relay and sweeper roles (0 picks a free port). */
   metricsPort: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -202,6 +220,22 @@ export function loadConfig(env: Env = process.env): Config {
       `must exceed 3 × PROVIDER_TIMEOUT_MS (${3 * providerTimeoutMs} ms)`,
     );
   }
+  const databaseStatementTimeoutMs = int(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 10_000, 100, 3_600_000);
+  const databaseLockTimeoutMs = int(env, 'DATABASE_LOCK_TIMEOUT_MS', 5_000, 100, 3_600_000);
+  if (databaseLockTimeoutMs > databaseStatementTimeoutMs) {
+    // The statement would be cancelled first: the lock wait would never be what ends it.
+    throw new ConfigError(
+      'DATABASE_LOCK_TIMEOUT_MS',
+      `must not exceed DATABASE_STATEMENT_TIMEOUT_MS (${databaseStatementTimeoutMs} ms)`,
+    );
+  }
+  const databaseIdleInTransactionTimeoutMs = int(
+    env,
+    'DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS',
+    30_000,
+    1_000,
+    3_600_000,
+  );
   return {
     databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/payouts', [
       'postgres:',
@@ -221,11 +255,15 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     databaseAppPassword: env.DATABASE_APP_PASSWORD === '' ? undefined : env.DATABASE_APP_PASSWORD,
     databasePoolMax: int(env, 'DATABASE_POOL_MAX', 10, 1, 200),
+    databaseStatementTimeoutMs,
+    databaseLockTimeoutMs,
+    databaseIdleInTransactionTimeoutMs,
     amqpUrl: url(env, 'AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']),
     amqpNamespace: namespace,
     amqpQueueExpiresMs: int(env, 'AMQP_QUEUE_EXPIRES_MS', 0, 0, 2 ** 31 - 1),
     port: int(env, 'PORT', 8000, 0, 65535),
     host: str(env, 'HOST', '127.0.0.1'),
+    requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
     metricsPort: int(env, 'METRICS_PORT', 9100, 0, 65535),
     logLevel: logLevel as Config['logLevel'],
     currencies,

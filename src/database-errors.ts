@@ -16,8 +16,20 @@ export function isDataError(error: unknown): boolean {
  * (503 instead of 500) and by the worker's retry policy (wait without spending the payout's retries).
  */
 
-/** Class 08 connection exceptions; 57P01-03 admin/crash shutdown, cannot connect now; 53300/53400 connection limits. */
+/**
+ * Class 08 connection exceptions; 57P01-03 admin/crash shutdown, cannot connect now; 53300/53400 connection limits;
+ * 3D000 the database does not exist (not created yet, dropped, a wrong name): nothing this process can fix, and
+ * nothing a request did; 28000/28P01 the login refused (a role or password not there yet, rotated, revoked);
+ * 57014 a statement cancelled (`statement_timeout`); 25P03/57P05 a session ended for idling in a transaction or
+ * idling (`idle_in_transaction_session_timeout`, `idle_session_timeout`).
+ */
 export const DATABASE_UNAVAILABLE_SQLSTATES: readonly string[] = [
+  '3D000',
+  '28000',
+  '28P01',
+  '57014',
+  '25P03',
+  '57P05',
   '08000',
   '08001',
   '08003',
@@ -52,15 +64,27 @@ export const CONNECTION_LOST_MESSAGES: readonly RegExp[] = [
   /Client has encountered a connection error/i,
   /timeout exceeded when trying to connect/i,
   /Client was closed and is not queryable/i,
+  // node-postgres's connect timeout (`connectionTimeoutMillis`) and its `query_timeout` (a silent socket); knex
+  // puts the statement before a statement's error message ("<sql> - Query read timeout").
+  /(^|- )timeout expired$/i,
+  /(^|- )Query read timeout$/i,
 ];
 export const CONNECTION_LOST_NAMES: readonly string[] = ['KnexTimeoutError'];
+
+/**
+ * 55P03 a lock not obtained within `lock_timeout`: the database is there but busy, so the API answers 503 as for an
+ * outage. Not in the list above: the worker's retry policy counts it as a conflict, which spends a retry.
+ */
+export const DATABASE_BUSY_SQLSTATES: readonly string[] = ['55P03'];
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
   if (
     typeof code === 'string' &&
-    (DATABASE_UNAVAILABLE_SQLSTATES.includes(code) || CONNECTION_ERROR_CODES.includes(code))
+    (DATABASE_UNAVAILABLE_SQLSTATES.includes(code) ||
+      DATABASE_BUSY_SQLSTATES.includes(code) ||
+      CONNECTION_ERROR_CODES.includes(code))
   ) {
     return true;
   }
@@ -68,4 +92,31 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     CONNECTION_LOST_NAMES.includes(error.name) ||
     CONNECTION_LOST_MESSAGES.some((pattern) => pattern.test(error.message))
   );
+}
+
+/**
+ * Why the database is unavailable, in a few words an operator can act on (the readiness check's detail and log
+ * line): never the server's message, which may name the database or the role.
+ */
+export function unavailabilityCause(error: unknown): string {
+  // The store's StoreUnavailable carries the database's error as its cause.
+  for (let depth = 0; depth < 5 && error instanceof Error && !isDatabaseUnavailable(error); depth += 1) {
+    const cause = (error as Error & { cause?: unknown }).cause;
+    if (cause === undefined) break;
+    error = cause;
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === '3D000') return 'missing database';
+  if (code === '28000' || code === '28P01') return 'login refused';
+  if (code === '57P03') return 'database starting up or shutting down';
+  if (code === '53300' || code === '53400') return 'too many connections';
+  if (code === '57014') return 'statement timed out';
+  if (code === '55P03') return 'lock wait timed out';
+  if (code === '25P03' || code === '57P05') return 'session ended for idling';
+  if (error instanceof Error) {
+    if (error.name === 'KnexTimeoutError') return 'no connection available in time';
+    if (/(^|- )Query read timeout$/i.test(error.message)) return 'no answer in time';
+  }
+  if (isDatabaseUnavailable(error)) return 'unreachable';
+  return 'failing';
 }

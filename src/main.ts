@@ -8,6 +8,7 @@ import { ApiKeys } from './domain/api-keys.js';
 import type { ApiKeyListing } from './domain/api-keys.js';
 import { ValidationFailed } from './domain/errors.js';
 import { dlqList, dlqReplay, migrateTopology } from './dlq/commands.js';
+import { isDatabaseUnavailable, unavailabilityCause } from './database-errors.js';
 import { createLogger } from './logger.js';
 import { PgApiKeyStore } from './persistence/client-repository.js';
 import { createDb, ensureDatabase, migrateLatest } from './persistence/db.js';
@@ -227,6 +228,15 @@ command(args).catch((error: unknown) => {
   if (refusal) {
     process.stderr.write(`${refusal.message}\n`);
     process.exit(refusal.exitCode);
+  }
+  if (role === 'dev' && isDatabaseUnavailable(error)) {
+    // `make dev` migrates first: without PostgreSQL there is nothing to run, and a stack would say no more.
+    log.debug({ err: error }, 'dev failed');
+    const said = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    process.stderr.write(
+      `dev failed: PostgreSQL is unavailable (${unavailabilityCause(error)}: ${said}); check that it runs and DATABASE_URL\n`,
+    );
+    process.exit(1);
   }
   if (role !== undefined && ONE_SHOT.has(role)) {
     log.debug({ err: error }, `${role} failed`);

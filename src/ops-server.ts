@@ -3,6 +3,7 @@
  * instance's registry), `/healthz` (the process is alive) and `/readyz` (every dependency answers; otherwise 503
  * application/problem+json naming what is down). Plain node:http: these roles have no other HTTP surface.
  */
+import { unavailabilityCause } from './database-errors.js';
 import { PROBLEM_CONTENT_TYPE, problemDocument } from './problem-document.js';
 import { withTimeout } from './timeout.js';
 import { createServer } from 'node:http';
@@ -12,8 +13,29 @@ import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
-/** A dependency check: true when the dependency is usable. It may throw or hang; both count as down. */
+/**
+ * A dependency check: true when the dependency is usable. It may throw or hang; both count as down, and what it
+ * threw says why (`unavailabilityCause`: a missing database, a refused login, unreachable, no answer in time).
+ */
 export type ReadinessCheck = () => Promise<boolean> | boolean;
+
+/** A check that did not answer within its time: the dependency is down (or so slow that it might as well be). */
+export class CheckTimedOut extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`no answer within ${timeoutMs} ms`);
+    this.name = 'CheckTimedOut';
+  }
+}
+
+/** A check's outcome: up, or down with why when the check said (by what it threw). */
+interface CheckResult {
+  up: boolean;
+  cause?: string;
+}
+
+function causeOf(error: unknown): string {
+  return error instanceof CheckTimedOut ? error.message : unavailabilityCause(error);
+}
 
 export interface OpsServerOptions {
   port: number;
@@ -23,6 +45,11 @@ export interface OpsServerOptions {
   checks: Record<string, ReadinessCheck>;
   /** Each check must answer within this many milliseconds. */
   checkTimeoutMs?: number;
+  /**
+   * Where a check's change is said: once at warn when it starts failing (or fails for another cause), once at info
+   * when it passes again — never a line per probe.
+   */
+  log?: Pick<Logger, 'warn' | 'info'>;
 }
 
 export interface OpsServer {
@@ -33,6 +60,22 @@ export interface OpsServer {
 
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
   const timeoutMs = options.checkTimeoutMs ?? 2_000;
+  const said = new Map<string, CheckResult>();
+  /** Logs the checks whose outcome changed since the last probe. */
+  const report = (results: Record<string, CheckResult>) => {
+    for (const [name, result] of Object.entries(results)) {
+      const before = said.get(name);
+      said.set(name, result);
+      if (!result.up && (before === undefined || before.up || before.cause !== result.cause)) {
+        options.log?.warn(
+          { check: name, cause: result.cause },
+          `not ready: ${name} is down${result.cause ? ` (${result.cause})` : ''}`,
+        );
+      } else if (result.up && before !== undefined && !before.up) {
+        options.log?.info({ check: name }, `ready again: ${name} is up`);
+      }
+    }
+  };
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     const send = (status: number, type: string, body: string) => {
@@ -64,15 +107,21 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     if (path === '/healthz') return send(200, 'application/json', JSON.stringify({ status: 'ok' }));
     if (path === '/readyz') {
       void runChecks(options.checks, timeoutMs).then((results) => {
-        const down = Object.entries(results)
-          .filter(([, up]) => !up)
-          .map(([name]) => name);
+        report(results);
+        const down = Object.entries(results).filter(([, result]) => !result.up);
         const checks = Object.fromEntries(
-          Object.entries(results).map(([name, up]) => [name, up ? 'up' : 'down']),
+          Object.entries(results).map(([name, result]) => [name, result.up ? 'up' : 'down']),
         );
         if (down.length === 0)
           return send(200, 'application/json', JSON.stringify({ status: 'ready', checks }));
-        return problem(503, 'not_ready', 'Not ready', `Unavailable: ${down.join(', ')}.`, { checks });
+        const named = down.map(([name, { cause }]) => (cause ? `${name} (${cause})` : name));
+        const causes = Object.fromEntries(
+          down.flatMap(([name, { cause }]) => (cause ? [[name, cause] as const] : [])),
+        );
+        return problem(503, 'not_ready', 'Not ready', `Unavailable: ${named.join(', ')}.`, {
+          checks,
+          ...(Object.keys(causes).length > 0 && { causes }),
+        });
       });
       return;
     }
@@ -105,12 +154,12 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
 async function runChecks(
   checks: Record<string, ReadinessCheck>,
   timeoutMs: number,
-): Promise<Record<string, boolean>> {
+): Promise<Record<string, CheckResult>> {
   const entries = await Promise.all(
     Object.entries(checks).map(([name, check]) =>
-      withTimeout(Promise.resolve().then(check), timeoutMs, () => new Error('timeout')).then(
-        (up) => [name, up] as const,
-        () => [name, false] as const,
+      withTimeout(Promise.resolve().then(check), timeoutMs, () => new CheckTimedOut(timeoutMs)).then(
+        (up): readonly [string, CheckResult] => [name, { up }],
+        (error: unknown): readonly [string, CheckResult] => [name, { up: false, cause: causeOf(error) }],
       ),
     ),
   );
@@ -156,6 +205,7 @@ export async function startRoleOpsServer(
     host: deps.config.host,
     registry: deps.metrics.registry,
     checks: { database: () => deps.ready().then(() => true), broker: brokerReady },
+    log: deps.log.child({ component: 'readiness' }),
   });
 }
 
@@ -163,11 +213,14 @@ export async function startRoleOpsServer(
  * The API's operations port (`METRICS_PORT`): `/metrics`, `/healthz` and `/readyz`, never on the public port.
  * Ready means the database answers; the broker is not asked, since payouts go through the outbox.
  */
-export function startApiOpsServer(deps: Omit<RoleDeps, 'log'>): Promise<OpsServer> {
+export function startApiOpsServer(
+  deps: Omit<RoleDeps, 'log'> & { log?: Logger | undefined },
+): Promise<OpsServer> {
   return startOpsServer({
     port: deps.config.metricsPort,
     host: deps.config.host,
     registry: deps.metrics.registry,
     checks: { database: () => deps.ready().then(() => true) },
+    log: deps.log?.child({ component: 'readiness' }),
   });
 }

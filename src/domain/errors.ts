@@ -126,12 +126,19 @@ export class ValueRejected extends DomainError {
   }
 }
 
-/** The store cannot be reached now: nothing was decided, trying again later can succeed. */
+/**
+ * The store cannot be reached now, or did not answer in time: nothing was decided, trying again later can succeed
+ * (HTTP says when: `Retry-After`).
+ */
 export class StoreUnavailable extends DomainError {
+  /** A failover or a restart of the database takes seconds: a client's retry sooner than this would only be refused. */
+  static readonly RETRY_AFTER_SECONDS = 5;
+
   constructor(cause: unknown) {
     super('service_unavailable', 'Service unavailable', {
-      detail: 'The database is not reachable; retry shortly.',
+      detail: 'The database is not reachable or did not answer in time; retry shortly.',
       cause,
+      retryAfterSeconds: StoreUnavailable.RETRY_AFTER_SECONDS,
     });
   }
 }

@@ -7,7 +7,7 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { FieldError } from '../domain/errors.js';
 import { DomainError, StoreUnavailable, ValueRejected } from '../domain/errors.js';
-import { isDataError, isDatabaseUnavailable } from '../database-errors.js';
+import { isDataError, isDatabaseUnavailable, unavailabilityCause } from '../database-errors.js';
 import { PROBLEM_CONTENT_TYPE, problemDocument } from '../problem-document.js';
 import { requestState } from './request-context.js';
 
@@ -96,8 +96,11 @@ export class UnsupportedMediaType extends HttpProblem {
 }
 
 export class ServiceUnavailable extends HttpProblem {
-  constructor(detail: string) {
-    super('service_unavailable', 503, 'Service unavailable', { detail });
+  constructor(detail: string, retryAfterSeconds = StoreUnavailable.RETRY_AFTER_SECONDS) {
+    super('service_unavailable', 503, 'Service unavailable', {
+      detail,
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+    });
   }
 }
 
@@ -210,7 +213,11 @@ export function errorMiddleware(): ErrorRequestHandler {
     // A read's fields are its query parameters; a write's are its body.
     const problem = toProblem(error, req.method === 'GET' || req.method === 'HEAD' ? 'query' : 'body');
     const state = requestState(res);
-    if (problem.status >= 500) state.log.error({ err: error, problem: problem.code }, 'request failed');
+    // A 503 is the database away (the readiness check says so once, with its cause), not a fault of this code: a
+    // warning naming the cause, without a stack for every request of an outage.
+    if (problem.status === 503)
+      state.log.warn({ problem: problem.code, cause: unavailabilityCause(error) }, 'request failed');
+    else if (problem.status >= 500) state.log.error({ err: error, problem: problem.code }, 'request failed');
     if (res.headersSent) {
       // Too late for a problem document: let Express end the connection.
       next(error);

@@ -4,15 +4,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, createServer } from 'node:http';
-import type { RequestListener, Server } from 'node:http';
+import type { RequestListener, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { StoreUnavailable } from '../domain/errors.js';
 import { PROBLEM_CONTENT_TYPE, problemDocument } from '../problem-document.js';
 import type { ApiDeps } from './app.js';
 import { createApp } from './app.js';
 
 /** The API role's needs: the app's, and where to listen. */
 export interface ApiServerDeps extends ApiDeps {
-  config: { port: number; host: string };
+  config: { port: number; host: string; requestTimeoutMs?: number };
 }
 
 export interface RunningApi {
@@ -21,17 +22,31 @@ export interface RunningApi {
   stop(): Promise<void>;
 }
 
-/** Longest a request may take before it is cut, and how long `stop` waits for requests in flight. */
+/** The default of `REQUEST_TIMEOUT_MS` (src/config.ts), and how long `stop` waits for requests in flight. */
 const REQUEST_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
+
+export interface ApiServerOptions {
+  /**
+   * Longest a request may take, from its first byte to its answer: Node's `requestTimeout` bounds receiving it
+   * (408), this bound the whole (503 with `Retry-After`), so that no handler — a database that stopped answering,
+   * a lock — leaves the client with a socket that never answers.
+   */
+  requestTimeoutMs?: number;
+}
 
 /**
  * The HTTP server around the app. Requests Node's parser refuses (a control character in a header, headers
  * too large) never reach Express; they still get a problem document instead of Node's bare `400`.
  */
-export function createApiServer(app: RequestListener): Server {
-  const server = createServer(app);
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
+export function createApiServer(app: RequestListener, options: ApiServerOptions = {}): Server {
+  const requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const server = createServer((request, response) => {
+    const timer = setTimeout(() => answerTimedOut(response, requestTimeoutMs), requestTimeoutMs);
+    response.once('close', () => clearTimeout(timer));
+    app(request, response);
+  });
+  server.requestTimeout = requestTimeoutMs;
   // Above a typical load balancer's idle timeout, so it is the balancer that closes idle connections.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -62,8 +77,49 @@ export function createApiServer(app: RequestListener): Server {
   return server;
 }
 
+/**
+ * The answer to a request still unanswered after `timeoutMs`: 503 problem+json with `Retry-After`, and the
+ * connection closed after it. Whatever the handler writes later is dropped. A response already begun cannot
+ * become a problem any more: its connection is cut, so the client sees it incomplete rather than waiting.
+ */
+function answerTimedOut(response: ServerResponse, timeoutMs: number): void {
+  if (response.writableEnded) return;
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  const existing = response.getHeader('X-Request-Id');
+  const requestId = typeof existing === 'string' ? existing : randomUUID();
+  const body = JSON.stringify(
+    problemDocument({
+      code: 'service_unavailable',
+      title: 'Service unavailable',
+      status: 503,
+      detail: `The request could not be answered within ${timeoutMs} ms; retry shortly.`,
+      requestId,
+    }),
+  );
+  // For the access log line (src/http/request-context.ts), written when the response closes.
+  const locals = (response as ServerResponse & { locals?: { problem?: string } }).locals;
+  if (locals) locals.problem = 'service_unavailable';
+  response.writeHead(503, {
+    'Content-Type': PROBLEM_CONTENT_TYPE,
+    'Content-Length': Buffer.byteLength(body),
+    'Retry-After': String(StoreUnavailable.RETRY_AFTER_SECONDS),
+    'X-Request-Id': requestId,
+    'Cache-Control': 'no-store',
+    Connection: 'close',
+  });
+  response.end(body);
+  // The handler is not cancelled: whatever it answers later goes nowhere.
+  response.setHeader = () => response;
+  response.writeHead = () => response;
+  response.write = () => true;
+  response.end = () => response;
+}
+
 export async function startApi(ctx: ApiServerDeps): Promise<RunningApi> {
-  const server = createApiServer(await createApp(ctx));
+  const server = createApiServer(await createApp(ctx), { requestTimeoutMs: ctx.config.requestTimeoutMs });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(ctx.config.port, ctx.config.host, () => {

@@ -17,6 +17,7 @@ import type { Knex } from 'knex';
 import type { Logger } from '../logger.js';
 import type { ProcessMessage } from '../messaging/payout-message.js';
 import { PROCESS_TOPIC } from '../messaging/payout-message.js';
+import { connectionSettings } from '../persistence/db.js';
 import type { OutboxMessage } from '../persistence/outbox-repository.js';
 import {
   OUTBOX_CHANNEL,
@@ -44,6 +45,8 @@ import {
 const GAUGE_INTERVAL_MS = 5_000;
 /** Published rows older than the retention are pruned at most this often. */
 const PRUNE_INTERVAL_MS = 10 * 60_000;
+/** The LISTEN statement's answer is waited for at most this long; then the listener reconnects. */
+const LISTEN_TIMEOUT_MS = 10_000;
 
 /**
  * A wake-up flag with a timeout. A `wake()` while nobody waits is remembered, so a NOTIFY that arrives during a
@@ -106,11 +109,12 @@ export class OutboxListener {
   private async connect(): Promise<void> {
     this.retryTimer = undefined;
     if (this.stopped) return;
+    // The pool's connection settings (TCP keepalive, connect timeout), and a bound on the LISTEN itself. A socket
+    // that goes silent while listening is noticed by keepalive only; meanwhile the relay's poll does the work.
     const client = new pg.Client({
-      connectionString: this.databaseUrl,
+      ...connectionSettings(this.databaseUrl),
       application_name: 'payouts-relay-listen',
-      keepAlive: true,
-      connectionTimeoutMillis: 10_000,
+      query_timeout: LISTEN_TIMEOUT_MS,
     });
     this.client = client;
     let lost = false;

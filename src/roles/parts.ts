@@ -15,19 +15,54 @@ import type { Db } from '../persistence/db.js';
 import { createDb } from '../persistence/db.js';
 import { NotifyWaker } from '../persistence/outbox-waker.js';
 import { PgPayoutStore } from '../persistence/payout-store.js';
+import { CheckTimedOut } from '../ops-server.js';
+import { withTimeout } from '../timeout.js';
 
-/** The role's pool on the configured database; knex's warnings go to the role's log. */
+/**
+ * knex's words for a connection it could not make or had to drop, with the error's stack: the same error reaches
+ * whoever asked for the connection (a request's 503, a relay round, the readiness check, which says it once).
+ */
+const KNEX_CONNECTION_TROUBLE = /^(Acquire connection error|Connection Error)\b/;
+
+/**
+ * The role's pool on the configured database, with the configured limits on every connection (statement, lock,
+ * idle transaction; src/persistence/db.ts); knex's warnings go to the role's log, its reports of connection
+ * trouble only to the debug log (an outage would otherwise log a stack per connection attempt).
+ */
 export function openDatabase(config: Config, log: Logger, poolMax = config.databasePoolMax): Db {
-  return createDb(config.databaseUrl, poolMax, {
-    warn: (message) => log.warn({ component: 'knex' }, message),
-    error: (message) => log.error({ component: 'knex' }, message),
-  });
+  const knexLog = log.child({ component: 'knex' });
+  return createDb(
+    config.databaseUrl,
+    poolMax,
+    {
+      warn: (message) =>
+        KNEX_CONNECTION_TROUBLE.test(message) ? knexLog.debug(message) : knexLog.warn(message),
+      error: (message) => knexLog.error(message),
+    },
+    {
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
+      lockTimeoutMs: config.databaseLockTimeoutMs,
+      idleInTransactionTimeoutMs: config.databaseIdleInTransactionTimeoutMs,
+    },
+  );
 }
 
-/** Resolves when the database answers through the role's pool. */
-export function databaseReady(db: Db): () => Promise<void> {
+/** How long the database's readiness check waits for a connection of the role's pool and its answer together. */
+export const DATABASE_READY_TIMEOUT_MS = 2_000;
+
+/**
+ * Resolves when the database answers through the role's own pool — the connections its work uses, not a fresh
+ * one — within `timeoutMs`: a pool whose connections all hang (a silent socket, a lock) fails the check as surely
+ * as a database that is gone, and the error says why (src/database-errors.ts: `unavailabilityCause`). A
+ * connection whose `SELECT 1` goes unanswered that long is dropped (src/persistence/db.ts).
+ */
+export function databaseReady(db: Db, timeoutMs = DATABASE_READY_TIMEOUT_MS): () => Promise<void> {
   return async () => {
-    await db.raw('SELECT 1');
+    await withTimeout(
+      db.raw('SELECT 1').options({ query_timeout: timeoutMs }),
+      timeoutMs,
+      () => new CheckTimedOut(timeoutMs),
+    );
   };
 }
 

@@ -47,7 +47,7 @@ export async function runApi(config: Config, log: Logger): Promise<RunningRole &
   const { db, metrics, ready } = foundation(config, log);
   const { service } = payoutParts(config, db, metrics, log);
   const api = await startApi({ config, log, metrics, service, keys: apiKeysOn(db, log) });
-  const ops = await startApiOpsServer({ config, metrics, ready });
+  const ops = await startApiOpsServer({ config, log, metrics, ready });
   return { ...running(db, [{ stop: () => ops.close() }, api]), port: api.port };
 }
 
@@ -98,7 +98,7 @@ export async function runDev(
   handles.push(await startSweeper({ config, log, metrics, maintenance, ready }, quiet));
   const api = await startApi({ config, log, metrics, service, keys });
   // One registry for every role here: the API's ops port serves all their metrics.
-  const ops = await startApiOpsServer({ config, metrics, ready });
+  const ops = await startApiOpsServer({ config, log, metrics, ready });
   handles.push({ stop: () => ops.close() });
   handles.push(api);
   return { ...running(db, handles), port: api.port, keys };
