@@ -67,6 +67,8 @@ export interface Config {
   /** Port of /metrics, /healthz and /readyz for the worker, relay and sweeper roles (0 picks a free port). */
   metricsPort: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** `json`, `pretty` (readable lines; needs the dev dependency pino-pretty) or `auto`: pretty on a terminal. */
+  logFormat: LogFormat;
   /** Accepted currencies with their minor digits and maximum amount. */
   currencies: CurrencyTable;
   /** Simulated provider: delay of every submit, in milliseconds. */
@@ -162,6 +164,9 @@ function list(env: Env, key: string, fallback: string): string[] {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** `LOG_FORMAT`: JSON lines, readable lines, or readable lines only when writing to a terminal. */
+const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Default maximum amount per currency, in major units: roughly one million US dollars each. */
 export const DEFAULT_CURRENCY_MAX =
@@ -171,6 +176,10 @@ export function loadConfig(env: Env = process.env): Config {
   const logLevel = str(env, 'LOG_LEVEL', 'info');
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const logFormat = str(env, 'LOG_FORMAT', 'auto');
+  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) {
+    throw new ConfigError('LOG_FORMAT', `expected one of ${LOG_FORMATS.join(', ')}`);
   }
   const currencies = wrap('CURRENCIES', () =>
     parseCurrencyTable(
@@ -266,6 +275,7 @@ export function loadConfig(env: Env = process.env): Config {
     requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
     metricsPort: int(env, 'METRICS_PORT', 9100, 0, 65535),
     logLevel: logLevel as Config['logLevel'],
+    logFormat: logFormat as LogFormat,
     currencies,
     providerDelayMs: int(env, 'PROVIDER_DELAY_MS', 500, 0, 600_000),
     providerTimeoutMs,

@@ -3,8 +3,10 @@
  * object, so a careless `log.info({ payout })` cannot leak them; a logged error keeps what says what went wrong
  * and loses what can quote the data it was about (`serializeError`).
  */
+import { createRequire } from 'node:module';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
+import type { LogFormat } from './config.js';
 
 export type { Logger };
 
@@ -94,6 +96,35 @@ function withoutData(value: unknown, seen = new Set<object>()): unknown {
     else clean[key] = item;
   }
   return clean;
+}
+
+/**
+ * Where a process's log lines go: standard output as JSON (production, a pipe, a file), or readable lines through
+ * `pino-pretty` when a person reads them — `LOG_FORMAT=pretty`, or `auto` with standard output a terminal.
+ * pino-pretty is a development dependency, absent from the image: without it the lines stay JSON (`pretty`
+ * says so once on standard error).
+ */
+export function logDestination(
+  format: LogFormat,
+  stdout: NodeJS.WriteStream = process.stdout,
+): NodeJS.WritableStream | undefined {
+  if (format === 'json' || (format === 'auto' && !stdout.isTTY)) return undefined;
+  let pretty: (options: Record<string, unknown>) => NodeJS.WritableStream;
+  try {
+    pretty = createRequire(import.meta.url)('pino-pretty') as typeof pretty;
+  } catch {
+    if (format === 'pretty')
+      process.stderr.write('LOG_FORMAT=pretty: pino-pretty is not installed; logging JSON\n');
+    return undefined;
+  }
+  return pretty({
+    colorize: stdout.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    // The role is the logger's name, printed first; the service and process are the same on every line.
+    ignore: 'pid,hostname,service,role',
+    destination: stdout,
+    sync: true,
+  });
 }
 
 export function createLogger(

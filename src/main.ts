@@ -9,7 +9,7 @@ import type { ApiKeyListing } from './domain/api-keys.js';
 import { ValidationFailed } from './domain/errors.js';
 import { dlqList, dlqReplay, migrateTopology } from './dlq/commands.js';
 import { isDatabaseUnavailable, unavailabilityCause } from './database-errors.js';
-import { createLogger } from './logger.js';
+import { createLogger, logDestination } from './logger.js';
 import { PgApiKeyStore } from './persistence/client-repository.js';
 import { createDb, ensureDatabase, migrateLatest } from './persistence/db.js';
 import { ensureRuntimeRole } from './persistence/runtime-role.js';
@@ -66,7 +66,11 @@ const config = (() => {
     throw error;
   }
 })();
-const log = createLogger({ level: config.logLevel, name: process.argv[2] ?? 'main' });
+const log = createLogger({
+  level: config.logLevel,
+  name: process.argv[2] ?? 'main',
+  destination: logDestination(config.logFormat),
+});
 
 /**
  * A short-lived pool for one command. knex's own warnings (a connection that cannot be made, with its stack) go to
