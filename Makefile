@@ -8,10 +8,18 @@ NAME ?=
 KEY_ID ?=
 EXPIRES_DAYS ?=
 ROLE ?= client
+# Filters and switches of the DLQ tools (make dlq-replay / dlq-drop); empty means not given.
+REASON ?=
+ID ?=
+LIMIT ?=
+DRY_RUN ?=
+FORCE ?=
+CONFIRM ?=
+DLQ_FILTERS = --reason "$(REASON)" --id "$(ID)" --limit "$(LIMIT)" --dry-run "$(DRY_RUN)"
 
 .PHONY: help install up down logs migrate run worker relay sweeper dev build test test-unit test-integration \
         lint fmt typecheck deps-check spec-lint compose-check diagram diagram-check client client-check key key-revoke key-list \
-        dlq-list dlq-replay screenshots shell psql bench bench-drain
+        dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-drain
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -117,11 +125,14 @@ key-revoke: ## Revoke one key (make key-revoke KEY_ID=<id from key-list>) or eve
 key-list: ## List keys [NAME=acme]: id, first 12 characters, client, role, created, last used, expiry, revoked
 	@$(RUN) key-list "$(NAME)"
 
-dlq-list: ## List dead-lettered messages with their reasons
+dlq-list: ## List dead-lettered messages with their reasons, one JSON line each (the logs' field names)
 	@$(RUN) dlq-list
 
-dlq-replay: ## Move dead-lettered messages back to the work queue
-	@$(RUN) dlq-replay
+dlq-replay: ## Move dead letters back to the work queue [REASON=… ID=<payout or message id> LIMIT=n DRY_RUN=1 FORCE=1]
+	@$(RUN) dlq-replay $(DLQ_FILTERS) --force "$(FORCE)"
+
+dlq-drop: ## Delete dead letters for good: prints the count; drops only with CONFIRM=<that count> [REASON=… ID=… LIMIT=n DRY_RUN=1]
+	@$(RUN) dlq-drop $(DLQ_FILTERS) --confirm "$(CONFIRM)"
 
 screenshots: ## Screenshot Swagger UI and Redoc into docs/ (needs Debian's chromium)
 	node --import tsx scripts/screenshots.ts

@@ -2,12 +2,15 @@
  * The one program. `node dist/src/main.js <role>` (or `tsx src/main.ts <role>`) where role is one of the
  * commands below. Configuration comes from the environment (src/config.ts).
  */
+import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { ConfigError, loadConfig } from './config.js';
 import { ApiKeys } from './domain/api-keys.js';
 import type { ApiKeyListing } from './domain/api-keys.js';
 import { ValidationFailed } from './domain/errors.js';
-import { dlqList, dlqReplay, migrateTopology } from './dlq/commands.js';
+import { dlqDrop, dlqList, dlqReplay, migrateTopology } from './dlq/commands.js';
+import type { DeadLetter, DeadLetterFilter } from './dlq/dead-letters.js';
+import { deadLetterFields } from './dlq/dead-letters.js';
 import { isDatabaseUnavailable, unavailabilityCause } from './database-errors.js';
 import { createLogger, logDestination } from './logger.js';
 import { PgApiKeyStore } from './persistence/client-repository.js';
@@ -47,12 +50,55 @@ function refusalOf(error: unknown): CommandRefused | undefined {
 }
 
 /** The one-shot commands an operator runs by hand: any failure is one line on stderr, its stack in the debug log. */
-const ONE_SHOT = new Set(['key', 'key-revoke', 'key-list', 'dlq-list', 'dlq-replay']);
+const ONE_SHOT = new Set(['key', 'key-revoke', 'key-list', 'dlq-list', 'dlq-replay', 'dlq-drop']);
 
 function positiveInt(raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   if (!/^[1-9]\d{0,6}$/.test(raw)) throw new CommandRefused(`"${raw}" is not a positive count`, 2);
   return Number(raw);
+}
+
+/**
+ * The options of `dlq-replay` and `dlq-drop`, each `--name value`. An empty value counts as not given, so the
+ * Makefile can pass every one of its variables as it is.
+ */
+function dlqOptions(command: string, args: string[], extra: string[]): Record<string, string | undefined> {
+  const names = ['reason', 'id', 'limit', 'dry-run', ...extra];
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: Object.fromEntries(names.map((name) => [name, { type: 'string' as const }])),
+    }));
+  } catch {
+    throw usage(`${command} ${names.map((name) => `[--${name} <value>]`).join(' ')}`);
+  }
+  return Object.fromEntries(
+    names.map((name) => [
+      name,
+      typeof values[name] === 'string' && values[name] !== '' ? values[name] : undefined,
+    ]),
+  );
+}
+
+function dlqFilter(options: Record<string, string | undefined>): DeadLetterFilter {
+  return {
+    reason: options.reason,
+    id: options.id,
+    limit: options.limit === undefined ? undefined : positiveInt(options.limit, 0),
+  };
+}
+
+/** A yes/no option: `1` is yes, `0` or nothing is no; anything else is refused rather than guessed. */
+function flag(options: Record<string, string | undefined>, name: string): boolean {
+  const value = options[name];
+  if (value !== undefined && value !== '0' && value !== '1')
+    throw new CommandRefused(`--${name} must be 1 or 0, not "${value}"`, 2);
+  return value === '1';
+}
+
+function printDeadLetters(letters: DeadLetter[]): void {
+  for (const letter of letters) process.stdout.write(`${JSON.stringify(deadLetterFields(letter))}\n`);
 }
 
 const config = (() => {
@@ -164,16 +210,61 @@ const commands: Record<string, Command> = {
     );
   },
 
+  /** One JSON line per dead letter, under the field names of the logs (`message_id`, `payout_id`, `reason`, …). */
   async 'dlq-list'([limit]) {
     const letters = await dlqList(config, positiveInt(limit, 100));
-    for (const letter of letters) process.stdout.write(`${JSON.stringify(letter)}\n`);
+    printDeadLetters(letters);
     process.stderr.write(`${letters.length} dead letter(s) listed; all are still in the queue\n`);
   },
 
-  async 'dlq-replay'([limit]) {
-    const report = await dlqReplay(config, log, limit === undefined ? undefined : positiveInt(limit, 0));
-    process.stdout.write(`${JSON.stringify(report)}\n`);
-    if (report.failed > 0) process.exitCode = 1;
+  /**
+   * `dlq-replay [--reason R] [--id ID] [--limit N] [--dry-run 1] [--force 1]`: with `--dry-run`, the dead letters
+   * it would replay, one JSON line each; then the counts as one JSON line.
+   */
+  async 'dlq-replay'(args) {
+    const options = dlqOptions('dlq-replay', args, ['force']);
+    const dryRun = flag(options, 'dry-run');
+    const report = await dlqReplay(config, log, {
+      ...dlqFilter(options),
+      dryRun,
+      force: flag(options, 'force'),
+    });
+    if (dryRun) printDeadLetters(report.letters);
+    const { replayed, refused, failed } = report;
+    process.stdout.write(`${JSON.stringify({ replayed, refused, failed, dry_run: dryRun })}\n`);
+    if (refused > 0) {
+      process.stderr.write(
+        `${refused} dead letter(s) not replayed and still in the queue: their reason never succeeds (FORCE=1 replays them)\n`,
+      );
+    }
+    if (failed > 0) process.exitCode = 1;
+  },
+
+  /**
+   * `dlq-drop [--reason R] [--id ID] [--limit N] [--dry-run 1] [--confirm N]`: prints the matching dead letters
+   * and their count, and drops them only when `--confirm` is that count. No confirmation, or another number, drops
+   * nothing and exits 1, as does a filter that matches nothing.
+   */
+  async 'dlq-drop'(args) {
+    const options = dlqOptions('dlq-drop', args, ['confirm']);
+    const dryRun = flag(options, 'dry-run');
+    const confirm = options.confirm === undefined ? undefined : positiveInt(options.confirm, 0);
+    const report = await dlqDrop(config, log, { ...dlqFilter(options), dryRun, confirm });
+    const count = report.matched.length;
+    printDeadLetters(report.matched);
+    if (count === 0) throw new CommandRefused('no dead letter matches; nothing dropped', 1);
+    if (report.dropped > 0) {
+      process.stderr.write(`${report.dropped} dead letter(s) dropped\n`);
+    } else if (dryRun) {
+      process.stderr.write(`${count} dead letter(s) would be dropped; nothing dropped (dry run)\n`);
+    } else if (confirm === undefined) {
+      throw new CommandRefused(
+        `${count} dead letter(s) match; nothing dropped: run again with CONFIRM=${count} to drop them`,
+        1,
+      );
+    } else {
+      throw new CommandRefused(`${count} dead letter(s) match, not ${confirm}; nothing dropped`, 1);
+    }
   },
 
   async key([name, role = 'client', expires]) {

@@ -1,12 +1,12 @@
 /**
- * One-shot broker commands of the program: the topology step of `migrate`, `dlq-list` and `dlq-replay`. Each opens
+ * One-shot broker commands of the program: the topology step of `migrate`, `dlq-list`, `dlq-replay` and `dlq-drop`. Each opens
  * its own connection and closes it, whatever happens.
  */
 import { Connection } from 'rabbitmq-client';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { DeadLetter, ReplayReport } from './dead-letters.js';
-import { listDeadLetters, replayDeadLetters } from './dead-letters.js';
+import type { DeadLetter, DropOptions, DropReport, ReplayOptions, ReplayReport } from './dead-letters.js';
+import { dropDeadLetters, listDeadLetters, replayDeadLetters } from './dead-letters.js';
 import { topologyOptions } from '../messaging/amqp.js';
 import type { TopologyNames } from '../messaging/topology.js';
 import { declareTopology, topologyNames } from '../messaging/topology.js';
@@ -51,9 +51,23 @@ export async function dlqList(config: Config, limit = 100): Promise<DeadLetter[]
   );
 }
 
-/** `dlq-replay`: moves the dead letters waiting now (or up to `limit`) back to the work queue. */
-export async function dlqReplay(config: Config, log: Logger, limit?: number): Promise<ReplayReport> {
+/**
+ * `dlq-replay`: moves the matching dead letters waiting now back to the work queue (with `dryRun`, says which it
+ * would move), except those whose reason never succeeds unless `force`.
+ */
+export async function dlqReplay(
+  config: Config,
+  log: Logger,
+  options: ReplayOptions = {},
+): Promise<ReplayReport> {
   return withBroker(config, 'dlq-replay', (connection) =>
-    replayDeadLetters(connection, topologyNames(config.amqpNamespace), log, limit),
+    replayDeadLetters(connection, topologyNames(config.amqpNamespace), log, options),
+  );
+}
+
+/** `dlq-drop`: deletes the matching dead letters for good, when `confirm` is their number. */
+export async function dlqDrop(config: Config, log: Logger, options: DropOptions = {}): Promise<DropReport> {
+  return withBroker(config, 'dlq-drop', (connection) =>
+    dropDeadLetters(connection, topologyNames(config.amqpNamespace), log, options),
   );
 }

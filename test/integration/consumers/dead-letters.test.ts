@@ -191,7 +191,7 @@ describe('consumers: dead letters', function () {
       timeoutMs: 5_000,
     });
     const report = await dlqReplay(harness.config, harness.ctx.log);
-    expect(report).to.deep.equal({ replayed: 1, failed: 0 });
+    expect(report).to.include({ replayed: 1, refused: 0, failed: 0 });
     expect(await queueDepth(harness.broker, names.deadLetterQueue)).to.equal(0);
 
     await harness.startWorker();
