@@ -13,6 +13,7 @@ import type { DeadLetter, DeadLetterFilter } from './dlq/dead-letters.js';
 import { deadLetterFields } from './dlq/dead-letters.js';
 import { isDatabaseUnavailable, unavailabilityCause } from './database-errors.js';
 import { createLogger, logDestination } from './logger.js';
+import { BrokerUnreachable } from './messaging/amqp.js';
 import { PgApiKeyStore } from './persistence/client-repository.js';
 import { createDb, ensureDatabase, migrateLatest } from './persistence/db.js';
 import { ensureRuntimeRole } from './persistence/runtime-role.js';
@@ -323,6 +324,11 @@ command(args).catch((error: unknown) => {
   if (refusal) {
     process.stderr.write(`${refusal.message}\n`);
     process.exit(refusal.exitCode);
+  }
+  if (role === 'dev' && error instanceof BrokerUnreachable) {
+    log.debug({ err: error }, 'dev failed');
+    process.stderr.write(`dev failed: ${error.message}\n`);
+    process.exit(1);
   }
   if (role === 'dev' && isDatabaseUnavailable(error)) {
     // `make dev` migrates first: without PostgreSQL there is nothing to run, and a stack would say no more.

@@ -7,14 +7,24 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { DeadLetter, DropOptions, DropReport, ReplayOptions, ReplayReport } from './dead-letters.js';
 import { dropDeadLetters, listDeadLetters, replayDeadLetters } from './dead-letters.js';
-import { topologyOptions } from '../messaging/amqp.js';
+import { BrokerUnreachable, brokerAddress, topologyOptions } from '../messaging/amqp.js';
 import type { TopologyNames } from '../messaging/topology.js';
 import { declareTopology, topologyNames } from '../messaging/topology.js';
 
+/** How long a one-shot command waits for the broker in all, and before it says that it waits. */
+const CONNECT_WAIT_MS = 15_000;
+const SAY_WAITING_AFTER_MS = 1_000;
+
+/**
+ * Runs `fn` on a connection of its own. A broker that does not answer at once is said (`waiting for RabbitMQ at
+ * …`) rather than waited for in silence, and one that does not answer in `CONNECT_WAIT_MS` fails the command with
+ * `BrokerUnreachable`, which names the address and `AMQP_URL`.
+ */
 async function withBroker<T>(
   config: Config,
   name: string,
   fn: (connection: Connection) => Promise<T>,
+  log?: Pick<Logger, 'info'>,
 ): Promise<T> {
   const connection = new Connection({
     url: config.amqpUrl,
@@ -24,18 +34,33 @@ async function withBroker<T>(
   });
   // Errors surface through the calls below; the event only needs a listener so it never crashes the process.
   connection.on('error', () => undefined);
+  const waiting = setTimeout(
+    () =>
+      log?.info(
+        { broker: brokerAddress(config.amqpUrl) },
+        `waiting for RabbitMQ at ${brokerAddress(config.amqpUrl)} (AMQP_URL)`,
+      ),
+    SAY_WAITING_AFTER_MS,
+  );
   try {
-    await connection.onConnect(15_000, true);
+    await connection.onConnect(CONNECT_WAIT_MS, true).catch((error: unknown) => {
+      throw new BrokerUnreachable(config.amqpUrl, CONNECT_WAIT_MS, error);
+    });
+    clearTimeout(waiting);
     return await fn(connection);
   } finally {
+    clearTimeout(waiting);
     await connection.close().catch(() => undefined);
   }
 }
 
 /** The topology step of `migrate`: declares the exchanges and queues, fails loudly on changed queue arguments. */
 export async function migrateTopology(config: Config, log: Logger): Promise<TopologyNames> {
-  const names = await withBroker(config, 'migrate', (connection) =>
-    declareTopology(connection, topologyOptions(config)),
+  const names = await withBroker(
+    config,
+    'migrate',
+    (connection) => declareTopology(connection, topologyOptions(config)),
+    log,
   );
   log.info(
     { exchange: names.exchange, queue: names.workQueue, dlq: names.deadLetterQueue },

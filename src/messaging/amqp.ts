@@ -35,6 +35,27 @@ export function openBrokerConnection(config: Config, log: Logger, name: string):
   return connection;
 }
 
+/** Where `AMQP_URL` points, without its credentials: for messages a person reads. */
+export function brokerAddress(amqpUrl: string): string {
+  const url = new URL(amqpUrl);
+  return `${url.hostname}:${url.port || (url.protocol === 'amqps:' ? 5671 : 5672)}${url.pathname.length > 1 ? url.pathname : ''}`;
+}
+
+/** A one-shot command's broker could not be reached in time: the message names the address and the setting. */
+export class BrokerUnreachable extends Error {
+  constructor(amqpUrl: string, waitedMs: number, cause: unknown) {
+    // rabbitmq-client's timeout error carries the last connection error (refused, a DNS failure, a login) as its cause.
+    const last = cause instanceof Error ? cause.cause : undefined;
+    const said = last instanceof Error ? last.message : '';
+    super(
+      `RabbitMQ is unreachable at ${brokerAddress(amqpUrl)} after ${waitedMs / 1000} s` +
+        `${said ? ` (${said})` : ''}; check that it runs and AMQP_URL`,
+      { cause },
+    );
+    this.name = 'BrokerUnreachable';
+  }
+}
+
 /** The broker confirmed the publish but could route it nowhere (a missing queue or binding): nothing was stored. */
 export class UnroutableMessage extends Error {
   constructor(destination: string, replyText: string) {
