@@ -87,8 +87,8 @@ module.exports = {
   options: {
     // Reached from src only to be reported (rule src-not-test-bench-scripts), not cruised themselves.
     doNotFollow: { path: ['^node_modules/', '^(test|bench|scripts)/'] },
-    // The generated client types, and any test placed under src.
-    exclude: { path: ['^src/client/schema\\.d\\.ts$', '^src/.*\\.(test|spec)\\.ts$'] },
+    // Any test placed under src.
+    exclude: { path: ['^src/.*\\.(test|spec)\\.ts$'] },
     // `import type` counts: see the top of this file.
     tsPreCompilationDeps: true,
     // `./x.js` in a .ts file resolves to ./x.ts through the compiler's own resolution (module nodenext).

@@ -18,8 +18,8 @@ CONFIRM ?=
 DLQ_FILTERS = --reason "$(REASON)" --id "$(ID)" --limit "$(LIMIT)" --dry-run "$(DRY_RUN)"
 
 .PHONY: help install up down logs migrate run worker relay sweeper dev build test test-unit test-integration \
-        lint fmt typecheck deps-check spec-lint compose-check diagram diagram-check client client-check key key-revoke key-list \
-        dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-drain
+        lint fmt typecheck deps-check spec-lint compose-check diagram diagram-check client client-check client-pack key \
+        key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-drain
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -57,7 +57,7 @@ dev: ## Migrate, print a development key, run api + relay + worker + sweeper in 
 build: ## Compile to dist/, with Redoc's bundle copied to dist/assets/redoc/ (a dev dependency: not in the image's node_modules)
 	npm run --silent build
 
-test: lint typecheck deps-check prod-deps-check spec-lint compose-check diagram-check client-check generated-clients-check test-unit test-integration ## The one gate: lint, typecheck, folder layering, production dependency count, spec lint, compose check, diagram and client up to date, generated clients type-check, unit and integration tests
+test: lint typecheck deps-check prod-deps-check spec-lint compose-check diagram-check client-check client-pack generated-clients-check test-unit test-integration ## The one gate: lint, typecheck, folder layering, production dependency count, spec lint, compose check, diagram and client up to date, client package packs and installs, generated clients type-check, unit and integration tests
 
 .PHONY: prod-deps-check
 prod-deps-check: ## Fail when the production dependencies (npm ls --omit=dev) reach 170 packages: build and docs tools belong in devDependencies
@@ -97,17 +97,32 @@ diagram: ## Regenerate the state diagram in README.md and docs/ from the machine
 diagram-check: ## Fail when the diagram in README.md is out of date
 	node --import tsx scripts/diagram.ts --check
 
-client: ## Generate the typed API client's types from the public contract (openapi.yaml without internal operations: scripts/public-spec.ts)
-	@spec=$$(mktemp --suffix=.json); node --import tsx scripts/public-spec.ts --out $$spec && \
-	  npx openapi-typescript $$spec -o src/client/schema.d.ts; s=$$?; rm -f $$spec; exit $$s
-	npx prettier --write src/client/schema.d.ts
+# The typed client is the package in client/ (@payouts/client): its schema is generated from the public contract and
+# its version is the API's (openapi.yaml `info.version`), so a consumer's lockfile says which contract it was built for.
+API_VERSION = $$(node --input-type=module -e "import YAML from 'yaml'; import { readFileSync } from 'node:fs'; \
+  console.log(YAML.parse(readFileSync('openapi.yaml', 'utf8')).info.version)")
 
-client-check: ## Fail when src/client/schema.d.ts is stale (run make client)
-	@spec=$$(mktemp --suffix=.json); tmp=$$(mktemp --suffix=.d.ts); node --import tsx scripts/public-spec.ts --out $$spec && \
+client: ## Regenerate the client package's schema (client/src/schema.ts) from the public contract (scripts/public-spec.ts) and set its version to the API's
+	@spec=$$(mktemp --suffix=.json); node --import tsx scripts/public-spec.ts --out $$spec && \
+	  npx openapi-typescript $$spec -o client/src/schema.ts; s=$$?; rm -f $$spec; exit $$s
+	npx prettier --write client/src/schema.ts
+	@v=$(API_VERSION) && cd client && npm version --no-git-tag-version --allow-same-version "$$v" >/dev/null && \
+	  echo "client/package.json: @payouts/client $$v"
+
+client-check: ## Fail when client/src/schema.ts is stale or client/package.json's version is not openapi.yaml's (run make client)
+	@spec=$$(mktemp --suffix=.json); tmp=$$(mktemp --suffix=.ts); node --import tsx scripts/public-spec.ts --out $$spec && \
 	  npx openapi-typescript $$spec -o $$tmp >/dev/null && \
-	  npx prettier --stdin-filepath src/client/schema.d.ts < $$tmp | diff -q - src/client/schema.d.ts >/dev/null; \
-	  s=$$?; rm -f $$tmp $$spec; [ $$s -eq 0 ] || { echo 'src/client/schema.d.ts is stale: run make client' >&2; exit 1; }; \
-	  echo 'typed client up to date'
+	  npx prettier --stdin-filepath client/src/schema.ts < $$tmp | diff - client/src/schema.ts >/dev/null; \
+	  s=$$?; rm -f $$tmp $$spec; [ $$s -eq 0 ] || { echo 'client/src/schema.ts is stale: run make client' >&2; exit 1; }; \
+	  api=$(API_VERSION); pkg=$$(node -p "require('./client/package.json').version") && \
+	  lock=$$(node -p "require('./client/package-lock.json').version") || exit 1; \
+	  [ "$$pkg" = "$$api" ] && [ "$$lock" = "$$api" ] || \
+	    { echo "client/package.json is $$pkg (lock $$lock), openapi.yaml is $$api: run make client" >&2; exit 1; }; \
+	  echo "typed client up to date (@payouts/client $$pkg)"
+
+.PHONY: client-pack
+client-pack: ## Build the client package, npm pack it, install the tarball into a scratch project and type-check and run a consumer there
+	node --import tsx scripts/client-pack.ts
 
 .PHONY: generated-clients-check
 generated-clients-check: ## Fail when a client generated from the public contract (openapi-typescript + openapi-fetch, @hey-api/openapi-ts) does not type-check as its README uses it

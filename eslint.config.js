@@ -5,6 +5,7 @@ export default tseslint.config(
   {
     ignores: [
       'dist/**',
+      'client/dist/**',
       'coverage/**',
       'node_modules/**',
       'docs/**',

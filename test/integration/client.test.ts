@@ -1,11 +1,12 @@
 /**
- * The typed client (src/client) against the running app: `startApi` on a free port, every call through
- * `createPayoutsClient`, every response also checked against openapi.yaml by the fetch the client is given.
+ * The typed client (the package in client/, imported from its source) against the running app: `startApi` on a
+ * free port, every call through `createPayoutsClient`, every response also checked against openapi.yaml by the
+ * fetch the client is given. `make client-pack` checks the same package as a consumer installs it.
  */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { CreatePayoutRequest, PayoutsClient } from '../../src/client/index.js';
-import { PayoutsApiError, createPayoutsClient } from '../../src/client/index.js';
+import type { CreatePayoutRequest, PayoutsClient } from '../../client/src/index.js';
+import { PayoutsApiError, createPayoutsClient } from '../../client/src/index.js';
 import { loadConfig } from '../../src/config.js';
 import type { TestContext as AppContext } from '../support/context.js';
 import { createTestContext as createContext } from '../support/context.js';
