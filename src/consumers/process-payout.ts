@@ -58,8 +58,8 @@ export class ProviderCallStalled extends Error {
 }
 
 /**
- * The `outcome` label of a provider call: the provider's answer, no record of the transfer, or a transient error
- * (created at 0 so that the error-rate panel and alert have a denominator's companion before the first error).
+ * The `outcome` label of a provider call: the provider's answer, no record of the transfer, or a transient error.
+ * Each is created at 0 when the worker starts, so the provider panel shows transient errors at 0 until there is one.
  */
 const PROVIDER_CALL_OUTCOMES = ['succeeded', 'failed', 'not_found', 'transient_error'] as const;
 
