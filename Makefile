@@ -18,8 +18,8 @@ CONFIRM ?=
 DLQ_FILTERS = --reason "$(REASON)" --id "$(ID)" --limit "$(LIMIT)" --dry-run "$(DRY_RUN)"
 
 .PHONY: help install up down logs migrate run worker relay sweeper dev build test test-unit test-integration \
-        lint fmt typecheck deps-check spec-lint compose-check diagram diagram-check client client-check client-pack key \
-        key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-drain
+        lint fmt typecheck deps-check spec-lint compose-check rules-check diagram diagram-check client client-check \
+        client-pack key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-drain
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -57,7 +57,7 @@ dev: ## Migrate, print a development key, run api + relay + worker + sweeper in 
 build: ## Compile to dist/, with Redoc's bundle copied to dist/assets/redoc/ (a dev dependency: not in the image's node_modules)
 	npm run --silent build
 
-test: lint typecheck deps-check prod-deps-check spec-lint compose-check diagram-check client-check client-pack generated-clients-check test-unit test-integration ## The one gate: lint, typecheck, folder layering, production dependency count, spec lint, compose check, diagram and client up to date, client package packs and installs, generated clients type-check, unit and integration tests
+test: lint typecheck deps-check prod-deps-check spec-lint compose-check rules-check diagram-check client-check client-pack generated-clients-check test-unit test-integration ## The one gate: lint, typecheck, folder layering, production dependency count, spec lint, compose check, alert rules, diagram and client up to date, generated clients type-check, unit and integration tests
 
 .PHONY: prod-deps-check
 prod-deps-check: ## Fail when the production dependencies (npm ls --omit=dev) reach 170 packages: build and docs tools belong in devDependencies
@@ -90,6 +90,11 @@ spec-lint: ## Lint openapi.yaml with Redocly
 
 compose-check: ## Parse docker-compose.yml (Debian's docker-compose; no engine needed)
 	docker-compose -f docker-compose.yml config -q
+
+rules-check: ## promtool (Debian's prometheus): the alert rules, their unit tests (alerts.test.yml) and the scrape config
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts.test.yml
+	promtool check config deploy/prometheus/prometheus.yml
 
 diagram: ## Regenerate the state diagram in README.md and docs/ from the machine
 	node --import tsx scripts/diagram.ts --write

@@ -10,6 +10,8 @@ import { PayoutNotFound } from '../domain/errors.js';
 import { clipNote } from '../domain/text.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { zeroed } from '../metrics.js';
+import { PAYOUT_STATUSES } from '../machines/payout-lifecycle.js';
 import type { ProcessMessage } from '../messaging/payout-message.js';
 import { ConfirmedPublisher, openBrokerConnection, sleep } from '../messaging/amqp.js';
 import { decodeProcessMessage } from '../messaging/payout-message.js';
@@ -18,7 +20,7 @@ import type { ProcessOutcome } from './process-payout.js';
 import { PayoutProcessor } from './process-payout.js';
 import type { PaymentProvider } from '../domain/provider.js';
 import type { RetryDecision } from './retry-policy.js';
-import { classifyError, decideRetry } from './retry-policy.js';
+import { TRANSIENT_ERRORS, classifyError, decideRetry } from './retry-policy.js';
 import type { RoleDeps, RoleHandle, RoleOptions } from '../ops-server.js';
 import type { PayoutService } from '../domain/payout-service.js';
 import { startRoleOpsServer } from '../ops-server.js';
@@ -52,9 +54,31 @@ export interface ProcessMessageHandlerDeps {
   log: Logger;
 }
 
+/**
+ * The reasons a message is dead-lettered for: undecodable, an unknown payout, a permanent error, or its tries spent.
+ */
+const DEAD_LETTER_REASONS = [
+  'unparseable',
+  'invalid_message',
+  'unknown_payout',
+  'processing_error',
+  'retries_exhausted',
+] as const;
+
 /** Turns one delivery into one processor call and the result into an acknowledgement. */
 export class ProcessMessageHandler {
-  constructor(private readonly deps: ProcessMessageHandlerDeps) {}
+  constructor(private readonly deps: ProcessMessageHandlerDeps) {
+    // Retries, dead letters and redeliveries are what a healthy worker rarely does: their series start at 0, so
+    // their panels show 0 rather than "No data".
+    zeroed(deps.metrics.consumerOutcomes, [
+      ...TRANSIENT_ERRORS.map(({ reason }) => ({ outcome: 'retry', reason })),
+      ...DEAD_LETTER_REASONS.map((reason) => ({ outcome: 'dead_letter', reason })),
+    ]);
+    zeroed(
+      deps.metrics.redeliveries,
+      PAYOUT_STATUSES.map((status) => ({ status })),
+    );
+  }
 
   /** `delivery` comes from a raw-body channel (`keepRawBodiesOn`): its body is the Buffer of the bytes sent. */
   async handle(delivery: AsyncMessage): Promise<ConsumerStatus> {

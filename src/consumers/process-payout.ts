@@ -17,6 +17,7 @@ import type { PayoutCommand } from '../machines/payout.machine.js';
 import { RETRIES_EXHAUSTED } from '../machines/payout.machine.js';
 import type { PayoutStatus } from '../machines/payout-lifecycle.js';
 import type { Metrics } from '../metrics.js';
+import { zeroed } from '../metrics.js';
 import type { ProcessMessage } from '../messaging/payout-message.js';
 import { withTimeout } from '../timeout.js';
 
@@ -56,6 +57,12 @@ export class ProviderCallStalled extends Error {
   }
 }
 
+/**
+ * The `outcome` label of a provider call: the provider's answer, no record of the transfer, or a transient error.
+ * Each is created at 0 when the worker starts, so the provider panel shows transient errors at 0 until there is one.
+ */
+const PROVIDER_CALL_OUTCOMES = ['succeeded', 'failed', 'not_found', 'transient_error'] as const;
+
 export class PayoutProcessor {
   constructor(
     private readonly service: PayoutService,
@@ -63,7 +70,13 @@ export class PayoutProcessor {
     private readonly metrics?: Metrics,
     /** The last-resort bound on one provider call; the adapter's own timeout is shorter. */
     private readonly stallMs = 60_000,
-  ) {}
+  ) {
+    if (metrics)
+      zeroed(
+        metrics.providerCalls,
+        PROVIDER_CALL_OUTCOMES.map((outcome) => ({ outcome })),
+      );
+  }
 
   async process(message: ProcessMessage): Promise<ProcessOutcome> {
     const principal = workerPrincipal(message.client_id);

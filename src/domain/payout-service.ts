@@ -15,6 +15,7 @@ import {
   eventRequesting,
 } from '../machines/payout-lifecycle.js';
 import type { Metrics } from '../metrics.js';
+import { zeroed } from '../metrics.js';
 import type { CurrencyTable } from './currency.js';
 import type { FieldError } from './errors.js';
 import {
@@ -148,6 +149,9 @@ const DEFAULT_COMMAND_LEASE_MS = 60_000;
 /** The history event of a description change (one that is not part of a machine event). */
 const DESCRIBE = 'DESCRIBE';
 
+/** The `outcome` label of `payouts_idempotency_total`: a create with a key is one of these. */
+const IDEMPOTENCY_OUTCOMES = ['new', 'replayed', 'mismatch', 'in_flight'] as const;
+
 /** Description changes one payout may have by default (`MAX_DESCRIPTION_CHANGES`). */
 const DEFAULT_MAX_DESCRIPTION_CHANGES = 100;
 
@@ -179,6 +183,17 @@ export class PayoutService {
     this.lifecycle = deps.lifecycle ?? new PayoutLifecycle();
     this.commandLeaseMs = deps.commandLeaseMs ?? DEFAULT_COMMAND_LEASE_MS;
     this.maxDescriptionChanges = deps.maxDescriptionChanges ?? DEFAULT_MAX_DESCRIPTION_CHANGES;
+    if (deps.metrics) {
+      // Every accepted currency and idempotency outcome is scraped from the start, at 0 until it happens.
+      zeroed(
+        deps.metrics.payoutsCreated,
+        [...deps.currencies.keys()].map((currency) => ({ currency })),
+      );
+      zeroed(
+        deps.metrics.idempotencyReplays,
+        IDEMPOTENCY_OUTCOMES.map((outcome) => ({ outcome })),
+      );
+    }
   }
 
   /**

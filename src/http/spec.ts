@@ -127,6 +127,11 @@ export class RouteTable {
       .sort((a, b) => b.specificity - a.specificity);
   }
 
+  /** Every route of the contract with the methods it accepts. */
+  all(): Array<{ template: string; methods: string[] }> {
+    return this.routes.map(({ template, methods }) => ({ template, methods }));
+  }
+
   /** The route a request path belongs to, or undefined for a path outside the contract. */
   match(path: string): { template: string; methods: string[] } | undefined {
     const normalised = stripTrailingSlashes(path);

@@ -7,7 +7,8 @@ import { ApiKeys } from '../domain/api-keys.js';
 import { startWorker } from '../consumers/payout-consumer.js';
 import { startApi } from '../http/server.js';
 import type { Logger } from '../logger.js';
-import { createMetrics } from '../metrics.js';
+import type { MetricsRole } from '../metrics.js';
+import { METRICS_ROLES, createMetrics } from '../metrics.js';
 import type { RoleOptions } from '../ops-server.js';
 import { startApiOpsServer } from '../ops-server.js';
 import type { Db } from '../persistence/db.js';
@@ -20,10 +21,13 @@ export interface RunningRole {
   stop(): Promise<void>;
 }
 
-/** What every role builds first: its pool, its registry, and whether its database answers. */
-function foundation(config: Config, log: Logger, poolMax?: number) {
+/**
+ * What every role builds first: its pool, its registry (with only the metrics of the roles it runs), and whether
+ * its database answers.
+ */
+function foundation(config: Config, log: Logger, roles: readonly MetricsRole[], poolMax?: number) {
   const db = openDatabase(config, log, poolMax);
-  return { db, metrics: createMetrics(), ready: databaseReady(db) };
+  return { db, metrics: createMetrics({ roles }), ready: databaseReady(db) };
 }
 
 /** The API keys on the role's pool; a failure to record a key's use is only a warning. */
@@ -44,7 +48,7 @@ function running(db: Db, handles: RunningRole[]): RunningRole {
 }
 
 export async function runApi(config: Config, log: Logger): Promise<RunningRole & { port: number }> {
-  const { db, metrics, ready } = foundation(config, log);
+  const { db, metrics, ready } = foundation(config, log, ['api']);
   const { service } = payoutParts(config, db, metrics, log);
   const api = await startApi({ config, log, metrics, service, keys: apiKeysOn(db, log) });
   const ops = await startApiOpsServer({ config, log, metrics, ready });
@@ -55,7 +59,7 @@ export async function runApi(config: Config, log: Logger): Promise<RunningRole &
 type RoleRunner = (config: Config, log: Logger, options?: RoleOptions) => Promise<RunningRole>;
 
 export const runWorker: RoleRunner = async (config, log, options = {}) => {
-  const { db, metrics, ready } = foundation(config, log);
+  const { db, metrics, ready } = foundation(config, log, ['worker']);
   const { service } = payoutParts(config, db, metrics, log);
   const provider = paymentProvider(config, db);
   const worker = await startWorker({ config, log, metrics, ready, service, provider }, options);
@@ -63,13 +67,13 @@ export const runWorker: RoleRunner = async (config, log, options = {}) => {
 };
 
 export const runRelay: RoleRunner = async (config, log, options = {}) => {
-  const { db, metrics, ready } = foundation(config, log);
+  const { db, metrics, ready } = foundation(config, log, ['relay']);
   const relay = await startRelay({ config, log, metrics, ready, db }, options);
   return running(db, [relay]);
 };
 
 export const runSweeper: RoleRunner = async (config, log, options = {}) => {
-  const { db, metrics, ready } = foundation(config, log);
+  const { db, metrics, ready } = foundation(config, log, ['sweeper']);
   const maintenance = maintenanceOf(config, payoutParts(config, db, metrics, log));
   const sweeper = await startSweeper({ config, log, metrics, ready, maintenance }, options);
   return running(db, [sweeper]);
@@ -84,7 +88,7 @@ export async function runDev(
   config: Config,
   log: Logger,
 ): Promise<RunningRole & { port: number; keys: ApiKeys }> {
-  const { db, metrics, ready } = foundation(config, log, Math.max(config.databasePoolMax, 20));
+  const { db, metrics, ready } = foundation(config, log, METRICS_ROLES, Math.max(config.databasePoolMax, 20));
   const parts = payoutParts(config, db, metrics, log);
   const { service } = parts;
   const keys = apiKeysOn(db, log);

@@ -22,6 +22,8 @@ import type { RoleDeps, RoleHandle, RoleOptions } from '../ops-server.js';
 import { startRoleOpsServer } from '../ops-server.js';
 import { closeBrokerConnection, ensureTopology } from '../messaging/amqp.js';
 import { queueDepth, topologyNames } from '../messaging/topology.js';
+import { UNFINISHED_STATUSES } from '../machines/payout-lifecycle.js';
+import { zeroed } from '../metrics.js';
 
 /** Payouts re-driven per transaction, and transactions per sweep: bounded work, the next sweep continues. */
 const REDRIVE_BATCH = 500;
@@ -102,6 +104,11 @@ export async function sweepOnce(ctx: SweeperDeps, log: Logger, broker?: Connecti
 export async function startSweeper(ctx: SweeperDeps, options: RoleOptions = {}): Promise<RoleHandle> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'sweeper' });
+  // Re-drives are rare: without these zeros the re-drive panel of a healthy service would say "No data".
+  zeroed(
+    ctx.metrics.sweeperRedriven,
+    UNFINISHED_STATUSES.map((status) => ({ status })),
+  );
   const connection = openBrokerConnection(config, log, 'sweeper');
   const ops = await startRoleOpsServer(ctx, options, () => connection.ready);
 

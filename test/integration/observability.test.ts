@@ -4,6 +4,7 @@
  * client's day — create, read, list, cancel, a bad IBAN, a bogus key, a revoked key, a payout taken to
  * completed by the worker — the test scrapes every process's /metrics over HTTP and reads the captured logs:
  *
+ * - each role exports the metrics it writes and no other role's, its labelled counters from 0;
  * - every query of the Grafana dashboard and of the Prometheus alerts names a series (and labels) that the
  *   running processes really export;
  * - no metric label value holds an id, an IBAN or a key;
@@ -25,7 +26,8 @@ import type { OpsServer } from '../../src/ops-server.js';
 import { startApiOpsServer } from '../../src/ops-server.js';
 import type { Logger } from '../../src/logger.js';
 import { createLogger } from '../../src/logger.js';
-import { createMetrics } from '../../src/metrics.js';
+import type { MetricsRole } from '../../src/metrics.js';
+import { METRICS_ROLES, METRIC_OWNERS, createMetrics } from '../../src/metrics.js';
 import {
   consumerConfig,
   declareTestTopology,
@@ -114,8 +116,11 @@ describe('observability: metrics and logs of the running processes', function ()
     sweeper: '',
   };
 
-  /** A context like production's (Node default metrics included) on a small pool, logging into the capture. */
-  function roleContext(overrides: Record<string, string>): AppContext {
+  /**
+   * A context like production's (the role's own metrics, Node default metrics included) on a small pool, logging
+   * into the capture.
+   */
+  function roleContext(role: MetricsRole, overrides: Record<string, string>): AppContext {
     const roleConfig = consumerConfig(config.amqpNamespace, {
       LOG_LEVEL: 'debug',
       HOST: '127.0.0.1',
@@ -124,7 +129,7 @@ describe('observability: metrics and logs of the running processes', function ()
       STUCK_AFTER_SECONDS: '86400',
       ...overrides,
     });
-    const ctx = createContext(roleConfig, { log, metrics: createMetrics() });
+    const ctx = createContext(roleConfig, { log, metrics: createMetrics({ roles: [role] }) });
     contexts.push(ctx);
     return ctx;
   }
@@ -167,7 +172,7 @@ describe('observability: metrics and logs of the running processes', function ()
     broker = await testBroker();
     await declareTestTopology(broker, config);
 
-    apiCtx = roleContext({ DATABASE_POOL_MAX: '3' });
+    apiCtx = roleContext('api', { DATABASE_POOL_MAX: '3' });
     api = await startApi(apiCtx);
     apiOps = await startApiOpsServer({ ...apiCtx, config: { ...apiCtx.config, metricsPort: 0 } });
 
@@ -243,11 +248,13 @@ describe('observability: metrics and logs of the running processes', function ()
 
     // Only now the pipeline, so that nothing took the cancelled payout first. Its message is acknowledged as
     // already final; the next payout is published by the relay and taken to completed by the worker.
-    const relay = await startRelay(roleContext({ DATABASE_POOL_MAX: '2' }));
+    const relay = await startRelay(roleContext('relay', { DATABASE_POOL_MAX: '2' }));
     roles.push(relay);
-    const worker = await startWorker(roleContext({ DATABASE_POOL_MAX: '5', WORKER_CONCURRENCY: '4' }));
+    const worker = await startWorker(
+      roleContext('worker', { DATABASE_POOL_MAX: '5', WORKER_CONCURRENCY: '4' }),
+    );
     roles.push(worker);
-    const sweeper = await startSweeper(roleContext({ DATABASE_POOL_MAX: '2' }));
+    const sweeper = await startSweeper(roleContext('sweeper', { DATABASE_POOL_MAX: '2' }));
     roles.push(sweeper);
     const processed = await call('POST', '/api/payouts', {
       key: client.key,
@@ -306,6 +313,45 @@ describe('observability: metrics and logs of the running processes', function ()
       expect(scraped.relay).to.match(/^payouts_outbox_published_total [1-9]/m);
       expect(scraped.sweeper).to.match(/^payouts_dlq_depth \d+/m);
       for (const text of Object.values(scraped)) expect(text).to.match(/^process_resident_memory_bytes \d+/m);
+    });
+
+    it("each role exports the metrics it writes and none of another role's", () => {
+      const names = createMetrics({ defaults: false });
+      for (const role of METRICS_ROLES) {
+        const declared = new Set([...scraped[role].matchAll(/^# TYPE (\S+) /gm)].map((match) => match[1]!));
+        for (const [metric, owners] of Object.entries(METRIC_OWNERS)) {
+          const name = (names[metric as keyof typeof METRIC_OWNERS] as unknown as { name: string }).name;
+          expect(declared.has(name), `${role} exports ${name}`).to.equal(owners.includes(role));
+        }
+      }
+      // The symptom that started it: only the sweeper knows the dead-letter queue's depth.
+      expect(scraped.worker).to.not.include('payouts_dlq_depth');
+      expect(scraped.relay).to.not.include('payouts_dlq_depth');
+      expect(scraped.api).to.not.match(/payouts_(outbox|dlq)_/);
+    });
+
+    it('labelled counters are scraped at 0 before anything happened to them', () => {
+      const zero = (text: string, series: string) =>
+        expect(text.split('\n'), series).to.include(`${series} 0`);
+      zero(
+        scraped.api,
+        'http_request_duration_seconds_count{route="/api/payouts",method="POST",status="500"}',
+      );
+      zero(
+        scraped.api,
+        'http_request_duration_seconds_count{route="/api/payouts/{id}",method="GET",status="500"}',
+      );
+      zero(scraped.api, 'payouts_idempotency_total{outcome="mismatch"}');
+      zero(scraped.api, 'payouts_created_total{currency="JPY"}');
+      zero(
+        scraped.worker,
+        'payouts_consumer_messages_total{outcome="dead_letter",reason="processing_error"}',
+      );
+      zero(scraped.worker, 'payouts_consumer_messages_total{outcome="retry",reason="version_conflict"}');
+      zero(scraped.worker, 'payouts_consumer_redelivered_total{status="failed"}');
+      zero(scraped.worker, 'payouts_provider_calls_total{outcome="transient_error"}');
+      zero(scraped.sweeper, 'payouts_sweeper_redriven_total{status="created"}');
+      zero(scraped.sweeper, 'payouts_sweeper_redriven_total{status="processing"}');
     });
 
     it('every Grafana dashboard query names series and labels the running processes export', () => {

@@ -99,6 +99,14 @@ export interface NamedQuery {
   expr: string;
 }
 
+/**
+ * A template variable's query as PromQL: Grafana's `label_values(<selector>, <label>)` asks for the label's values
+ * of the selector's series, so the selector is what Prometheus evaluates.
+ */
+export function variableQuery(query: string): string {
+  return /^\s*label_values\(\s*(.+),\s*[a-zA-Z_]\w*\s*\)\s*$/.exec(query)?.[1] ?? query;
+}
+
 /** Every PromQL expression of a Grafana dashboard (panel targets, nested rows, templating queries). */
 export function dashboardQueries(dashboard: unknown): NamedQuery[] {
   const queries: NamedQuery[] = [];
@@ -113,7 +121,8 @@ export function dashboardQueries(dashboard: unknown): NamedQuery[] {
     if (typeof record.expr === 'string') queries.push({ source: here, expr: record.expr });
     if (record.query && typeof record.query === 'object' && 'query' in record.query) {
       const query = record.query.query;
-      if (typeof query === 'string' && query.trim()) queries.push({ source: here, expr: query });
+      if (typeof query === 'string' && query.trim())
+        queries.push({ source: here, expr: variableQuery(query) });
     }
     for (const value of Object.values(record)) visit(value, here);
   };

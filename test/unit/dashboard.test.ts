@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
+import { parse as parseYaml } from 'yaml';
 import { Counter, Gauge, Histogram, Summary } from 'prom-client';
 import { createMetrics } from '../../src/metrics.js';
 import type { NamedQuery } from '../support/promql.js';
@@ -67,5 +69,38 @@ describe('dashboard and alerts', () => {
     const shown = (family: string) =>
       [...used].some((series) => series === family || series.startsWith(`${family}_`));
     expect([...new Set(families)].filter((family) => !shown(family))).to.deep.equal([]);
+  });
+
+  it('every panel query is narrowed by the job and instance variables', () => {
+    const panels = dashboard.filter(({ expr }) => !/^\s*up\{job=~"(payouts-\.\*|\$job)"\}\s*$/.test(expr));
+    expect(panels.length).to.be.greaterThan(20);
+    for (const { source, expr } of panels) {
+      expect(expr, source).to.include('job=~"$job"');
+      expect(expr, source).to.include('instance=~"$instance"');
+    }
+  });
+
+  it("every alert's runbook_url is a section of the README", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    // GitHub's anchors: a heading in lower case, punctuation dropped, spaces as dashes.
+    const anchors = new Set(
+      [...readme.matchAll(/^#{1,6} (.+)$/gm)].map((heading) =>
+        heading[1]!
+          .toLowerCase()
+          .replace(/[^\w\- ]/g, '')
+          .replace(/ /g, '-'),
+      ),
+    );
+    const rules = (
+      parseYaml(readFileSync(ALERTS, 'utf8')) as {
+        groups: Array<{ rules: Array<{ alert: string; annotations?: { runbook_url?: string } }> }>;
+      }
+    ).groups.flatMap((group) => group.rules);
+    expect(rules.length).to.be.greaterThan(5);
+    for (const rule of rules) {
+      const url = rule.annotations?.runbook_url ?? '';
+      expect(url, rule.alert).to.match(/^README\.md#[\w-]+$/);
+      expect([...anchors], rule.alert).to.include(url.split('#')[1]);
+    }
   });
 });
