@@ -39,8 +39,8 @@ logs: ## Follow the Docker stack's logs
 migrate: ## Create the database if missing and apply migrations (also declares the RabbitMQ topology)
 	$(RUN) migrate
 
-run: ## Run the HTTP API
-	$(RUN) api
+run: build ## Build, then run the HTTP API from dist/ as the image does (make dev runs the sources)
+	node dist/src/main.js api
 
 worker: ## Run a worker (consumes payouts.process); /metrics on METRICS_PORT (9101)
 	METRICS_PORT=$${METRICS_PORT:-9101} $(RUN) worker

@@ -1,20 +1,25 @@
 /**
  * What the benchmarks share: child processes that are always stopped, free ports, readiness, the bench
- * databases, one autocannon run reduced to the numbers we print, and medians. Loopback only.
+ * databases, one wrk run reduced to the numbers we print, and medians. Loopback only.
  */
 import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import autocannon from 'autocannon';
-import type { AutocannonRequest } from 'autocannon';
 import pg from 'pg';
 import { Connection } from 'rabbitmq-client';
-import ts from 'typescript';
 import type * as ConfigModule from '../src/config.js';
 import type * as TopologyModule from '../src/messaging/topology.js';
 
@@ -25,7 +30,8 @@ export const MAIN = join(ROOT, 'dist/src/main.js');
  * How the API is started: `node dist/src/main.js api`, or `node $BENCH_API_ENTRY` (a script that starts the API
  * from dist/ some other way, e.g. to compare two builds).
  */
-export const API_ARGS = process.env.BENCH_API_ENTRY ? [resolve(process.env.BENCH_API_ENTRY)] : [MAIN, 'api'];
+/** The API as `make run` starts it: built, then `node dist/src/main.js api` (the Makefile's `run` target). */
+export const RUN_ARGS = [join(ROOT, 'dist/src/main.js'), 'api'];
 export const RESULTS = join(ROOT, 'bench/results');
 export const PG_BASE = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
 
@@ -65,12 +71,17 @@ export function start(
   command: string,
   args: string[],
   env: Record<string, string> = {},
+  options: { stdoutFile?: string } = {},
 ): Child {
+  // A file takes a chatty process's log lines (the API logs a line per request at its default level) at no cost
+  // to this process, which shares the machine with it.
+  const stdout = options.stdoutFile === undefined ? 'pipe' : openSync(options.stdoutFile, 'a');
   const proc = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: 'production', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', stdout, 'pipe'],
   });
+  if (typeof stdout === 'number') closeSync(stdout);
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-8000);
@@ -226,27 +237,6 @@ export async function waitForQuietMachine(): Promise<number> {
   return busy;
 }
 
-/**
- * Transpiles one of bench/'s TypeScript floors (types stripped, nothing bundled) to CommonJS in a temporary
- * directory (outside the tree, so the linters never see it) and returns how to start it: on plain `node`, like
- * the service's dist/, never under tsx, resolving packages from the project's node_modules.
- */
-export function compileFloor(file: string): { script: string; env: Record<string, string> } {
-  const source = readFileSync(join(ROOT, 'bench', file), 'utf8');
-  const { outputText } = ts.transpileModule(source, {
-    compilerOptions: {
-      module: ts.ModuleKind.CommonJS,
-      target: ts.ScriptTarget.ES2022,
-      esModuleInterop: true,
-    },
-  });
-  const dir = mkdtempSync(join(tmpdir(), 'payouts-bench-'));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const script = join(dir, file.replace(/\.ts$/, '.cjs'));
-  writeFileSync(script, outputText);
-  return { script, env: { NODE_PATH: join(ROOT, 'node_modules') } };
-}
-
 // ---------------------------------------------------------------------------------------------- databases
 
 export async function withPg<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -320,8 +310,8 @@ export async function count(url: string, sql: string): Promise<number> {
 export interface LoadSpec {
   port: number;
   method: 'GET' | 'POST';
-  /** A fixed path, or a function giving each request's path. */
-  path: string | (() => string);
+  /** A fixed path, or paths of which every request takes one at random. */
+  path: string | readonly string[];
   headers: Record<string, string>;
   body?: string;
   /** A fresh `Idempotency-Key` on every request. */
@@ -339,43 +329,86 @@ export interface LoadResult {
   non2xx: number;
   errors: number;
   timeouts: number;
-  statuses: Record<string, number>;
 }
 
+/** A Lua string literal (wrk's scripts are Lua). */
+const lua = (text: string) => JSON.stringify(text);
+
+/**
+ * wrk's script for `spec`: its method, headers and body; a path at random from the list; a fresh
+ * `Idempotency-Key` per request (this process's id, the run's and a counter: unique across runs and rounds); at
+ * the end one line of JSON with the counts and the latency percentiles (in microseconds).
+ */
+function wrkScript(spec: LoadSpec, run: string): string {
+  const paths = typeof spec.path === 'string' ? [spec.path] : spec.path;
+  return [
+    `wrk.method = ${lua(spec.method)}`,
+    ...Object.entries(spec.headers).map(([name, value]) => `wrk.headers[${lua(name)}] = ${lua(value)}`),
+    spec.body === undefined ? '' : `wrk.body = ${lua(spec.body)}`,
+    `local paths = { ${paths.map(lua).join(', ')} }`,
+    `local fresh = ${spec.freshIdempotencyKey ? 'true' : 'false'}`,
+    'local sent = 0',
+    'request = function()',
+    '  sent = sent + 1',
+    `  if fresh then wrk.headers["idempotency-key"] = ${lua(`bench-${process.pid}-${run}-`)} .. sent end`,
+    '  return wrk.format(nil, paths[math.random(#paths)])',
+    'end',
+    'done = function(summary, latency, requests)',
+    '  local e = summary.errors',
+    '  io.write(string.format(\'WRK_RESULT {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,' +
+      '"status":%d,"timeout":%d,"p50_us":%d,"p99_us":%d}\\n\',',
+    '    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,',
+    '    latency:percentile(50), latency:percentile(99)))',
+    'end',
+    '',
+  ].join('\n');
+}
+
+let runs = 0;
+
+/**
+ * One load: Debian's `wrk`, one thread, `spec.connections` connections for `spec.seconds`, every request as
+ * `spec` says. Latency is in milliseconds; `non2xx` counts wrk's "non-2xx or 3xx" answers, `errors` its
+ * connect, read and write errors.
+ */
 export async function load(spec: LoadSpec): Promise<LoadResult> {
-  const dynamicPath = typeof spec.path === 'function' ? spec.path : undefined;
-  const request: AutocannonRequest = {
-    method: spec.method,
-    path: typeof spec.path === 'string' ? spec.path : '/',
-    headers: spec.headers,
-    ...(spec.body === undefined ? {} : { body: spec.body }),
-    setupRequest: (req) => {
-      // autocannon hands a fresh copy of the headers to every call, so this mutates one request only.
-      if (spec.freshIdempotencyKey) req.headers = { ...req.headers, 'idempotency-key': randomUUID() };
-      if (dynamicPath) req.path = dynamicPath();
-      return req;
-    },
-  };
-  const result = await autocannon({
-    url: `http://127.0.0.1:${spec.port}`,
-    connections: spec.connections,
-    duration: spec.seconds,
-    timeout: 10,
-    requests: [request],
-  });
-  const statuses: Record<string, number> = {};
-  for (const [status, { count: n }] of Object.entries(result.statusCodeStats ?? {})) statuses[status] = n;
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    total: result.requests.total,
-    ok: result['2xx'],
-    non2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    statuses,
-  };
+  if (spawnSync('wrk', ['-v']).error) {
+    throw new HarnessError(
+      'wrk is not installed: apt-get install wrk (the load generator of every benchmark)',
+    );
+  }
+  runs += 1;
+  const dir = mkdtempSync(join(tmpdir(), 'payouts-wrk-'));
+  const script = join(dir, 'load.lua');
+  writeFileSync(script, wrkScript(spec, String(runs)));
+  try {
+    const out = await run('wrk', [
+      '-t1',
+      `-c${spec.connections}`,
+      `-d${spec.seconds}s`,
+      '--timeout',
+      '10s',
+      '-s',
+      script,
+      `http://127.0.0.1:${spec.port}`,
+    ]);
+    const line = out.split('\n').find((text) => text.startsWith('WRK_RESULT '));
+    if (!line) throw new HarnessError(`wrk printed no result:\n${out}`);
+    const r = JSON.parse(line.slice('WRK_RESULT '.length)) as Record<string, number>;
+    const errors = r.connect! + r.read! + r.write!;
+    return {
+      rps: r.requests! / (r.duration_us! / 1e6),
+      p50: r.p50_us! / 1000,
+      p99: r.p99_us! / 1000,
+      total: r.requests!,
+      ok: r.requests! - r.status! - errors - r.timeout!,
+      non2xx: r.status!,
+      errors,
+      timeouts: r.timeout!,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export function median(values: number[]): number {
@@ -416,23 +449,26 @@ export const BENCH_LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn';
 /** Connections of every HTTP load, the service's and the floor's (`BENCH_CONNECTIONS`). */
 export const CONNECTIONS = envInt('BENCH_CONNECTIONS', 32);
 
-/** The floor's pool size, given to the service as DATABASE_POOL_MAX (`BENCH_POOL_MAX`). */
-export const POOL_MAX = envInt('BENCH_POOL_MAX', 20);
-
 /**
- * Environment of the API under a benchmark: listening on loopback at `port`, on `databaseUrl` with the floor's
- * pool size, under the bench's AMQP namespace, its metrics port picked freely.
+ * Environment of the API as `make run` starts it, with every setting at its default but where it listens (a free
+ * port on loopback, its metrics port picked freely) and its database.
  */
-export function apiEnv(port: number, databaseUrl: string): Record<string, string> {
+export function runEnv(port: number, databaseUrl: string): Record<string, string> {
   return {
     PORT: String(port),
     HOST: '127.0.0.1',
-    LOG_LEVEL: BENCH_LOG_LEVEL,
     DATABASE_URL: databaseUrl,
-    DATABASE_POOL_MAX: String(POOL_MAX),
     ...BENCH_AMQP_ENV,
     METRICS_PORT: '0',
+    // `make run` sets no NODE_ENV.
+    NODE_ENV: process.env.NODE_ENV ?? '',
   };
+}
+
+/** Where the API's log lines of a `make bench` run go (bench/results/, gitignored). */
+export function apiLogFile(): string {
+  if (!existsSync(RESULTS)) mkdirSync(RESULTS, { recursive: true });
+  return join(RESULTS, `api-${process.pid}.log`);
 }
 
 // ---------------------------------------------------------------------------------------------- problems

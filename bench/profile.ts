@@ -4,17 +4,18 @@
  * profile is written at exit), then summarised over the measured window only (bench/cpuprofile.ts), with the
  * CPU time per request: the number to compare between the service and its floor.
  *
+ * The service is the API as `make run` starts it (default settings); the floors are `../shared/limits/http_floor.mjs`
+ * `create1` and `read1` (reading the rows its own `create1` wrote).
+ *
  * `npm run build && node --import tsx bench/profile.ts [create|read-id|read-list] [service|floor]`
- * Env: BENCH_SECONDS (15), BENCH_CONNECTIONS (32), BENCH_POOL_MAX (20). Profiles land in bench/results/profiles/.
+ * Env: BENCH_SECONDS (15), BENCH_CONNECTIONS (32). Profiles land in bench/results/profiles/.
  */
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { printSummary, summariseFile } from './cpuprofile.js';
 import type { Child, LoadSpec } from './lib.js';
 import {
-  API_ARGS,
-  apiEnv,
-  compileFloor,
+  apiLogFile,
   CONNECTIONS,
   cpuTimeMs,
   createLoad,
@@ -28,6 +29,8 @@ import {
   prepareServiceDatabase,
   recreateDatabase,
   RESULTS,
+  runEnv,
+  RUN_ARGS,
   runMain,
   start,
   stop,
@@ -57,14 +60,14 @@ async function main(): Promise<void> {
   // Reads need rows: made by the service, whichever process is profiled.
   if (mode !== 'create') {
     const port = await freePort();
-    const api = start('api', 'node', API_ARGS, apiEnv(port, url));
+    const api = start('api', 'node', RUN_ARGS, runEnv(port, url), { stdoutFile: apiLogFile() });
     await waitForHttp(api, port);
     await load({ ...create, port, seconds: 5 });
     await stop(api);
   }
   const ids = await withPg(url, async (client) => {
-    const { rows } = await client.query<{ id: string; client_id: string }>(
-      'SELECT id, client_id FROM payouts ORDER BY random() LIMIT 1000',
+    const { rows } = await client.query<{ id: string }>(
+      'SELECT id FROM payouts ORDER BY random() LIMIT 1000',
     );
     return rows;
   });
@@ -74,22 +77,26 @@ async function main(): Promise<void> {
   const startedAt = Date.now();
   let child: Child;
   if (target === 'service') {
-    child = start('api', 'node', [...prof, ...API_ARGS], apiEnv(port, url));
-  } else if (mode === 'create') {
+    child = start('api', 'node', [...prof, ...RUN_ARGS], runEnv(port, url), { stdoutFile: apiLogFile() });
+  } else {
     const floorUrl = await recreateDatabase('payouts_bench_floor');
+    const probe = join(LIMITS, 'http_floor.mjs');
+    if (mode !== 'create') {
+      // The read floor reads its own table: filled by its create first.
+      const filler = start('floor', 'node', [probe, String(port), 'create1'], {
+        FLOOR_DATABASE_URL: floorUrl,
+      });
+      await waitForHttp(filler, port);
+      await load({ ...create, port, seconds: 5 });
+      await stop(filler);
+      ids.splice(0, ids.length, ...(await floorIds(floorUrl)));
+    }
     child = start(
       'floor',
       'node',
-      [...prof, '--import', EXIT_ON_SIGTERM, join(LIMITS, 'http_floor.mjs'), String(port), 'create'],
+      [...prof, '--import', EXIT_ON_SIGTERM, probe, String(port), mode === 'create' ? 'create1' : 'read1'],
       { FLOOR_DATABASE_URL: floorUrl },
     );
-  } else {
-    const floor = compileFloor('read_floor.ts');
-    child = start('read floor', 'node', [...prof, '--import', EXIT_ON_SIGTERM, floor.script, String(port)], {
-      ...floor.env,
-      FLOOR_DATABASE_URL: url,
-      FLOOR_CLIENT_ID: ids[0]?.client_id ?? '',
-    });
   }
   await waitForHttp(child, port);
   const spec: LoadSpec =
@@ -101,10 +108,7 @@ async function main(): Promise<void> {
           port,
           seconds: SECONDS,
           connections: CONNECTIONS,
-          path:
-            mode === 'read-id'
-              ? () => `/api/payouts/${ids[Math.floor(Math.random() * ids.length)]!.id}`
-              : '/api/payouts?limit=20',
+          path: mode === 'read-id' ? ids.map((row) => `/api/payouts/${row.id}`) : '/api/payouts?limit=20',
         };
   await load({ ...spec, seconds: 3 });
   const from = nowUs();
@@ -131,6 +135,15 @@ async function main(): Promise<void> {
       `profile: ${file}\n`,
   );
   printSummary(summary);
+}
+
+async function floorIds(url: string): Promise<Array<{ id: string }>> {
+  return withPg(url, async (client) => {
+    const { rows } = await client.query<{ id: string }>(
+      'SELECT id FROM floor_payouts ORDER BY random() LIMIT 1000',
+    );
+    return rows;
+  });
 }
 
 await runMain('profile', main, { deleteTopology: true });
