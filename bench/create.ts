@@ -212,7 +212,10 @@ async function main(): Promise<void> {
     : {
         name: 'service',
         start: (port) =>
-          start('api', 'node', RUN_ARGS, runEnv(port, serviceUrl), { stdoutFile: apiLogFile() }),
+          start('api', 'node', RUN_ARGS, runEnv(port, serviceUrl), {
+            stdoutFile: apiLogFile(),
+            onlyEnv: true,
+          }),
         rowsSql: 'SELECT count(*) AS n FROM payouts',
       };
   const createSpec = createLoad(headers, SECONDS, CONNECTIONS);

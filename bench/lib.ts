@@ -26,10 +26,6 @@ import type * as TopologyModule from '../src/messaging/topology.js';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const LIMITS = resolve(ROOT, '../shared/limits');
 export const MAIN = join(ROOT, 'dist/src/main.js');
-/**
- * How the API is started: `node dist/src/main.js api`, or `node $BENCH_API_ENTRY` (a script that starts the API
- * from dist/ some other way, e.g. to compare two builds).
- */
 /** The API as `make run` starts it: built, then `node dist/src/main.js api` (the Makefile's `run` target). */
 export const RUN_ARGS = [join(ROOT, 'dist/src/main.js'), 'api'];
 export const RESULTS = join(ROOT, 'bench/results');
@@ -63,22 +59,25 @@ export interface Child {
 const children = new Set<Child>();
 
 /**
- * Starts `command args` from the project root with NODE_ENV=production (as the image runs), for the floor and
- * the service alike; the child is killed when this process ends, however it ends.
+ * Starts `command args` from the project root, with this process's environment and NODE_ENV=production (as the
+ * image runs) unless `onlyEnv`; the child is killed when this process ends, however it ends.
  */
 export function start(
   name: string,
   command: string,
   args: string[],
   env: Record<string, string> = {},
-  options: { stdoutFile?: string } = {},
+  options: { stdoutFile?: string; onlyEnv?: boolean } = {},
 ): Child {
   // A file takes a chatty process's log lines (the API logs a line per request at its default level) at no cost
   // to this process, which shares the machine with it.
   const stdout = options.stdoutFile === undefined ? 'pipe' : openSync(options.stdoutFile, 'a');
   const proc = spawn(command, args, {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'production', ...env },
+    // `onlyEnv`: the process gets `env` and the path, nothing of this shell's settings (the API at its defaults).
+    env: options.onlyEnv
+      ? { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }
+      : { ...process.env, NODE_ENV: 'production', ...env },
     stdio: ['ignore', stdout, 'pipe'],
   });
   if (typeof stdout === 'number') closeSync(stdout);
@@ -326,6 +325,7 @@ export interface LoadResult {
   p99: number;
   total: number;
   ok: number;
+  /** wrk's status errors: answers of 400 and above (the API answers no 3xx to these requests). */
   non2xx: number;
   errors: number;
   timeouts: number;
@@ -460,8 +460,6 @@ export function runEnv(port: number, databaseUrl: string): Record<string, string
     DATABASE_URL: databaseUrl,
     ...BENCH_AMQP_ENV,
     METRICS_PORT: '0',
-    // `make run` sets no NODE_ENV.
-    NODE_ENV: process.env.NODE_ENV ?? '',
   };
 }
 

@@ -60,7 +60,10 @@ async function main(): Promise<void> {
   // Reads need rows: made by the service, whichever process is profiled.
   if (mode !== 'create') {
     const port = await freePort();
-    const api = start('api', 'node', RUN_ARGS, runEnv(port, url), { stdoutFile: apiLogFile() });
+    const api = start('api', 'node', RUN_ARGS, runEnv(port, url), {
+      stdoutFile: apiLogFile(),
+      onlyEnv: true,
+    });
     await waitForHttp(api, port);
     await load({ ...create, port, seconds: 5 });
     await stop(api);
@@ -77,7 +80,10 @@ async function main(): Promise<void> {
   const startedAt = Date.now();
   let child: Child;
   if (target === 'service') {
-    child = start('api', 'node', [...prof, ...RUN_ARGS], runEnv(port, url), { stdoutFile: apiLogFile() });
+    child = start('api', 'node', [...prof, ...RUN_ARGS], runEnv(port, url), {
+      stdoutFile: apiLogFile(),
+      onlyEnv: true,
+    });
   } else {
     const floorUrl = await recreateDatabase('payouts_bench_floor');
     const probe = join(LIMITS, 'http_floor.mjs');

@@ -113,10 +113,15 @@ const config = (() => {
     throw error;
   }
 })();
+/**
+ * A one-shot command's standard output is its answer (keys, dead letters as JSON lines, a report), read by a person or
+ * piped to `jq`: its log lines go to standard error. The roles log to standard output.
+ */
+const logStream = ONE_SHOT.has(process.argv[2] ?? '') ? process.stderr : process.stdout;
 const log = createLogger({
   level: config.logLevel,
   name: process.argv[2] ?? 'main',
-  destination: logDestination(config.logFormat),
+  destination: logDestination(config.logFormat, logStream) ?? logStream,
 });
 
 /**
@@ -335,7 +340,7 @@ command(args).catch((error: unknown) => {
     log.debug({ err: error }, 'dev failed');
     const said = error instanceof Error ? error.message.split('\n')[0] : String(error);
     process.stderr.write(
-      `dev failed: PostgreSQL is unavailable (${unavailabilityCause(error)}: ${said}); check that it runs and DATABASE_URL\n`,
+      `dev failed: PostgreSQL is unavailable (${unavailabilityCause(error)}: ${said}); check that it runs, DATABASE_URL and DATABASE_MIGRATION_URL\n`,
     );
     process.exit(1);
   }

@@ -706,10 +706,12 @@ export interface components {
         'application/problem+json': components['schemas']['Problem'];
       };
     };
-    /** @description The database cannot be reached. Safe to retry (with the same `Idempotency-Key` for creates). */
+    /** @description The database cannot be reached or did not answer in time, or the request was not answered within the server's request timeout. Retry after `Retry-After` seconds, with the same `Idempotency-Key` for creates: a request that timed out may still have taken effect (read the payout before changing it again). */
     ServiceUnavailable: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        /** @description Seconds to wait before retrying. */
+        'Retry-After'?: string;
         [name: string]: unknown;
       };
       content: {

@@ -9,6 +9,7 @@ import { ConsumerStatus } from 'rabbitmq-client';
 import { PayoutNotFound } from '../domain/errors.js';
 import { clipNote } from '../domain/text.js';
 import type { Logger } from '../logger.js';
+import { maskAccountNumbers } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { zeroed } from '../metrics.js';
 import { PAYOUT_STATUSES } from '../machines/payout-lifecycle.js';
@@ -66,6 +67,17 @@ const DEAD_LETTER_REASONS = [
 ] as const;
 
 /** Turns one delivery into one processor call and the result into an acknowledgement. */
+/**
+ * What a dead letter's `detail` header says of the error: its message without the statement knex puts before it
+ * ("<sql with its values> - <message>") and with account numbers masked — the header is listed by `dlq-list` and
+ * kept as long as the message.
+ */
+export function deadLetterDetail(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const withoutStatement = message.includes(' - ') ? message.slice(message.lastIndexOf(' - ') + 3) : message;
+  return maskAccountNumbers(withoutStatement);
+}
+
 export class ProcessMessageHandler {
   constructor(private readonly deps: ProcessMessageHandlerDeps) {
     // Retries, dead letters and redeliveries are what a healthy worker rarely does: their series start at 0, so
@@ -113,17 +125,12 @@ export class ProcessMessageHandler {
     const verdict = classifyError(error);
     if (!verdict.transient) {
       log.error({ err: error }, 'permanent processing error');
-      return this.deadLetter(delivery, verdict.reason, (error as Error)?.message ?? String(error), message);
+      return this.deadLetter(delivery, verdict.reason, deadLetterDetail(error), message);
     }
     const decision = decideRetry(verdict.rule, counters, this.deps.retryDelaysMs);
     if (decision.action === 'retry') return this.retry(message, decision, verdict.rule.reason, error, log);
     // The message's tries are spent (the payout kept conflicting): it leaves the queue, and a person looks.
-    return this.deadLetter(
-      delivery,
-      'retries_exhausted',
-      (error as Error)?.message ?? String(error),
-      message,
-    );
+    return this.deadLetter(delivery, 'retries_exhausted', deadLetterDetail(error), message);
   }
 
   private acknowledge(outcome: ProcessOutcome, reason: string, log: Logger): ConsumerStatus {

@@ -221,7 +221,9 @@ export interface DropOptions extends DeadLetterFilter {
   dryRun?: boolean;
   /**
    * How many dead letters the operator expects to drop. Anything but the number that match now drops nothing, so
-   * a queue that changed since the operator counted never loses more (or other) messages than were counted.
+   * a filter wider than meant never drops more than were counted. It does not pin which ones: a matching message
+   * dead-lettered since the operator looked can take the place of one that left (`ID=` a message id drops exactly
+   * that one).
    */
   confirm?: number;
 }

@@ -95,7 +95,10 @@ function answerTimedOut(response: ServerResponse, timeoutMs: number): void {
       code: 'service_unavailable',
       title: 'Service unavailable',
       status: 503,
-      detail: `The request could not be answered within ${timeoutMs} ms; retry shortly.`,
+      // Unlike a database that could not be reached, the handler may still finish: the outcome is unknown.
+      detail:
+        `The request was not answered within ${timeoutMs} ms and may still take effect; retry with the same ` +
+        'Idempotency-Key, or read the payout before changing it again.',
       requestId,
     }),
   );
@@ -113,6 +116,7 @@ function answerTimedOut(response: ServerResponse, timeoutMs: number): void {
   response.end(body);
   // The handler is not cancelled: whatever it answers later goes nowhere.
   response.setHeader = () => response;
+  response.removeHeader = () => undefined;
   response.writeHead = () => response;
   response.write = () => true;
   response.end = () => response;

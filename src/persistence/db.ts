@@ -155,7 +155,8 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.slice(1));
   url.pathname = '/postgres';
-  const admin = new pg.Client({ connectionString: url.toString() });
+  // The pool's connect timeout and keepalive: an unreachable host fails in seconds, not at the kernel's TCP timeout.
+  const admin = new pg.Client(connectionSettings(url.toString()));
   await admin.connect();
   try {
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);

@@ -170,10 +170,10 @@ describe('consumers: DLQ tools (filters, dry run, drop confirmation, refusals)',
     ]);
   });
 
-  it('make dlq-drop prints the count and needs CONFIRM; dlq-list prints the logs’ field names', async () => {
+  it('make dlq-drop prints the count and needs CONFIRM; dlq-list prints the logs’ field names; logs on stderr', async () => {
     const refused = await run('dlq-drop', '--id', P2, '--confirm', '');
     expect(refused.code, refused.stderr).to.equal(1);
-    expect(refused.stderr).to.equal(
+    expect(said(refused.stderr)).to.equal(
       '2 dead letter(s) match; nothing dropped: run again with CONFIRM=2 to drop them\n',
     );
     const printed = refused.stdout
@@ -198,12 +198,16 @@ describe('consumers: DLQ tools (filters, dry run, drop confirmation, refusals)',
 
     const dropped = await run('dlq-drop', '--id', P2, '--confirm', '2');
     expect(dropped.code, dropped.stderr).to.equal(0);
-    expect(dropped.stderr).to.equal('2 dead letter(s) dropped\n');
+    expect(said(dropped.stderr)).to.equal('2 dead letter(s) dropped\n');
+    // At the default level the drops are logged, on stderr: stdout holds the dead letters only.
+    expect(logLines(dropped.stderr).map((line) => line.msg)).to.include('dead letter dropped');
+    for (const line of dropped.stdout.trim().split('\n'))
+      expect(JSON.parse(line)).to.not.have.property('level');
     expect(await deadLetterIds(4)).to.deep.equal(['a', 'b', 'e', 'f']);
 
     const guessed = await run('dlq-replay', '--dry-run', 'yes');
     expect(guessed.code).to.equal(2);
-    expect(guessed.stderr).to.equal('--dry-run must be 1 or 0, not "yes"\n');
+    expect(said(guessed.stderr)).to.equal('--dry-run must be 1 or 0, not "yes"\n');
   });
 
   interface Run {
@@ -212,7 +216,23 @@ describe('consumers: DLQ tools (filters, dry run, drop confirmation, refusals)',
     stderr: string;
   }
 
-  /** `node --import tsx src/main.ts <args>` on the test's namespace, logs off. */
+  /** What a command said to a person on stderr: its lines that are not log lines. */
+  function said(stderr: string): string {
+    return stderr
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('{'))
+      .map((line) => `${line}\n`)
+      .join('');
+  }
+
+  function logLines(stderr: string): Array<{ msg?: string; level?: string }> {
+    return stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { msg?: string; level?: string });
+  }
+
+  /** `node --import tsx src/main.ts <args>` on the test's namespace, logging JSON at the default level. */
   function run(...args: string[]): Promise<Run> {
     return new Promise((resolve) => {
       execFile(
@@ -220,7 +240,12 @@ describe('consumers: DLQ tools (filters, dry run, drop confirmation, refusals)',
         ['--import', 'tsx', 'src/main.ts', ...args],
         {
           cwd: new URL('../../..', import.meta.url).pathname,
-          env: { ...process.env, ...consumerEnv(harness.config.amqpNamespace), LOG_LEVEL: 'silent' },
+          env: {
+            ...process.env,
+            ...consumerEnv(harness.config.amqpNamespace),
+            LOG_LEVEL: 'info',
+            LOG_FORMAT: 'json',
+          },
           timeout: 60_000,
         },
         (error, stdout, stderr) => {
