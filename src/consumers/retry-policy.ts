@@ -39,6 +39,10 @@ export interface TransientRule {
 }
 
 export const TRANSIENT_ERRORS: readonly TransientRule[] = [
+  // 57014 a statement cancelled by `statement_timeout`: before the outage rule below, which also lists it for the
+  // API's 503. A statement that is always too slow (a missing index, a bug) must not wait forever for free: it
+  // spends tries, and ends with a person.
+  { reason: 'statement_timeout', spendsAttempt: true, sqlStates: ['57014'] },
   // 40001 serialization_failure, 40P01 deadlock_detected, 55P03 lock_not_available.
   { reason: 'database_conflict', spendsAttempt: true, sqlStates: ['40001', '40P01', '55P03'] },
   // Another writer kept winning the versioned UPDATE, even under the row lock.

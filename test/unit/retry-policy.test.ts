@@ -22,6 +22,13 @@ describe('consumers: retry policy', () => {
     expect(reason(new VersionMismatch(1, 2))).to.equal('version_conflict');
     expect(reason(new PayoutKeptChanging('x'))).to.equal('version_conflict');
     expect(reason(withCode('57P01'))).to.equal('database_unavailable');
+    expect(reason(withCode('3D000'))).to.equal('database_unavailable');
+    // A statement cancelled for running too long spends a try (the API answers it 503 like an outage).
+    const timedOut = classifyError(withCode('57014'));
+    expect(timedOut.transient && timedOut.rule).to.include({
+      reason: 'statement_timeout',
+      spendsAttempt: true,
+    });
     expect(reason(withCode('ECONNREFUSED'))).to.equal('connection_error');
     expect(reason(new Error('Connection terminated unexpectedly'))).to.equal('database_connection_lost');
     expect(reason(new Error('outer', { cause: withCode('ECONNRESET') }))).to.equal('connection_error');
