@@ -25,17 +25,21 @@ async function problemOf(error: Error) {
 }
 
 describe('database unavailable: missing, refused, unreachable, too slow, silent', () => {
-  const cases: Array<[Error, string, 'wait' | 'conflict']> = [
+  const cases: Array<[Error, string, 'wait' | 'spends a try']> = [
     [withCode('database "payouts" does not exist', '3D000'), 'missing database', 'wait'],
     [withCode('password authentication failed for user "payouts_app"', '28P01'), 'login refused', 'wait'],
     [withCode('role "payouts_app" does not exist', '28000'), 'login refused', 'wait'],
-    [withCode('canceling statement due to statement timeout', '57014'), 'statement timed out', 'wait'],
+    [
+      withCode('canceling statement due to statement timeout', '57014'),
+      'statement timed out',
+      'spends a try',
+    ],
     [
       withCode('terminating connection due to idle-in-transaction timeout', '25P03'),
       'session ended for idling',
       'wait',
     ],
-    [withCode('canceling statement due to lock timeout', '55P03'), 'lock wait timed out', 'conflict'],
+    [withCode('canceling statement due to lock timeout', '55P03'), 'lock wait timed out', 'spends a try'],
     [withCode('select 1 - Query read timeout'), 'no answer in time', 'wait'],
     [withCode('Query read timeout'), 'no answer in time', 'wait'],
     [withCode('timeout expired'), 'unreachable', 'wait'],
@@ -43,7 +47,7 @@ describe('database unavailable: missing, refused, unreachable, too slow, silent'
   ];
 
   for (const [error, cause, worker] of cases) {
-    it(`"${error.message}": 503 with Retry-After, "${cause}", the worker ${worker === 'wait' ? 'waits' : 'retries it as a conflict'}`, async () => {
+    it(`"${error.message}": 503 with Retry-After, "${cause}", the worker ${worker === 'wait' ? 'waits' : 'spends a try'}`, async () => {
       expect(isDatabaseUnavailable(error)).to.equal(true);
       const problem = await problemOf(error);
       expect(problem.status).to.equal(503);
@@ -54,7 +58,7 @@ describe('database unavailable: missing, refused, unreachable, too slow, silent'
       expect(unavailabilityCause(new StoreUnavailable(error))).to.equal(cause);
       const verdict = classifyError(new StoreUnavailable(error));
       expect(verdict.transient).to.equal(true);
-      if (verdict.transient) expect(verdict.rule.spendsAttempt).to.equal(worker === 'conflict');
+      if (verdict.transient) expect(verdict.rule.spendsAttempt).to.equal(worker === 'spends a try');
     });
   }
 
