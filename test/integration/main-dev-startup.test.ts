@@ -54,13 +54,13 @@ async function closedPort(): Promise<number> {
 describe('main: make dev without its services', function () {
   this.timeout(60_000);
 
-  it('PostgreSQL not there: exit 1, one line naming DATABASE_URL, no stack', async () => {
+  it('PostgreSQL not there: exit 1, one line naming DATABASE_URL and DATABASE_MIGRATION_URL, no stack', async () => {
     const port = await closedPort();
     const run = await dev({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/payouts` });
     expect(run.code, run.stderr).to.equal(1);
     expect(run.stderr).to.match(
       new RegExp(
-        `^dev failed: PostgreSQL is unavailable \\(unreachable: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\); check that it runs and DATABASE_URL\\n$`,
+        `^dev failed: PostgreSQL is unavailable \\(unreachable: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\); check that it runs, DATABASE_URL and DATABASE_MIGRATION_URL\\n$`,
       ),
     );
     expect(`${run.stdout}${run.stderr}`).to.not.match(/"stack"|^\s+at .+:\d+:\d+\)?$/m);
