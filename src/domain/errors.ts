@@ -142,3 +142,19 @@ export class StoreUnavailable extends DomainError {
     });
   }
 }
+
+export class WebhookEndpointNotFound extends DomainError {
+  constructor(id: string) {
+    super('webhook_endpoint_not_found', 'Webhook endpoint not found', {
+      detail: `No webhook endpoint ${id}.`,
+    });
+  }
+}
+
+export class WebhookDeliveryNotFound extends DomainError {
+  constructor(id: string) {
+    super('webhook_delivery_not_found', 'Webhook delivery not found', {
+      detail: `No webhook delivery ${id}.`,
+    });
+  }
+}

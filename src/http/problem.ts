@@ -120,6 +120,8 @@ const STATUS_OF: Readonly<Record<string, number>> = {
   unauthenticated: 401,
   forbidden: 403,
   payout_not_found: 404,
+  webhook_endpoint_not_found: 404,
+  webhook_delivery_not_found: 404,
   transition_not_allowed: 409,
   payout_not_deletable: 409,
   description_changes_exhausted: 409,

@@ -9,6 +9,7 @@ import type { MaskedRecipient } from '../domain/recipient.js';
 import { maskRecipient } from '../domain/recipient.js';
 import type { PayoutFailure, PayoutLastError } from '../machines/payout.machine.js';
 import type { PayoutStage, PayoutStatus } from '../machines/payout-lifecycle.js';
+import type { WebhookEndpoint, WebhookEventType } from '../domain/webhooks.js';
 
 /** The API representation of a payout (the `Payout` schema of openapi.yaml). */
 export interface PayoutResource {
@@ -71,11 +72,41 @@ export function toPayoutEventResource(entry: PayoutHistoryEntry): PayoutEventRes
   };
 }
 
+/** The API representation of a webhook endpoint (`WebhookEndpoint`); its secret only when just made. */
+export interface WebhookEndpointResource {
+  id: string;
+  url: string;
+  events: WebhookEventType[];
+  description: string | null;
+  status: 'enabled' | 'disabled';
+  disabled_reason: string | null;
+  created_at: string;
+  updated_at: string;
+  secret?: string;
+}
+
+export function toWebhookEndpointResource(
+  endpoint: WebhookEndpoint,
+  secret?: string,
+): WebhookEndpointResource {
+  return {
+    id: endpoint.id,
+    url: endpoint.url,
+    events: endpoint.events,
+    description: endpoint.description,
+    status: endpoint.status,
+    disabled_reason: endpoint.disabledReason,
+    created_at: endpoint.createdAt.toISOString(),
+    updated_at: endpoint.updatedAt.toISOString(),
+    ...(secret === undefined ? {} : { secret }),
+  };
+}
+
 /**
  * What a cursor pages through, and the tag that says so inside it: a cursor of one list is refused by another
  * (a 400, like any cursor this API did not issue).
  */
-const CURSOR_TAGS = { payouts: 'v1', history: 'h1' } as const;
+const CURSOR_TAGS = { payouts: 'v1', history: 'h1', endpoints: 'e1', deliveries: 'd1' } as const;
 
 export type CursorKind = keyof typeof CURSOR_TAGS;
 

@@ -15,6 +15,9 @@ import type { Db } from '../persistence/db.js';
 import { createDb } from '../persistence/db.js';
 import { NotifyWaker } from '../persistence/outbox-waker.js';
 import { PgPayoutStore } from '../persistence/payout-store.js';
+import { SecretBox } from '../persistence/secret-box.js';
+import { PgWebhookStore } from '../persistence/webhook-store.js';
+import { WebhookService } from '../domain/webhook-service.js';
 import { CheckTimedOut } from '../ops-server.js';
 import { withTimeout } from '../timeout.js';
 
@@ -108,5 +111,19 @@ export function maintenanceOf(config: Config, parts: PayoutParts): MaintenanceSe
     service: parts.service,
     stuckAfterSeconds: config.stuckAfterSeconds,
     idempotencyTtlHours: config.idempotencyTtlHours,
+  });
+}
+
+/** The webhook endpoints' store on the role's pool, secrets sealed with the configured key. */
+export function webhookStore(config: Config, db: Db): PgWebhookStore {
+  return new PgWebhookStore(db, new SecretBox(config.webhookSecretKey));
+}
+
+/** The webhook endpoints' service with the configured egress rules and secret overlap. */
+export function webhookService(config: Config, db: Db): WebhookService {
+  return new WebhookService({
+    store: webhookStore(config, db),
+    egress: { allowHttp: config.webhookAllowHttp, allowPrivate: config.webhookAllowPrivate },
+    secretOverlapMs: config.webhookSecretOverlapMs,
   });
 }

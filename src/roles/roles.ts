@@ -15,7 +15,14 @@ import type { Db } from '../persistence/db.js';
 import { PgApiKeyStore } from '../persistence/client-repository.js';
 import { startRelay } from '../relay/outbox-relay.js';
 import { startSweeper } from '../sweeper/sweeper.js';
-import { databaseReady, maintenanceOf, openDatabase, paymentProvider, payoutParts } from './parts.js';
+import {
+  databaseReady,
+  maintenanceOf,
+  openDatabase,
+  paymentProvider,
+  payoutParts,
+  webhookService,
+} from './parts.js';
 
 export interface RunningRole {
   stop(): Promise<void>;
@@ -50,7 +57,8 @@ function running(db: Db, handles: RunningRole[]): RunningRole {
 export async function runApi(config: Config, log: Logger): Promise<RunningRole & { port: number }> {
   const { db, metrics, ready } = foundation(config, log, ['api']);
   const { service } = payoutParts(config, db, metrics, log);
-  const api = await startApi({ config, log, metrics, service, keys: apiKeysOn(db, log) });
+  const webhooks = webhookService(config, db);
+  const api = await startApi({ config, log, metrics, service, webhooks, keys: apiKeysOn(db, log) });
   const ops = await startApiOpsServer({ config, log, metrics, ready });
   return { ...running(db, [{ stop: () => ops.close() }, api]), port: api.port };
 }
@@ -100,7 +108,7 @@ export async function runDev(
   );
   const maintenance = maintenanceOf(config, parts);
   handles.push(await startSweeper({ config, log, metrics, maintenance, ready }, quiet));
-  const api = await startApi({ config, log, metrics, service, keys });
+  const api = await startApi({ config, log, metrics, service, webhooks: webhookService(config, db), keys });
   // One registry for every role here: the API's ops port serves all their metrics.
   const ops = await startApiOpsServer({ config, log, metrics, ready });
   handles.push({ stop: () => ops.close() });
