@@ -14,6 +14,7 @@ import type {
   CreateOutcome,
   IdempotentOutcome,
   NewHistoryEntry,
+  NewWebhookEvent,
   PayoutHistoryPage,
   PayoutHistoryQuery,
   PayoutListFilter,
@@ -52,6 +53,43 @@ export function toPayout(row: PayoutRow): Payout {
 }
 
 /**
+ * The payout row `alias` as the JSON a webhook delivery keeps (its event's body is rendered from it): the columns
+ * `toPayout` reads, the amount as text (a bigint must never become a JSON number).
+ */
+function payoutJson(alias: string): string {
+  return `jsonb_build_object('id', ${alias}.id, 'client_id', ${alias}.client_id,
+    'amount_minor', ${alias}.amount_minor::text, 'currency', ${alias}.currency, 'recipient', ${alias}.recipient,
+    'status', ${alias}.status, 'stage', ${alias}.stage, 'snapshot', ${alias}.snapshot,
+    'machine_version', ${alias}.machine_version, 'version', ${alias}.version, 'description', ${alias}.description,
+    'failure_code', ${alias}.failure_code, 'failure_message', ${alias}.failure_message,
+    'created_at', ${alias}.created_at, 'updated_at', ${alias}.updated_at)`;
+}
+
+/** The outbox topic of a webhook delivery: the relay hands it to the webhooks queue. */
+export const WEBHOOK_DELIVERY_TOPIC = 'webhook.deliver';
+
+/**
+ * The webhook fan-out of a change, as CTEs after the changed rows `source` (with `event_id` and `event_type`
+ * columns, null when the change causes no event): one delivery per enabled endpoint of the payout's client
+ * subscribed to the type, and its outbox row. A client without endpoints costs one probe of the partial index
+ * `webhook_endpoints_enabled_idx` and writes nothing.
+ */
+function webhookFanOut(source: string, createdAt: string): string {
+  return `w AS (
+       INSERT INTO webhook_deliveries
+         (id, event_id, endpoint_id, client_id, type, payout_id, payout_version, payout, created_at)
+       SELECT gen_random_uuid(), s.event_id, e.id, s.client_id, s.event_type, s.id, s.version, ${payoutJson('s')},
+              ${createdAt}
+         FROM ${source} s
+         JOIN webhook_endpoints e ON e.client_id = s.client_id AND e.status = 'enabled'
+        WHERE s.event_id IS NOT NULL AND s.event_type = ANY (e.events)
+       RETURNING id),
+     wo AS (
+       INSERT INTO outbox (id, topic, payload)
+       SELECT gen_random_uuid(), '${WEBHOOK_DELIVERY_TOPIC}', jsonb_build_object('delivery_id', w.id) FROM w)`;
+}
+
+/**
  * The whole create as one statement, hence one transaction (data-modifying CTEs, committed together or not at
  * all): the idempotency key's advisory lock, the stored outcome, the payout, its first history row and its
  * processing message. One round trip on the hottest path.
@@ -63,6 +101,7 @@ export function toPayout(row: PayoutRow): Payout {
  *   ON CONFLICT meets only committed rows.
  * - `p`, `h`, `o`: the payout, only when the lock was taken and the outcome stored (without a key: always), then
  *   its history row and its message from the payout row written. The first history row is dated like the payout.
+ * - `w`, `wo`: its `payout.created` deliveries and their outbox rows (`webhookFanOut`); none without endpoints.
  */
 const INSERT_PAYOUT = `WITH l AS (
        SELECT CASE WHEN $1::text IS NULL THEN true ELSE pg_try_advisory_xact_lock(hashtextextended($1, 0)) END
@@ -82,14 +121,15 @@ const INSERT_PAYOUT = `WITH l AS (
        SELECT $2, $3, $4::bigint, $5::text, $6::jsonb, $7::text, $8::jsonb, $9::integer, $10::integer, $11::text,
          $12::timestamptz, $12, $12, $25::text
        FROM l WHERE l.locked AND ($1 IS NULL OR EXISTS (SELECT FROM k))
-       RETURNING id, status, created_at),
+       RETURNING *, $28::text AS event_id, $29::text AS event_type),
      h AS (
        INSERT INTO payout_events
          (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id, at)
        SELECT p.id, NULL, p.status, $17::text, $18::text, $19::text, $20::text, $21::text, p.created_at FROM p),
      o AS (
        INSERT INTO outbox (id, topic, payload, payout_id, command_seq)
-       SELECT $22::uuid, $23::text, $24::jsonb, p.id, $26::integer FROM p)
+       SELECT $22::uuid, $23::text, $24::jsonb, p.id, $26::integer FROM p),
+     ${webhookFanOut('p', 's.created_at')}
      SELECT l.locked, EXISTS (SELECT FROM p) AS created FROM l`;
 
 /**
@@ -103,6 +143,7 @@ export async function insertPayout(
   first: Omit<NewHistoryEntry, 'payoutId' | 'from' | 'to'>,
   message: ScheduledMessage,
   outcome: IdempotentOutcome | null,
+  webhookEvent?: NewWebhookEvent,
 ): Promise<CreateOutcome> {
   const values = [
     outcome && `${payout.clientId}:${outcome.key}`,
@@ -138,6 +179,9 @@ export async function insertPayout(
     message.commandSeq,
     // $27: the status of the stored answer
     outcome?.status,
+    // $28-$29: the webhook event
+    webhookEvent?.eventId ?? null,
+    webhookEvent?.type ?? null,
   ];
   const result = await withConnection(db, (client) =>
     client.query<{ locked: boolean; created: boolean }>({
@@ -251,6 +295,8 @@ async function runVersionedUpdate(
       h_reason: change.history.reason,
       h_request_id: change.history.requestId,
       settled_seq: change.settledSeq ?? null,
+      event_id: change.webhookEvent?.eventId ?? null,
+      event_type: change.webhookEvent?.type ?? null,
       commands: (change.commands ?? []).map((message) => ({
         id: message.id,
         topic: message.topic,
@@ -269,7 +315,7 @@ async function runVersionedUpdate(
          set_description boolean, description text, set_failure boolean, failure_code text, failure_message text,
          deleted boolean, h_from text, h_event text, h_actor text, h_actor_role text, h_reason text,
          h_request_id text, set_stage boolean, stage text, settled_seq integer, commands json,
-         machine_version integer)),
+         machine_version integer, event_id text, event_type text)),
      l AS (
        SELECT p.id FROM payouts p WHERE (p.id, p.client_id) IN (SELECT id, client_id FROM c)
        FOR UPDATE OF p${lockedRows === 'skip' ? ' SKIP LOCKED' : ''}),
@@ -291,7 +337,7 @@ async function runVersionedUpdate(
        WHERE p.id = c.id AND p.client_id = c.client_id AND p.version = c.expected_version
          AND p.deleted_at IS NULL
        RETURNING p.*, c.n AS batch_index, c.h_from, c.h_event, c.h_actor, c.h_actor_role, c.h_reason,
-         c.h_request_id, c.settled_seq, c.commands),
+         c.h_request_id, c.settled_seq, c.commands, c.event_id, c.event_type),
      h AS (
        INSERT INTO payout_events (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id)
        SELECT id, h_from, status, h_event, h_actor, h_actor_role, h_reason, h_request_id FROM u),
@@ -304,7 +350,8 @@ async function runVersionedUpdate(
      s AS (
        UPDATE outbox SET published_at = now(), locked_until = NULL
         WHERE published_at IS NULL AND (payout_id, command_seq) IN (
-          SELECT id, settled_seq FROM u WHERE settled_seq IS NOT NULL))
+          SELECT id, settled_seq FROM u WHERE settled_seq IS NOT NULL)),
+     ${webhookFanOut('u', 'now()')}
      SELECT l.id IS NOT NULL AS locked, u.*
        FROM c LEFT JOIN l ON l.id = c.id LEFT JOIN u ON u.batch_index = c.n
       ORDER BY c.n`,
