@@ -217,3 +217,6 @@ function asProblem(body: unknown, response: Response): Problem {
     code: 'unexpected_response',
   };
 }
+
+export type { WebhookEvent, WebhookEventType } from './webhooks.js';
+export { WebhookVerificationError, verifyWebhook } from './webhooks.js';

@@ -2,49 +2,12 @@
  * The wire format of the API's resources: a payout and a history entry as `openapi.yaml` describes them (snake
  * case, decimal strings, masked accounts, RFC 3339 times), and the opaque cursor of a list page.
  */
-import type { Payout, PayoutAction, PayoutHistoryEntry } from '../domain/payout.js';
-import { availableActions, lastErrorOf } from '../domain/payout.js';
-import type { Principal } from '../domain/principal.js';
-import type { MaskedRecipient } from '../domain/recipient.js';
-import { maskRecipient } from '../domain/recipient.js';
-import type { PayoutFailure, PayoutLastError } from '../machines/payout.machine.js';
-import type { PayoutStage, PayoutStatus } from '../machines/payout-lifecycle.js';
+import type { PayoutHistoryEntry } from '../domain/payout.js';
+import type { PayoutStatus } from '../machines/payout-lifecycle.js';
 import type { WebhookEndpoint, WebhookEventType } from '../domain/webhooks.js';
 
-/** The API representation of a payout (the `Payout` schema of openapi.yaml). */
-export interface PayoutResource {
-  id: string;
-  amount: string;
-  currency: string;
-  recipient: MaskedRecipient;
-  status: PayoutStatus;
-  stage: PayoutStage | null;
-  available_actions: PayoutAction[];
-  description: string | null;
-  failure: PayoutFailure | null;
-  last_error: PayoutLastError | null;
-  created_at: string;
-  updated_at: string;
-  version: number;
-}
-
-export function toPayoutResource(payout: Payout, principal: Principal): PayoutResource {
-  return {
-    id: payout.id,
-    amount: payout.amount.toDecimal(),
-    currency: payout.amount.currency,
-    recipient: maskRecipient(payout.recipient),
-    status: payout.status,
-    stage: payout.stage,
-    available_actions: availableActions(payout, principal),
-    description: payout.description,
-    failure: payout.failure,
-    last_error: lastErrorOf(payout),
-    created_at: payout.createdAt.toISOString(),
-    updated_at: payout.updatedAt.toISOString(),
-    version: payout.version,
-  };
-}
+export type { PayoutResource } from '../domain/payout-resource.js';
+export { toPayoutResource } from '../domain/payout-resource.js';
 
 export interface PayoutEventResource {
   id: string;

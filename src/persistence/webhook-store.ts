@@ -10,6 +10,9 @@ import type {
   WebhookEventType,
   WebhookStore,
 } from '../domain/webhooks.js';
+import type { AttemptRecord, DeliveryWork, WebhookDeliveryStore } from '../domain/webhook-delivery.js';
+import type { PayoutRow } from './models.js';
+import { toPayout } from './payout-repository.js';
 import { translated } from './payout-store.js';
 import type { SecretBox } from './secret-box.js';
 
@@ -68,7 +71,7 @@ export function toEndpoint(row: EndpointRead): WebhookEndpoint {
   };
 }
 
-export class PgWebhookStore implements WebhookStore {
+export class PgWebhookStore implements WebhookStore, WebhookDeliveryStore {
   constructor(
     private readonly db: Knex,
     private readonly box: SecretBox,
@@ -195,4 +198,151 @@ export class PgWebhookStore implements WebhookStore {
     }
     return secrets;
   }
+
+  loadDelivery(id: string, now: Date): Promise<DeliveryWork | null> {
+    return translated(async () => {
+      const row = (await this.db('webhook_deliveries as d')
+        .join('webhook_endpoints as e', 'e.id', 'd.endpoint_id')
+        .select(
+          'd.id',
+          'd.event_id',
+          'd.type',
+          'd.payout_version',
+          'd.payout',
+          'd.created_at',
+          'd.status',
+          'd.attempts',
+          'e.id as endpoint_id',
+          'e.url',
+          'e.status as endpoint_status',
+          'e.deleted_at',
+          'e.secret_ciphertext',
+          'e.previous_secret_ciphertext',
+          'e.previous_secret_expires_at',
+        )
+        .where('d.id', id)
+        .first()) as DeliveryJoinRow | undefined;
+      if (!row) return null;
+      const secrets = [this.box.open(row.secret_ciphertext, row.endpoint_id)];
+      if (
+        row.previous_secret_ciphertext &&
+        row.previous_secret_expires_at &&
+        row.previous_secret_expires_at > now
+      ) {
+        secrets.push(this.box.open(row.previous_secret_ciphertext, row.endpoint_id));
+      }
+      return {
+        id: row.id,
+        eventId: row.event_id,
+        type: row.type as WebhookEventType,
+        payoutVersion: row.payout_version,
+        createdAt: row.created_at,
+        status: row.status,
+        attempts: row.attempts,
+        payout: toPayout(payoutRowOf(row.payout)),
+        endpoint: {
+          id: row.endpoint_id,
+          url: row.url,
+          status: row.endpoint_status,
+          deleted: row.deleted_at !== null,
+        },
+        secrets,
+      };
+    });
+  }
+
+  /**
+   * One statement: the attempt on the delivery (only while it is pending: a copy of the message that lost the race
+   * records nothing) and its endpoint's run of failed events — reset by a delivery, grown by a failure, and the
+   * endpoint disabled when the run reaches `disableAfter`.
+   */
+  recordAttempt(
+    work: DeliveryWork,
+    record: AttemptRecord,
+  ): Promise<{ recorded: boolean; endpointDisabled: boolean }> {
+    return translated(async () => {
+      const status = record.outcome === 'retry' ? 'pending' : record.outcome;
+      const result = await this.db.raw<{ rows: Array<{ recorded: boolean; disabled: boolean }> }>(
+        `WITH d AS (
+           UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = now(), last_status_code = ?,
+                  last_error = ?, status = ?, next_attempt_at = ?::timestamptz,
+                  delivered_at = CASE WHEN ? = 'delivered' THEN now() END
+            WHERE id = ? AND status = 'pending'
+           RETURNING endpoint_id),
+         e AS (
+           UPDATE webhook_endpoints e SET
+             consecutive_failures = CASE WHEN ? = 'delivered' THEN 0 ELSE e.consecutive_failures + 1 END,
+             status = CASE WHEN ? = 'failed' AND ?::integer > 0 AND e.consecutive_failures + 1 >= ?::integer
+                           THEN 'disabled' ELSE e.status END,
+             disabled_reason = CASE WHEN ? = 'failed' AND ?::integer > 0 AND e.consecutive_failures + 1 >= ?::integer
+                                    AND e.status = 'enabled' THEN 'consecutive_failures' ELSE e.disabled_reason END
+            FROM d
+            WHERE e.id = d.endpoint_id AND ? IN ('delivered', 'failed') AND ?::integer > 0
+              AND e.deleted_at IS NULL
+           RETURNING e.status = 'disabled' AND e.disabled_reason = 'consecutive_failures'
+                     AND ? = 'failed' AND e.consecutive_failures = ?::integer AS disabled)
+         SELECT EXISTS (SELECT FROM d) AS recorded, coalesce((SELECT bool_or(disabled) FROM e), false) AS disabled`,
+        [
+          record.statusCode,
+          record.error?.slice(0, 1000) ?? null,
+          status,
+          record.nextAttemptAt,
+          record.outcome,
+          work.id,
+          record.outcome,
+          record.outcome,
+          record.disableAfter,
+          record.disableAfter,
+          record.outcome,
+          record.disableAfter,
+          record.disableAfter,
+          record.outcome,
+          record.disableAfter,
+          record.outcome,
+          record.disableAfter,
+        ],
+      );
+      const row = result.rows[0]!;
+      return { recorded: row.recorded, endpointDisabled: row.disabled };
+    });
+  }
+
+  /** Pending deliveries and the age of the oldest: the dispatcher's backlog gauges. */
+  deliveryBacklog(): Promise<{ count: number; oldestAgeSeconds: number }> {
+    return translated(async () => {
+      const result = await this.db.raw<{ rows: Array<{ count: string; age: number | null }> }>(
+        `SELECT count(*) AS count, extract(epoch FROM now() - min(created_at))::float8 AS age
+           FROM webhook_deliveries WHERE status = 'pending'`,
+      );
+      const row = result.rows[0]!;
+      return { count: Number(row.count), oldestAgeSeconds: row.age ?? 0 };
+    });
+  }
+}
+
+interface DeliveryJoinRow {
+  id: string;
+  event_id: string;
+  type: string;
+  payout_version: number;
+  payout: Record<string, unknown>;
+  created_at: Date;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  endpoint_id: string;
+  url: string;
+  endpoint_status: 'enabled' | 'disabled';
+  deleted_at: Date | null;
+  secret_ciphertext: Buffer;
+  previous_secret_ciphertext: Buffer | null;
+  previous_secret_expires_at: Date | null;
+}
+
+/** The payout row a delivery keeps (JSON: times as text, the amount as text) as the row `toPayout` reads. */
+function payoutRowOf(json: Record<string, unknown>): PayoutRow {
+  return {
+    ...json,
+    created_at: new Date(json.created_at as string),
+    updated_at: new Date(json.updated_at as string),
+  } as unknown as PayoutRow;
 }

@@ -18,6 +18,8 @@ import { PgPayoutStore } from '../persistence/payout-store.js';
 import { SecretBox } from '../persistence/secret-box.js';
 import { PgWebhookStore } from '../persistence/webhook-store.js';
 import { WebhookService } from '../domain/webhook-service.js';
+import { WebhookDispatcher } from '../domain/webhook-delivery.js';
+import { HttpWebhookSender } from '../adapters/webhook-http.js';
 import { CheckTimedOut } from '../ops-server.js';
 import { withTimeout } from '../timeout.js';
 
@@ -125,5 +127,19 @@ export function webhookService(config: Config, db: Db): WebhookService {
     store: webhookStore(config, db),
     egress: { allowHttp: config.webhookAllowHttp, allowPrivate: config.webhookAllowPrivate },
     secretOverlapMs: config.webhookSecretOverlapMs,
+  });
+}
+
+/** The webhook dispatcher: deliveries on the role's pool, sent over HTTP under the configured egress rules. */
+export function webhookDispatcher(config: Config, store: PgWebhookStore): WebhookDispatcher {
+  return new WebhookDispatcher({
+    store,
+    sender: new HttpWebhookSender({
+      allowHttp: config.webhookAllowHttp,
+      allowPrivate: config.webhookAllowPrivate,
+      timeoutMs: config.webhookTimeoutMs,
+    }),
+    retryScheduleMs: config.webhookRetryScheduleMs,
+    disableAfter: config.webhookDisableAfter,
   });
 }

@@ -3,13 +3,14 @@
  *   printf '%s' '<t>.<body>' | openssl dgst -sha256 -hmac '<secret>' -hex
  */
 import { expect } from 'chai';
+import { WebhookVerificationError, verifyWebhook } from '../../client/src/webhooks.js';
 import { signatureHeader, webhookSignature } from '../../src/domain/webhook-signature.js';
 
 const SECRET = 'whsec_c2VjcmV0LWZvci10ZXN0LXZlY3RvcnMtb25seS0xMjM0';
 const OLD_SECRET = 'whsec_b2xkLXNlY3JldC1zdGlsbC1zaWduaW5nLWR1cmluZy1vdmVybGFw';
 const BODY = '{"id":"evt_0192f4f27c3e7a519d0e6c1f2b3a4d5e","type":"payout.completed"}';
 
-export const SIGNATURE_VECTORS = [
+const SIGNATURE_VECTORS = [
   {
     secret: SECRET,
     t: 1767225600,
@@ -64,5 +65,48 @@ describe('webhook signatures', () => {
   it('refuse no secret or a time that is not unix seconds', () => {
     expect(() => signatureHeader([], 1, BODY)).to.throw();
     expect(() => signatureHeader([SECRET], 1.5, BODY)).to.throw();
+  });
+});
+
+describe('verifyWebhook (the client package)', () => {
+  const header = `t=1767225600,v1=${SIGNATURE_VECTORS[0]!.v1},v1=${SIGNATURE_VECTORS[1]!.v1}`;
+
+  async function refusal(run: () => Promise<unknown>): Promise<string> {
+    try {
+      await run();
+    } catch (error) {
+      expect(error).to.be.an.instanceOf(WebhookVerificationError);
+      return (error as Error).message;
+    }
+    throw new Error('expected a refusal');
+  }
+
+  it('accepts the vectors under either secret within the tolerance, and returns the event', async () => {
+    for (const secret of [SECRET, OLD_SECRET, [OLD_SECRET, SECRET]]) {
+      const event = await verifyWebhook(BODY, header, secret, 300, 1767225600 + 299);
+      expect(event).to.deep.equal(JSON.parse(BODY));
+    }
+    const bytes = new TextEncoder().encode(BODY);
+    expect((await verifyWebhook(bytes, header, SECRET, 300, 1767225600)).id).to.match(/^evt_/);
+  });
+
+  it('refuses another secret, another body, an old or future time, a missing or malformed header', async () => {
+    expect(await refusal(() => verifyWebhook(BODY, header, 'whsec_other', 300, 1767225600))).to.match(
+      /no signature/,
+    );
+    expect(await refusal(() => verifyWebhook(`${BODY} `, header, SECRET, 300, 1767225600))).to.match(
+      /no signature/,
+    );
+    expect(await refusal(() => verifyWebhook(BODY, header, SECRET, 300, 1767225600 + 301))).to.match(
+      /tolerance/,
+    );
+    expect(await refusal(() => verifyWebhook(BODY, header, SECRET, 300, 1767225600 - 301))).to.match(
+      /tolerance/,
+    );
+    expect(await refusal(() => verifyWebhook(BODY, undefined, SECRET))).to.match(/no Payouts-Signature/);
+    expect(await refusal(() => verifyWebhook(BODY, 'v1=abc', SECRET))).to.match(/timestamp/);
+    expect(await refusal(() => verifyWebhook(BODY, 't=1767225600', SECRET, 300, 1767225600))).to.match(
+      /no v1/,
+    );
   });
 });
