@@ -250,6 +250,63 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/webhook-endpoints/{id}/deliveries': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /**
+         * @description The webhook endpoint's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f
+         */
+        id: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    /**
+     * An endpoint's delivery log
+     * @description The events sent (or to be sent) to the endpoint, newest first, paged like the payouts (`limit`, `cursor`),
+     *     optionally of one payout (`payout_id`): each with its event id and type, the payout and its version, the
+     *     attempts made, the last status code or error, when the next attempt is due and when it was delivered.
+     */
+    get: operations['listWebhookDeliveries'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/webhook-deliveries/{id}/redeliver': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /**
+         * @description The delivery's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d60
+         */
+        id: components['schemas']['Uuid'];
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send a delivery again
+     * @description Puts the delivery back to `pending` and sends it again with the same event id and body (a new signature
+     *     time), starting the retry schedule again; its earlier attempts are counted anew. Any delivery of the
+     *     caller's client may be sent again, delivered or failed; its endpoint must be enabled (409 otherwise). Answered
+     *     202 with the delivery as queued; the attempt follows within moments.
+     */
+    post: operations['redeliverWebhookDelivery'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/machine': {
     parameters: {
       query?: never;
@@ -555,6 +612,40 @@ export interface components {
       /** @description Pass as `cursor` for the next page; null on the last page. */
       next_cursor: string | null;
     };
+    WebhookDelivery: {
+      id: components['schemas']['Uuid'];
+      /** @description The event's id (`Payouts-Event-Id`), shared by its deliveries to every endpoint. */
+      event_id: string;
+      type: components['schemas']['WebhookEventType'];
+      payout_id: components['schemas']['Uuid'];
+      payout_version: number;
+      /**
+       * @description `pending` until a 2xx (`delivered`) or the retry schedule is spent (`failed`).
+       * @enum {string}
+       */
+      status: 'pending' | 'delivered' | 'failed';
+      attempts: number;
+      /** @description The receiver's status code on the last attempt; null when it did not answer. */
+      last_status_code: number | null;
+      /** @description What went wrong on the last attempt (the status and the start of the answer, or the error). */
+      last_error: string | null;
+      /**
+       * Format: date-time
+       * @description When the next attempt is due (RFC 3339, UTC); null once delivered or failed.
+       */
+      next_attempt_at: string | null;
+      /**
+       * Format: date-time
+       * @description When a receiver answered 2xx (RFC 3339, UTC).
+       */
+      delivered_at: string | null;
+      created_at: components['schemas']['Timestamp'];
+    };
+    WebhookDeliveryPage: {
+      data: components['schemas']['WebhookDelivery'][];
+      /** @description Pass as `cursor` for the next page; null on the last page. */
+      next_cursor: string | null;
+    };
     /** @description An XState machine config; `version` is our machine definition version. */
     MachineDefinition: {
       id: string;
@@ -715,6 +806,46 @@ export interface components {
          *       "status": 404,
          *       "detail": "No webhook endpoint 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f.",
          *       "code": "webhook_endpoint_not_found",
+         *       "request_id": "req-8c1f"
+         *     }
+         */
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description No such webhook delivery for this client (unknown, of a deleted endpoint, or another client's). */
+    WebhookDeliveryNotFound: {
+      headers: {
+        'X-Request-Id': components['headers']['X-Request-Id'];
+        [name: string]: unknown;
+      };
+      content: {
+        /**
+         * @example {
+         *       "type": "urn:payouts:problem:webhook_delivery_not_found",
+         *       "title": "Webhook delivery not found",
+         *       "status": 404,
+         *       "detail": "No webhook delivery 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d60.",
+         *       "code": "webhook_delivery_not_found",
+         *       "request_id": "req-8c1f"
+         *     }
+         */
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description The delivery's endpoint is disabled; enable it first (`PATCH` with `status` `enabled`). */
+    WebhookEndpointDisabled: {
+      headers: {
+        'X-Request-Id': components['headers']['X-Request-Id'];
+        [name: string]: unknown;
+      };
+      content: {
+        /**
+         * @example {
+         *       "type": "urn:payouts:problem:webhook_endpoint_disabled",
+         *       "title": "Webhook endpoint disabled",
+         *       "status": 409,
+         *       "detail": "Webhook endpoint 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f is disabled; enable it to send it events.",
+         *       "code": "webhook_endpoint_disabled",
          *       "request_id": "req-8c1f"
          *     }
          */
@@ -1738,6 +1869,101 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['WebhookEndpointNotFound'];
+      415: components['responses']['UnsupportedMediaType'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listWebhookDeliveries: {
+    parameters: {
+      query?: {
+        /**
+         * @description Page size.
+         * @example 20
+         */
+        limit?: components['parameters']['Limit'];
+        /**
+         * @description The `next_cursor` of the previous page. Opaque.
+         * @example djE6MTIz
+         */
+        cursor?: components['parameters']['Cursor'];
+        /** @description Only the deliveries of this payout. */
+        payout_id?: components['schemas']['Uuid'];
+      };
+      header?: {
+        /**
+         * @description Your id for this request, echoed in `X-Request-Id` and recorded in the payout's history. Used when it is
+         *     1 to 128 characters of `A-Z a-z 0-9 . _ : -`; anything else is replaced by a generated id (never an error).
+         * @example req-8c1f
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description The webhook endpoint's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f
+         */
+        id: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of deliveries. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookDeliveryPage'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['WebhookEndpointNotFound'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  redeliverWebhookDelivery: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, echoed in `X-Request-Id` and recorded in the payout's history. Used when it is
+         *     1 to 128 characters of `A-Z a-z 0-9 . _ : -`; anything else is replaced by a generated id (never an error).
+         * @example req-8c1f
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description The delivery's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d60
+         */
+        id: components['schemas']['Uuid'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Queued for another attempt. */
+      202: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookDelivery'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['WebhookDeliveryNotFound'];
+      409: components['responses']['WebhookEndpointDisabled'];
       415: components['responses']['UnsupportedMediaType'];
       500: components['responses']['InternalError'];
       503: components['responses']['ServiceUnavailable'];

@@ -158,3 +158,11 @@ export class WebhookDeliveryNotFound extends DomainError {
     });
   }
 }
+
+export class WebhookEndpointDisabled extends DomainError {
+  constructor(id: string) {
+    super('webhook_endpoint_disabled', 'Webhook endpoint disabled', {
+      detail: `Webhook endpoint ${id} is disabled; enable it to send it events.`,
+    });
+  }
+}

@@ -6,13 +6,21 @@
 import { randomBytes } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import type { FieldError } from './errors.js';
-import { Forbidden, ValidationFailed, WebhookEndpointNotFound } from './errors.js';
+import {
+  Forbidden,
+  ValidationFailed,
+  WebhookDeliveryNotFound,
+  WebhookEndpointDisabled,
+  WebhookEndpointNotFound,
+} from './errors.js';
+import type { OutboxWaker } from './scheduling.js';
 import { normaliseNote } from './payout-request.js';
 import type { Principal } from './principal.js';
 import { isCanonicalUuid, isStorable } from './text.js';
 import type { EgressPolicy } from './webhook-egress.js';
 import { endpointUrlProblem } from './webhook-egress.js';
 import type {
+  WebhookDelivery,
   WebhookEndpoint,
   WebhookEndpointChanges,
   WebhookEndpointStatus,
@@ -50,8 +58,15 @@ export interface EndpointPage {
   next: string | null;
 }
 
+export interface DeliveryPage {
+  items: WebhookDelivery[];
+  next: string | null;
+}
+
 export interface WebhookServiceDeps {
   store: WebhookStore;
+  /** Tells relays a redelivery waits in the outbox. */
+  waker?: OutboxWaker;
   egress: EgressPolicy;
   /** How long a rotated-out secret keeps signing (`WEBHOOK_SECRET_OVERLAP`), in milliseconds. */
   secretOverlapMs: number;
@@ -146,6 +161,38 @@ export class WebhookService {
     const endpoint = await this.deps.store.rotateSecret(principal.clientId, id, secret, until);
     if (!endpoint) throw new WebhookEndpointNotFound(id);
     return { endpoint, secret };
+  }
+
+  /** A page of one of the client's endpoints' deliveries, newest first, optionally of one payout. */
+  async listDeliveries(
+    principal: Principal,
+    endpointId: string,
+    query: { limit: number; after?: string; payoutId?: string },
+  ): Promise<DeliveryPage> {
+    const endpoint = await this.getEndpoint(principal, endpointId);
+    const fields: FieldError[] = [];
+    if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 100) {
+      fields.push({ field: 'limit', message: 'must be an integer from 1 to 100' });
+    }
+    if (query.payoutId !== undefined && !isCanonicalUuid(query.payoutId)) {
+      fields.push({ field: 'payout_id', message: 'must be a UUID in canonical lower-case form' });
+    }
+    if (fields.length > 0) throw new ValidationFailed(fields);
+    const page = await this.deps.store.listDeliveries(principal.clientId, endpoint.id, query);
+    return { items: page.deliveries, next: page.hasMore ? page.last : null };
+  }
+
+  /** Sends a delivery again: pending, its schedule started again, the same event id and body. */
+  async redeliver(principal: Principal, deliveryId: string): Promise<WebhookDelivery> {
+    assertManager(principal);
+    if (!isCanonicalUuid(deliveryId)) {
+      throw new WebhookDeliveryNotFound(isStorable(deliveryId) ? deliveryId : '(invalid id)');
+    }
+    const result = await this.deps.store.redeliver(principal.clientId, deliveryId);
+    if (result === null) throw new WebhookDeliveryNotFound(deliveryId);
+    if ('disabledEndpoint' in result) throw new WebhookEndpointDisabled(result.disabledEndpoint);
+    this.deps.waker?.wake();
+    return result;
   }
 
   private checkUrl(url: string, fields: FieldError[]): void {

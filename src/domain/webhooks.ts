@@ -94,6 +94,21 @@ export interface WebhookStore {
   ): Promise<WebhookEndpoint | null>;
   /** Disables and hides it; its deliveries stay. False when there is no such endpoint. */
   deleteEndpoint(clientId: string, id: string): Promise<boolean>;
+  /** A page of an endpoint's deliveries, newest first. */
+  listDeliveries(
+    clientId: string,
+    endpointId: string,
+    filter: WebhookDeliveryFilter,
+  ): Promise<WebhookDeliveryPage>;
+  /**
+   * Puts a delivery of the client back to pending with its schedule started again, and queues it (its outbox row
+   * in the same statement). Null when there is no such delivery (or its endpoint is deleted); the endpoint's id
+   * when it is disabled, and then nothing changes.
+   */
+  redeliver(
+    clientId: string,
+    deliveryId: string,
+  ): Promise<WebhookDelivery | { disabledEndpoint: string } | null>;
   /** Stores a new secret; the current one keeps signing until `previousExpiresAt`. */
   rotateSecret(
     clientId: string,

@@ -20,6 +20,7 @@ import {
   encodeCursor,
   toPayoutEventResource,
   toPayoutResource,
+  toWebhookDeliveryResource,
   toWebhookEndpointResource,
 } from './resources.js';
 import type { ApiSpec } from './spec.js';
@@ -182,6 +183,23 @@ export function operationHandlers(
     async rotateWebhookEndpointSecret(c, _req, res) {
       const { endpoint, secret } = await webhooks.rotateSecret(principalOf(c), pathId(c));
       res.json(toWebhookEndpointResource(endpoint, secret));
+    },
+
+    async listWebhookDeliveries(c, _req, res) {
+      const query = c.request.query as Record<string, unknown>;
+      const page = await webhooks.listDeliveries(principalOf(c), pathId(c), {
+        limit: typeof query.limit === 'number' ? query.limit : 20,
+        after: cursorOf(query, 'deliveries'),
+        payoutId: optionalString(query.payout_id),
+      });
+      res.json({
+        data: page.items.map(toWebhookDeliveryResource),
+        next_cursor: page.next === null ? null : encodeCursor(page.next, 'deliveries'),
+      });
+    },
+
+    async redeliverWebhookDelivery(c, _req, res) {
+      res.status(202).json(toWebhookDeliveryResource(await webhooks.redeliver(principalOf(c), pathId(c))));
     },
 
     getMachine(_c, _req, res) {

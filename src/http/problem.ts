@@ -123,6 +123,7 @@ const STATUS_OF: Readonly<Record<string, number>> = {
   webhook_endpoint_not_found: 404,
   webhook_delivery_not_found: 404,
   transition_not_allowed: 409,
+  webhook_endpoint_disabled: 409,
   payout_not_deletable: 409,
   description_changes_exhausted: 409,
   idempotency_key_in_flight: 409,

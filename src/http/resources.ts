@@ -4,7 +4,7 @@
  */
 import type { PayoutHistoryEntry } from '../domain/payout.js';
 import type { PayoutStatus } from '../machines/payout-lifecycle.js';
-import type { WebhookEndpoint, WebhookEventType } from '../domain/webhooks.js';
+import type { WebhookDelivery, WebhookEndpoint, WebhookEventType } from '../domain/webhooks.js';
 
 export type { PayoutResource } from '../domain/payout-resource.js';
 export { toPayoutResource } from '../domain/payout-resource.js';
@@ -62,6 +62,39 @@ export function toWebhookEndpointResource(
     created_at: endpoint.createdAt.toISOString(),
     updated_at: endpoint.updatedAt.toISOString(),
     ...(secret === undefined ? {} : { secret }),
+  };
+}
+
+/** The API representation of a webhook delivery (`WebhookDelivery`): one event's way to one endpoint. */
+export interface WebhookDeliveryResource {
+  id: string;
+  event_id: string;
+  type: WebhookEventType;
+  payout_id: string;
+  payout_version: number;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: string | null;
+  delivered_at: string | null;
+  created_at: string;
+}
+
+export function toWebhookDeliveryResource(delivery: WebhookDelivery): WebhookDeliveryResource {
+  return {
+    id: delivery.id,
+    event_id: delivery.eventId,
+    type: delivery.type,
+    payout_id: delivery.payoutId,
+    payout_version: delivery.payoutVersion,
+    status: delivery.status,
+    attempts: delivery.attempts,
+    last_status_code: delivery.lastStatusCode,
+    last_error: delivery.lastError,
+    next_attempt_at: delivery.nextAttemptAt?.toISOString() ?? null,
+    delivered_at: delivery.deliveredAt?.toISOString() ?? null,
+    created_at: delivery.createdAt.toISOString(),
   };
 }
 

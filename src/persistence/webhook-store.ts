@@ -4,6 +4,9 @@
  */
 import type { Knex } from 'knex';
 import type {
+  WebhookDelivery,
+  WebhookDeliveryFilter,
+  WebhookDeliveryPage,
   WebhookEndpoint,
   WebhookEndpointChanges,
   WebhookEndpointPage,
@@ -12,8 +15,8 @@ import type {
 } from '../domain/webhooks.js';
 import type { AttemptRecord, DeliveryWork, WebhookDeliveryStore } from '../domain/webhook-delivery.js';
 import type { PayoutRow } from './models.js';
-import { toPayout } from './payout-repository.js';
 import { translated } from './payout-store.js';
+import { WEBHOOK_DELIVERY_TOPIC, toPayout } from './payout-repository.js';
 import type { SecretBox } from './secret-box.js';
 
 export interface WebhookEndpointRow {
@@ -199,6 +202,64 @@ export class PgWebhookStore implements WebhookStore, WebhookDeliveryStore {
     return secrets;
   }
 
+  listDeliveries(
+    clientId: string,
+    endpointId: string,
+    filter: WebhookDeliveryFilter,
+  ): Promise<WebhookDeliveryPage> {
+    return translated(async () => {
+      const query = this.db('webhook_deliveries')
+        .select(DELIVERY_COLUMNS)
+        .where({ client_id: clientId, endpoint_id: endpointId })
+        .orderBy('seq', 'desc')
+        .limit(filter.limit + 1);
+      if (filter.after !== undefined) void query.where('seq', '<', filter.after);
+      if (filter.payoutId !== undefined) void query.where('payout_id', filter.payoutId);
+      const rows = (await query) as unknown as DeliveryRow[];
+      const shown = rows.slice(0, filter.limit);
+      return {
+        deliveries: shown.map(toDelivery),
+        last: shown.length > 0 ? String(shown[shown.length - 1]!.seq) : null,
+        hasMore: rows.length > filter.limit,
+      };
+    });
+  }
+
+  /**
+   * One statement: the delivery back to pending with its attempts counted anew, and its outbox row, only when its
+   * endpoint is enabled; otherwise nothing is written and the endpoint's state answers why.
+   */
+  redeliver(
+    clientId: string,
+    deliveryId: string,
+  ): Promise<WebhookDelivery | { disabledEndpoint: string } | null> {
+    return translated(async () => {
+      const result = await this.db.raw<{
+        rows: Array<DeliveryRow & { endpoint_status: string; queued: boolean }>;
+      }>(
+        `WITH t AS (
+           SELECT d.id, e.id AS endpoint_id, e.status AS endpoint_status
+             FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+            WHERE d.id = ? AND d.client_id = ? AND e.deleted_at IS NULL),
+         u AS (
+           UPDATE webhook_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = now(),
+                  delivered_at = NULL
+             FROM t WHERE d.id = t.id AND t.endpoint_status = 'enabled'
+           RETURNING d.*),
+         o AS (
+           INSERT INTO outbox (id, topic, payload)
+           SELECT gen_random_uuid(), '${WEBHOOK_DELIVERY_TOPIC}', jsonb_build_object('delivery_id', u.id) FROM u)
+         SELECT u.*, t.endpoint_status, t.endpoint_id AS disabled_endpoint FROM t LEFT JOIN u ON u.id = t.id`,
+        [deliveryId, clientId],
+      );
+      const row = result.rows[0] as
+        (DeliveryRow & { endpoint_status: string; disabled_endpoint: string }) | undefined;
+      if (!row) return null;
+      if (row.endpoint_status !== 'enabled') return { disabledEndpoint: row.disabled_endpoint };
+      return toDelivery(row);
+    });
+  }
+
   loadDelivery(id: string, now: Date): Promise<DeliveryWork | null> {
     return translated(async () => {
       const row = (await this.db('webhook_deliveries as d')
@@ -318,6 +379,58 @@ export class PgWebhookStore implements WebhookStore, WebhookDeliveryStore {
       return { count: Number(row.count), oldestAgeSeconds: row.age ?? 0 };
     });
   }
+}
+
+interface DeliveryRow {
+  id: string;
+  seq: string;
+  event_id: string;
+  endpoint_id: string;
+  type: string;
+  payout_id: string;
+  payout_version: number;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: Date | null;
+  delivered_at: Date | null;
+  created_at: Date;
+}
+
+const DELIVERY_COLUMNS = [
+  'id',
+  'seq',
+  'event_id',
+  'endpoint_id',
+  'type',
+  'payout_id',
+  'payout_version',
+  'status',
+  'attempts',
+  'last_status_code',
+  'last_error',
+  'next_attempt_at',
+  'delivered_at',
+  'created_at',
+];
+
+function toDelivery(row: DeliveryRow): WebhookDelivery {
+  return {
+    id: row.id,
+    eventId: row.event_id,
+    endpointId: row.endpoint_id,
+    type: row.type as WebhookEventType,
+    payoutId: row.payout_id,
+    payoutVersion: row.payout_version,
+    status: row.status,
+    attempts: row.attempts,
+    lastStatusCode: row.last_status_code,
+    lastError: row.last_error,
+    nextAttemptAt: row.next_attempt_at,
+    deliveredAt: row.delivered_at,
+    createdAt: row.created_at,
+  };
 }
 
 interface DeliveryJoinRow {

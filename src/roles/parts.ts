@@ -71,6 +71,11 @@ export function databaseReady(db: Db, timeoutMs = DATABASE_READY_TIMEOUT_MS): ()
   };
 }
 
+/** Wakes the relays after a commit that left rows in the outbox; a failure only makes them poll. */
+export function notifyWaker(db: Db, log: Logger): OutboxWaker {
+  return new NotifyWaker(db, (error) => log.warn({ err: error }, 'outbox NOTIFY failed; relays will poll'));
+}
+
 export interface PayoutParts {
   store: PgPayoutStore;
   service: PayoutService;
@@ -82,9 +87,7 @@ export function payoutParts(
   db: Db,
   metrics: Metrics,
   log: Logger,
-  waker: OutboxWaker = new NotifyWaker(db, (error) =>
-    log.warn({ err: error }, 'outbox NOTIFY failed; relays will poll'),
-  ),
+  waker: OutboxWaker = notifyWaker(db, log),
 ): PayoutParts {
   const store = new PgPayoutStore(db);
   const service = new PayoutService({
@@ -122,9 +125,10 @@ export function webhookStore(config: Config, db: Db): PgWebhookStore {
 }
 
 /** The webhook endpoints' service with the configured egress rules and secret overlap. */
-export function webhookService(config: Config, db: Db): WebhookService {
+export function webhookService(config: Config, db: Db, waker?: OutboxWaker): WebhookService {
   return new WebhookService({
     store: webhookStore(config, db),
+    waker,
     egress: { allowHttp: config.webhookAllowHttp, allowPrivate: config.webhookAllowPrivate },
     secretOverlapMs: config.webhookSecretOverlapMs,
   });

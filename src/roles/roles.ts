@@ -19,6 +19,7 @@ import { startWebhooks } from '../consumers/webhook-consumer.js';
 import {
   databaseReady,
   maintenanceOf,
+  notifyWaker,
   openDatabase,
   paymentProvider,
   payoutParts,
@@ -60,7 +61,7 @@ function running(db: Db, handles: RunningRole[]): RunningRole {
 export async function runApi(config: Config, log: Logger): Promise<RunningRole & { port: number }> {
   const { db, metrics, ready } = foundation(config, log, ['api']);
   const { service } = payoutParts(config, db, metrics, log);
-  const webhooks = webhookService(config, db);
+  const webhooks = webhookService(config, db, notifyWaker(db, log));
   const api = await startApi({ config, log, metrics, service, webhooks, keys: apiKeysOn(db, log) });
   const ops = await startApiOpsServer({ config, log, metrics, ready });
   return { ...running(db, [{ stop: () => ops.close() }, api]), port: api.port };
@@ -126,7 +127,14 @@ export async function runDev(
       quiet,
     ),
   );
-  const api = await startApi({ config, log, metrics, service, webhooks: webhookService(config, db), keys });
+  const api = await startApi({
+    config,
+    log,
+    metrics,
+    service,
+    webhooks: webhookService(config, db, notifyWaker(db, log)),
+    keys,
+  });
   // One registry for every role here: the API's ops port serves all their metrics.
   const ops = await startApiOpsServer({ config, log, metrics, ready });
   handles.push({ stop: () => ops.close() });
