@@ -133,6 +133,11 @@ export interface Config {
   webhookDisableAfter: number;
   /** Webhooks: deliveries one dispatcher process makes at once (`WEBHOOK_CONCURRENCY`). */
   webhookConcurrency: number;
+  /**
+   * Webhooks: a pending delivery whose attempt is this much overdue, with no message waiting in the outbox, lost its
+   * message and is queued again (`WEBHOOK_REDRIVE_AFTER`), in milliseconds.
+   */
+  webhookRedriveAfterMs: number;
 }
 
 export class ConfigError extends Error {
@@ -375,6 +380,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhookTimeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
     webhookDisableAfter: int(env, 'WEBHOOK_DISABLE_AFTER', 50, 1, 1_000_000),
     webhookConcurrency: int(env, 'WEBHOOK_CONCURRENCY', 16, 1, 256),
+    webhookRedriveAfterMs: duration(env, 'WEBHOOK_REDRIVE_AFTER', '1h'),
   };
 }
 

@@ -38,6 +38,7 @@ export interface Metrics {
   webhookOldestAge: Gauge;
   webhookDlqDepth: Gauge;
   webhookEndpointsDisabled: Counter;
+  webhookRedriven: Counter;
 }
 
 /** The long-running roles; `dev` runs them all in one process and registers every metric. */
@@ -71,6 +72,7 @@ export const METRIC_OWNERS: Readonly<Record<Exclude<keyof Metrics, 'registry'>, 
   webhookOldestAge: ['webhooks'],
   webhookDlqDepth: ['webhooks'],
   webhookEndpointsDisabled: ['webhooks'],
+  webhookRedriven: ['webhooks'],
 };
 
 export interface MetricsOptions {
@@ -232,6 +234,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: 'payouts_webhook_endpoints_disabled_total',
       help: 'Webhook endpoints disabled after WEBHOOK_DISABLE_AFTER events in a row failed for good.',
       registers: on('webhookEndpointsDisabled'),
+    }),
+    webhookRedriven: new Counter({
+      name: 'payouts_webhook_redriven_total',
+      help: 'Pending webhook deliveries whose message was lost (WEBHOOK_REDRIVE_AFTER overdue), queued again.',
+      registers: on('webhookRedriven'),
     }),
   };
 }

@@ -38,10 +38,14 @@ const OUTCOMES = ['delivered', 'retried', 'failed', 'skipped', 'dead_letter'] as
 /** Gauges are refreshed at most this often. */
 const GAUGE_INTERVAL_MS = 5_000;
 
-/** The pending deliveries' backlog, for the gauges. */
+/** The pending deliveries: their backlog, for the gauges, and the re-drive of those whose message was lost. */
 export interface WebhookBacklog {
   deliveryBacklog(): Promise<{ count: number; oldestAgeSeconds: number }>;
+  redriveLostDeliveries(overdueSeconds: number, limit: number): Promise<number>;
 }
+
+/** Lost deliveries queued again per round, at most. */
+const REDRIVE_BATCH = 500;
 
 export interface WebhooksDeps extends RoleDeps {
   dispatcher: WebhookDispatcher;
@@ -64,6 +68,7 @@ export class WebhookMessageHandler {
       OUTCOMES.map((outcome) => ({ outcome })),
     );
     deps.metrics.webhookEndpointsDisabled.inc(0);
+    deps.metrics.webhookRedriven.inc(0);
   }
 
   async handle(message: AsyncMessage): Promise<ConsumerStatus> {
@@ -185,6 +190,26 @@ export async function startWebhooks(ctx: WebhooksDeps, options: RoleOptions = {}
   }, GAUGE_INTERVAL_MS);
   gauges.unref();
 
+  // A quarter of the allowed lateness between two looks, within 0.25 s and a minute.
+  const redriveEveryMs = Math.min(60_000, Math.max(250, Math.floor(config.webhookRedriveAfterMs / 4)));
+  const redrive = setInterval(() => {
+    void (async () => {
+      try {
+        const redriven = await ctx.backlog.redriveLostDeliveries(
+          config.webhookRedriveAfterMs / 1000,
+          REDRIVE_BATCH,
+        );
+        if (redriven > 0) {
+          metrics.webhookRedriven.inc(redriven);
+          log.warn({ redriven }, 'webhook deliveries had lost their message: queued again');
+        }
+      } catch (error) {
+        log.warn({ err: error }, 'webhook re-drive failed; tried again later');
+      }
+    })();
+  }, redriveEveryMs);
+  redrive.unref();
+
   const ops = await startRoleOpsServer(ctx, options, () => connection.ready && consumer.consumerTag !== '');
   const abort = new AbortController();
   const starting = ensureTopology(connection, config, log, abort.signal).then((declared) => {
@@ -199,6 +224,7 @@ export async function startWebhooks(ctx: WebhooksDeps, options: RoleOptions = {}
     async stop() {
       abort.abort();
       clearInterval(gauges);
+      clearInterval(redrive);
       await starting;
       await consumer
         .close()

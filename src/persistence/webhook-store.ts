@@ -368,6 +368,36 @@ export class PgWebhookStore implements WebhookStore, WebhookDeliveryStore {
     });
   }
 
+  /**
+   * Queues again the pending deliveries whose attempt is `overdueSeconds` late with no message waiting in the
+   * outbox (their message was lost or dropped), at most `limit`, each with its outbox row in the same statement;
+   * their next attempt moves to now, so two dispatchers never queue one twice. Returns how many.
+   */
+  redriveLostDeliveries(overdueSeconds: number, limit: number): Promise<number> {
+    return translated(async () => {
+      const result = await this.db.raw<{ rows: Array<{ count: string }> }>(
+        `WITH lost AS (
+           SELECT d.id FROM webhook_deliveries d
+            WHERE d.status = 'pending'
+              AND coalesce(d.next_attempt_at, d.created_at) < now() - make_interval(secs => ?)
+              AND NOT EXISTS (
+                SELECT FROM outbox o WHERE o.published_at IS NULL AND o.topic = '${WEBHOOK_DELIVERY_TOPIC}'
+                   AND o.payload->>'delivery_id' = d.id::text)
+            ORDER BY d.created_at
+            LIMIT ?
+            FOR UPDATE OF d SKIP LOCKED),
+         u AS (
+           UPDATE webhook_deliveries d SET next_attempt_at = now() FROM lost WHERE d.id = lost.id RETURNING d.id),
+         o AS (
+           INSERT INTO outbox (id, topic, payload)
+           SELECT gen_random_uuid(), '${WEBHOOK_DELIVERY_TOPIC}', jsonb_build_object('delivery_id', u.id) FROM u)
+         SELECT count(*) AS count FROM u`,
+        [overdueSeconds, limit],
+      );
+      return Number(result.rows[0]!.count);
+    });
+  }
+
   /** Pending deliveries and the age of the oldest: the dispatcher's backlog gauges. */
   deliveryBacklog(): Promise<{ count: number; oldestAgeSeconds: number }> {
     return translated(async () => {

@@ -150,4 +150,37 @@ describe('webhooks: the delivery log, redelivery, disabling', () => {
       last_status_code: 200,
     });
   });
+
+  it('a delivery whose message was lost is queued again once WEBHOOK_REDRIVE_AFTER overdue, and delivered', async () => {
+    hooks.respond = () => ({ status: 200 });
+    const owner = await createTestClient(harness.ctx.db, 'deliveries-lost');
+    const { endpoint } = await harness.ctx.webhooks.createEndpoint(owner.principal, {
+      url: hooks.url('/lost'),
+      events: ['payout.created'],
+    });
+    await createPayouts(harness.ctx, owner.principal, 1);
+    const [delivery] = await harness.ctx.db('webhook_deliveries').where({ endpoint_id: endpoint.id });
+    // The message is lost before any relay saw it (an operator purged it, a broker lost it).
+    const removed = await harness.ctx
+      .db('outbox')
+      .where({ topic: 'webhook.deliver' })
+      .whereRaw(`payload->>'delivery_id' = ?`, [delivery.id as string])
+      .delete();
+    expect(removed).to.equal(1);
+    await harness.startRelay();
+    const webhooks = await harness.startWebhooks({ WEBHOOK_REDRIVE_AFTER: '1s' });
+    await waitFor(
+      async () =>
+        (
+          await harness.ctx
+            .db('webhook_deliveries')
+            .where({ id: delivery.id as string })
+            .first()
+        ).status === 'delivered',
+      { timeoutMs: 20_000, message: 'the lost delivery re-driven and delivered' },
+    );
+    expect(hooks.received.filter((request) => request.path === '/lost')).to.have.length(1);
+    const scraped = await (await fetch(`http://127.0.0.1:${webhooks.opsPort}/metrics`)).text();
+    expect(scraped).to.match(/^payouts_webhook_redriven_total 1$/m);
+  });
 });
