@@ -222,4 +222,29 @@ describe('webhooks: delivery', () => {
     expect(row!.last_error).to.match(/redirect to .*\/stolen not followed/);
     expect(target.received.filter((request) => request.path === '/stolen')).to.deep.equal([]);
   });
+
+  it('a receiver that never answers times out (WEBHOOK_TIMEOUT_MS) and is retried; the payout path never waits', async () => {
+    const hooks = await receiver();
+    hooks.respond = () => 'hang';
+    const { endpoint } = await register(hooks.url(), client, ['payout.created', 'payout.completed']);
+    await pipeline();
+    const started = Date.now();
+    const ids = await createPayouts(harness.ctx, client.principal, 5);
+    await waitFor(
+      async () => (await harness.ctx.service.getPayout(client.principal, ids[4]!)).status === 'completed',
+      { timeoutMs: 20_000, message: 'payouts completed while the receiver hangs' },
+    );
+    // The payouts went through while every webhook attempt hung.
+    expect(Date.now() - started).to.be.lessThan(2_000);
+    await waitFor(async () => (await deliveries(endpoint.id)).some((row) => row.attempts >= 1), {
+      timeoutMs: 20_000,
+      message: 'a timed-out attempt',
+    });
+    const timedOut = (await deliveries(endpoint.id)).find((row) => row.attempts >= 1)!;
+    expect(timedOut).to.include({
+      status: 'pending',
+      last_status_code: null,
+      last_error: 'no answer within 2000 ms',
+    });
+  });
 });
