@@ -38,7 +38,10 @@ export interface AttemptRecord {
 
 export interface WebhookDeliveryStore {
   loadDelivery(id: string, now: Date): Promise<DeliveryWork | null>;
-  /** Records an attempt on a delivery still pending; `recorded` false when it was not (already settled). */
+  /**
+   * Records an attempt on a delivery still pending at the attempts `work` read; `recorded` false when it was not
+   * (settled meanwhile, or another copy of its message recorded its attempt first).
+   */
   recordAttempt(
     work: DeliveryWork,
     record: AttemptRecord,
@@ -153,13 +156,16 @@ export class WebhookDispatcher {
     const detail = describe(response);
     const delayMs = retryDelayAfter(this.deps.retryScheduleMs, attempt);
     if (delayMs !== null) {
-      await this.deps.store.recordAttempt(work, {
+      const { recorded } = await this.deps.store.recordAttempt(work, {
         outcome: 'retry',
         statusCode,
         error: detail,
         nextAttemptAt: new Date(now.getTime() + delayMs),
         disableAfter: this.deps.disableAfter,
       });
+      // Another copy of the message recorded this attempt and scheduled the retry: this copy ends here, so that
+      // duplicates never multiply.
+      if (!recorded) return { kind: 'skipped', reason: 'settled' };
       return { kind: 'retry', delayMs, attempt, detail };
     }
     const { endpointDisabled } = await this.deps.store.recordAttempt(work, {

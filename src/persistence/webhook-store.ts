@@ -313,8 +313,8 @@ export class PgWebhookStore implements WebhookStore, WebhookDeliveryStore {
   }
 
   /**
-   * One statement: the attempt on the delivery (only while it is pending: a copy of the message that lost the race
-   * records nothing) and its endpoint's run of failed events — reset by a delivery, grown by a failure, and the
+   * One statement: the attempt on the delivery, only while it is pending with the attempts `work` read (a copy of
+   * the message that lost the race to another copy, or one overtaken by a redelivery, records nothing) and its endpoint's run of failed events — reset by a delivery, grown by a failure, and the
    * endpoint disabled when the run reaches `disableAfter`.
    */
   recordAttempt(
@@ -328,7 +328,7 @@ export class PgWebhookStore implements WebhookStore, WebhookDeliveryStore {
            UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = now(), last_status_code = ?,
                   last_error = ?, status = ?, next_attempt_at = ?::timestamptz,
                   delivered_at = CASE WHEN ? = 'delivered' THEN now() END
-            WHERE id = ? AND status = 'pending'
+            WHERE id = ? AND status = 'pending' AND attempts = ?
            RETURNING endpoint_id),
          e AS (
            UPDATE webhook_endpoints e SET
@@ -350,6 +350,7 @@ export class PgWebhookStore implements WebhookStore, WebhookDeliveryStore {
           record.nextAttemptAt,
           record.outcome,
           work.id,
+          work.attempts,
           record.outcome,
           record.outcome,
           record.disableAfter,

@@ -125,3 +125,19 @@ describe('webhook delivery decisions', () => {
     ]);
   });
 });
+
+describe('webhook delivery: duplicate messages', () => {
+  it('a copy whose attempt another copy recorded first schedules no retry of its own', async () => {
+    const store: WebhookDeliveryStore = {
+      loadDelivery: () => Promise.resolve(work()),
+      recordAttempt: () => Promise.resolve({ recorded: false, endpointDisabled: false }),
+    };
+    const dispatcher = new WebhookDispatcher({
+      store,
+      sender: { send: () => Promise.resolve({ kind: 'answered', statusCode: 503, body: '' }) },
+      retryScheduleMs: [1000],
+      disableAfter: 3,
+    });
+    expect(await dispatcher.deliver('d')).to.deep.equal({ kind: 'skipped', reason: 'settled' });
+  });
+});
