@@ -138,6 +138,8 @@ export interface Config {
    * message and is queued again (`WEBHOOK_REDRIVE_AFTER`), in milliseconds.
    */
   webhookRedriveAfterMs: number;
+  /** Webhooks: delivered and failed deliveries are pruned after this many days (`WEBHOOK_RETENTION_DAYS`). */
+  webhookRetentionDays: number;
 }
 
 export class ConfigError extends Error {
@@ -381,6 +383,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhookDisableAfter: int(env, 'WEBHOOK_DISABLE_AFTER', 50, 1, 1_000_000),
     webhookConcurrency: int(env, 'WEBHOOK_CONCURRENCY', 16, 1, 256),
     webhookRedriveAfterMs: duration(env, 'WEBHOOK_REDRIVE_AFTER', '1h'),
+    webhookRetentionDays: int(env, 'WEBHOOK_RETENTION_DAYS', 30, 1, 3650),
   };
 }
 

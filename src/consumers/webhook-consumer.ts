@@ -42,7 +42,12 @@ const GAUGE_INTERVAL_MS = 5_000;
 export interface WebhookBacklog {
   deliveryBacklog(): Promise<{ count: number; oldestAgeSeconds: number }>;
   redriveLostDeliveries(overdueSeconds: number, limit: number): Promise<number>;
+  pruneDeliveries(days: number, limit: number): Promise<number>;
 }
+
+/** Settled deliveries are pruned at most this often, this many per statement. */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
+const PRUNE_BATCH = 5_000;
 
 /** Lost deliveries queued again per round, at most. */
 const REDRIVE_BATCH = 500;
@@ -210,6 +215,23 @@ export async function startWebhooks(ctx: WebhooksDeps, options: RoleOptions = {}
   }, redriveEveryMs);
   redrive.unref();
 
+  const prune = setInterval(() => {
+    void (async () => {
+      try {
+        let pruned = 0;
+        let batch: number;
+        do {
+          batch = await ctx.backlog.pruneDeliveries(config.webhookRetentionDays, PRUNE_BATCH);
+          pruned += batch;
+        } while (batch === PRUNE_BATCH);
+        if (pruned > 0) log.info({ pruned }, 'pruned settled webhook deliveries');
+      } catch (error) {
+        log.warn({ err: error }, 'webhook delivery pruning failed; tried again later');
+      }
+    })();
+  }, PRUNE_INTERVAL_MS);
+  prune.unref();
+
   const ops = await startRoleOpsServer(ctx, options, () => connection.ready && consumer.consumerTag !== '');
   const abort = new AbortController();
   const starting = ensureTopology(connection, config, log, abort.signal).then((declared) => {
@@ -225,6 +247,7 @@ export async function startWebhooks(ctx: WebhooksDeps, options: RoleOptions = {}
       abort.abort();
       clearInterval(gauges);
       clearInterval(redrive);
+      clearInterval(prune);
       await starting;
       await consumer
         .close()

@@ -399,6 +399,20 @@ export class PgWebhookStore implements WebhookStore, WebhookDeliveryStore {
     });
   }
 
+  /** Deletes up to `limit` delivered or failed deliveries older than `days`; returns how many. */
+  pruneDeliveries(days: number, limit: number): Promise<number> {
+    return translated(async () => {
+      const result = await this.db.raw<{ rowCount: number }>(
+        `DELETE FROM webhook_deliveries WHERE id IN (
+           SELECT id FROM webhook_deliveries
+            WHERE status <> 'pending' AND created_at < now() - make_interval(days => ?)
+            LIMIT ?)`,
+        [days, limit],
+      );
+      return result.rowCount;
+    });
+  }
+
   /** Pending deliveries and the age of the oldest: the dispatcher's backlog gauges. */
   deliveryBacklog(): Promise<{ count: number; oldestAgeSeconds: number }> {
     return translated(async () => {

@@ -10,7 +10,8 @@ import type { Knex } from 'knex';
  *   client it answers no row from an index probe.
  * - `webhook_deliveries`: one row per event and endpoint, written by the same statement as the change that caused
  *   the event. `payout` holds the payout's row at that version (the event's body is rendered from it), `event_id`
- *   is shared by the rows of one event.
+ *   is shared by the rows of one event. Settled rows are pruned after `WEBHOOK_RETENTION_DAYS` (by the settled
+ *   index); pending ones never are.
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
@@ -58,6 +59,7 @@ export async function up(knex: Knex): Promise<void> {
     CREATE INDEX webhook_deliveries_endpoint_idx ON webhook_deliveries (endpoint_id, seq DESC);
     CREATE INDEX webhook_deliveries_payout_idx ON webhook_deliveries (endpoint_id, payout_id, seq DESC);
     CREATE INDEX webhook_deliveries_pending_idx ON webhook_deliveries (created_at) WHERE status = 'pending';
+    CREATE INDEX webhook_deliveries_settled_idx ON webhook_deliveries (created_at) WHERE status <> 'pending';
   `);
 }
 

@@ -158,4 +158,22 @@ describe('webhook events: written with the change', () => {
       .count({ n: '*' });
     expect(Number(created[0]!.n)).to.equal(2);
   });
+
+  it('prunes delivered and failed deliveries past the retention, never pending ones', async () => {
+    const client = await createTestClient(api.db, 'events-prune');
+    await endpoint(client);
+    const payouts = [await createPayout(client), await createPayout(client), await createPayout(client)];
+    const ids = payouts.map((payout) => payout.id);
+    await api
+      .db('webhook_deliveries')
+      .whereIn('payout_id', ids)
+      .update({
+        created_at: api.db.raw(`now() - interval '40 days'`),
+      });
+    await api.db('webhook_deliveries').where({ payout_id: ids[0] }).update({ status: 'delivered' });
+    await api.db('webhook_deliveries').where({ payout_id: ids[1] }).update({ status: 'failed' });
+    expect(await api.ctx.webhookStore.pruneDeliveries(30, 1000)).to.be.at.least(2);
+    const left = await api.db('webhook_deliveries').whereIn('payout_id', ids);
+    expect(left.map((row: DeliveryRow) => [row.payout_id, row.status])).to.deep.equal([[ids[2], 'pending']]);
+  });
 });
