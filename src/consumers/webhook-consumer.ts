@@ -72,6 +72,10 @@ export class WebhookMessageHandler {
       deps.metrics.webhookDeliveries,
       OUTCOMES.map((outcome) => ({ outcome })),
     );
+    zeroed(
+      deps.metrics.webhookAttemptDuration,
+      (['delivered', 'retried', 'failed'] as const).map((outcome) => ({ outcome })),
+    );
     deps.metrics.webhookEndpointsDisabled.inc(0);
     deps.metrics.webhookRedriven.inc(0);
   }
