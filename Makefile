@@ -17,7 +17,7 @@ FORCE ?=
 CONFIRM ?=
 DLQ_FILTERS = --reason "$(REASON)" --id "$(ID)" --limit "$(LIMIT)" --dry-run "$(DRY_RUN)"
 
-.PHONY: help install up down logs migrate run worker relay sweeper dev build test test-unit test-integration \
+.PHONY: help install up down logs migrate run worker relay sweeper webhooks dev build test test-unit test-integration \
         lint fmt typecheck deps-check spec-lint compose-check rules-check diagram diagram-check client client-check \
         client-pack key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-drain
 
@@ -51,7 +51,10 @@ relay: ## Run an outbox relay; /metrics on METRICS_PORT (9102)
 sweeper: ## Run the sweeper (re-drives stuck payouts, removes expired idempotency keys); /metrics on METRICS_PORT (9103)
 	METRICS_PORT=$${METRICS_PORT:-9103} $(RUN) sweeper
 
-dev: ## Migrate, print a development key, run api + relay + worker + sweeper in one process
+webhooks: ## Run the webhook dispatcher (consumes payouts.webhooks, POSTs signed events); /metrics on METRICS_PORT (9104)
+	METRICS_PORT=$${METRICS_PORT:-9104} $(RUN) webhooks
+
+dev: ## Migrate, print a development key, run api + relay + worker + sweeper + webhooks in one process
 	$(RUN) dev
 
 build: ## Compile to dist/, with Redoc's bundle copied to dist/assets/redoc/ (a dev dependency: not in the image's node_modules)

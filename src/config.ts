@@ -111,6 +111,35 @@ export interface Config {
   sweepIntervalMs: number;
   /** Idempotency keys are kept this long, in hours. */
   idempotencyTtlHours: number;
+  /**
+   * Webhooks: the AES-256-GCM key that encrypts endpoints' signing secrets at rest (`WEBHOOK_SECRET_KEY`, 32 bytes
+   * in base64). The default is a development key, public in this repository: set your own in production.
+   */
+  webhookSecretKey: Buffer;
+  /** Webhooks: endpoints may use `http` URLs (`WEBHOOK_ALLOW_HTTP`); otherwise `https` only. */
+  webhookAllowHttp: boolean;
+  /**
+   * Webhooks: endpoints may resolve to loopback, private, link-local or metadata addresses
+   * (`WEBHOOK_ALLOW_PRIVATE`; development and tests).
+   */
+  webhookAllowPrivate: boolean;
+  /** Webhooks: the wait before each retry of a delivery, in milliseconds (`WEBHOOK_RETRY_SCHEDULE`, `1m,5m,…`). */
+  webhookRetryScheduleMs: number[];
+  /** Webhooks: how long a rotated-out secret keeps signing, in milliseconds (`WEBHOOK_SECRET_OVERLAP`). */
+  webhookSecretOverlapMs: number;
+  /** Webhooks: longest wait for a receiver's answer, in milliseconds (`WEBHOOK_TIMEOUT_MS`). */
+  webhookTimeoutMs: number;
+  /** Webhooks: an endpoint is disabled after this many events in a row failed for good (`WEBHOOK_DISABLE_AFTER`). */
+  webhookDisableAfter: number;
+  /** Webhooks: deliveries one dispatcher process makes at once (`WEBHOOK_CONCURRENCY`). */
+  webhookConcurrency: number;
+  /**
+   * Webhooks: a pending delivery whose attempt is this much overdue, with no message waiting in the outbox, lost its
+   * message and is queued again (`WEBHOOK_REDRIVE_AFTER`), in milliseconds.
+   */
+  webhookRedriveAfterMs: number;
+  /** Webhooks: delivered and failed deliveries are pruned after this many days (`WEBHOOK_RETENTION_DAYS`). */
+  webhookRetentionDays: number;
 }
 
 export class ConfigError extends Error {
@@ -161,6 +190,54 @@ function list(env: Env, key: string, fallback: string): string[] {
     .split(',')
     .map((item) => item.trim())
     .filter((item) => item !== '');
+}
+
+function bool(env: Env, key: string, fallback: boolean): boolean {
+  const raw = str(env, key, String(fallback));
+  if (raw !== 'true' && raw !== 'false') throw new ConfigError(key, `expected true or false, got "${raw}"`);
+  return raw === 'true';
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** A duration with its unit (`30s`, `5m`, `24h`), in milliseconds: at least 1 s, at most 7 days. */
+export function parseDuration(text: string): number | null {
+  const match = /^([1-9]\d{0,5})(s|m|h)$/.exec(text);
+  if (!match) return null;
+  const ms = Number(match[1]) * DURATION_UNITS_MS[match[2]!]!;
+  return ms <= 7 * 24 * 3_600_000 ? ms : null;
+}
+
+function duration(env: Env, key: string, fallback: string): number {
+  const raw = str(env, key, fallback);
+  const ms = parseDuration(raw);
+  if (ms === null)
+    throw new ConfigError(key, `expected a duration such as 30s, 5m or 24h (at most 7 days), got "${raw}"`);
+  return ms;
+}
+
+function durations(env: Env, key: string, fallback: string): number[] {
+  const items = list(env, key, fallback);
+  if (items.length === 0 || items.length > 20) throw new ConfigError(key, 'expected 1 to 20 durations');
+  return items.map((item) => {
+    const ms = parseDuration(item);
+    if (ms === null) throw new ConfigError(key, `"${item}" is not a duration such as 30s, 5m or 24h`);
+    return ms;
+  });
+}
+
+/**
+ * The development default of `WEBHOOK_SECRET_KEY`: public, so that `make run` and `make webhooks` start with no
+ * configuration. Secrets encrypted with it are only as safe as the database; production sets its own key.
+ */
+export const DEVELOPMENT_WEBHOOK_SECRET_KEY = 'ZGV2ZWxvcG1lbnQtb25seS13ZWJob29rLWtleS0zMmI=';
+
+function secretKey(env: Env, key: string, fallback: string): Buffer {
+  const raw = str(env, key, fallback);
+  const bytes = /^[A-Za-z0-9+/]{43}=$/.test(raw) ? Buffer.from(raw, 'base64') : Buffer.alloc(0);
+  if (bytes.length !== 32)
+    throw new ConfigError(key, 'expected 32 bytes in base64 (openssl rand -base64 32)');
+  return bytes;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -297,6 +374,16 @@ export function loadConfig(env: Env = process.env): Config {
     stuckAfterSeconds,
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 30_000, 10, 3_600_000),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 24, 100_000),
+    webhookSecretKey: secretKey(env, 'WEBHOOK_SECRET_KEY', DEVELOPMENT_WEBHOOK_SECRET_KEY),
+    webhookAllowHttp: bool(env, 'WEBHOOK_ALLOW_HTTP', false),
+    webhookAllowPrivate: bool(env, 'WEBHOOK_ALLOW_PRIVATE', false),
+    webhookRetryScheduleMs: durations(env, 'WEBHOOK_RETRY_SCHEDULE', '1m,5m,30m,2h,5h,10h,10h,24h,24h'),
+    webhookSecretOverlapMs: duration(env, 'WEBHOOK_SECRET_OVERLAP', '24h'),
+    webhookTimeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+    webhookDisableAfter: int(env, 'WEBHOOK_DISABLE_AFTER', 50, 1, 1_000_000),
+    webhookConcurrency: int(env, 'WEBHOOK_CONCURRENCY', 16, 1, 256),
+    webhookRedriveAfterMs: duration(env, 'WEBHOOK_REDRIVE_AFTER', '1h'),
+    webhookRetentionDays: int(env, 'WEBHOOK_RETENTION_DAYS', 30, 1, 3650),
   };
 }
 

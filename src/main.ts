@@ -18,7 +18,7 @@ import { PgApiKeyStore } from './persistence/client-repository.js';
 import { createDb, ensureDatabase, migrateLatest } from './persistence/db.js';
 import { ensureRuntimeRole } from './persistence/runtime-role.js';
 import type { RunningRole } from './roles/roles.js';
-import { runApi, runDev, runRelay, runSweeper, runWorker } from './roles/roles.js';
+import { runApi, runDev, runRelay, runSweeper, runWebhooks, runWorker } from './roles/roles.js';
 import { handleShutdownSignals } from './shutdown.js';
 
 type Command = (args: string[]) => Promise<void>;
@@ -200,7 +200,11 @@ const commands: Record<string, Command> = {
     serve(await runSweeper(config, log));
   },
 
-  /** Everything on one laptop: migrate, then api + relay + worker + sweeper in one process, and a ready key. */
+  async webhooks() {
+    serve(await runWebhooks(config, log));
+  },
+
+  /** Everything on one laptop: migrate, then api + relay + worker + sweeper + webhooks in one process, and a key. */
   async dev() {
     await migrate();
     const dev = await runDev(config, log);

@@ -32,11 +32,18 @@ export interface Metrics {
   dlqDepth: Gauge;
   needsAttention: Gauge;
   idempotencyReplays: Counter<'outcome'>;
+  webhookDeliveries: Counter<'outcome'>;
+  webhookAttemptDuration: Histogram<'outcome'>;
+  webhookBacklog: Gauge;
+  webhookOldestAge: Gauge;
+  webhookDlqDepth: Gauge;
+  webhookEndpointsDisabled: Counter;
+  webhookRedriven: Counter;
 }
 
 /** The long-running roles; `dev` runs them all in one process and registers every metric. */
-export type MetricsRole = 'api' | 'worker' | 'relay' | 'sweeper';
-export const METRICS_ROLES: readonly MetricsRole[] = ['api', 'worker', 'relay', 'sweeper'];
+export type MetricsRole = 'api' | 'worker' | 'relay' | 'sweeper' | 'webhooks';
+export const METRICS_ROLES: readonly MetricsRole[] = ['api', 'worker', 'relay', 'sweeper', 'webhooks'];
 
 /** Which roles write each metric, and so export it. */
 export const METRIC_OWNERS: Readonly<Record<Exclude<keyof Metrics, 'registry'>, readonly MetricsRole[]>> = {
@@ -59,6 +66,13 @@ export const METRIC_OWNERS: Readonly<Record<Exclude<keyof Metrics, 'registry'>, 
   sweeperRedriven: ['sweeper'],
   dlqDepth: ['sweeper'],
   needsAttention: ['sweeper'],
+  webhookDeliveries: ['webhooks'],
+  webhookAttemptDuration: ['webhooks'],
+  webhookBacklog: ['webhooks'],
+  webhookOldestAge: ['webhooks'],
+  webhookDlqDepth: ['webhooks'],
+  webhookEndpointsDisabled: ['webhooks'],
+  webhookRedriven: ['webhooks'],
 };
 
 export interface MetricsOptions {
@@ -187,6 +201,44 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       help: 'Requests carrying an Idempotency-Key, by outcome (new, replayed, mismatch, in_flight).',
       labelNames: ['outcome'],
       registers: on('idempotencyReplays'),
+    }),
+    webhookDeliveries: new Counter({
+      name: 'payouts_webhook_deliveries_total',
+      help: 'Webhook delivery attempts and their end, by outcome (delivered, retried, failed, skipped, dead_letter).',
+      labelNames: ['outcome'],
+      registers: on('webhookDeliveries'),
+    }),
+    webhookAttemptDuration: new Histogram({
+      name: 'payouts_webhook_attempt_duration_seconds',
+      help: "Duration of one webhook POST, until the receiver's answer or the failure, by outcome.",
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: on('webhookAttemptDuration'),
+    }),
+    webhookBacklog: new Gauge({
+      name: 'payouts_webhook_backlog',
+      help: 'Webhook deliveries not yet delivered nor failed (waiting for an attempt or a retry).',
+      registers: on('webhookBacklog'),
+    }),
+    webhookOldestAge: new Gauge({
+      name: 'payouts_webhook_oldest_pending_age_seconds',
+      help: 'Age of the oldest webhook delivery neither delivered nor failed.',
+      registers: on('webhookOldestAge'),
+    }),
+    webhookDlqDepth: new Gauge({
+      name: 'payouts_webhook_dlq_depth',
+      help: 'Messages waiting in the webhook dead-letter queue.',
+      registers: on('webhookDlqDepth'),
+    }),
+    webhookEndpointsDisabled: new Counter({
+      name: 'payouts_webhook_endpoints_disabled_total',
+      help: 'Webhook endpoints disabled after WEBHOOK_DISABLE_AFTER events in a row failed for good.',
+      registers: on('webhookEndpointsDisabled'),
+    }),
+    webhookRedriven: new Counter({
+      name: 'payouts_webhook_redriven_total',
+      help: 'Pending webhook deliveries whose message was lost (WEBHOOK_REDRIVE_AFTER overdue), queued again.',
+      registers: on('webhookRedriven'),
     }),
   };
 }

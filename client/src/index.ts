@@ -29,6 +29,16 @@ export type ListPayoutsQuery = NonNullable<paths['/api/payouts']['get']['paramet
 export type ListPayoutEventsQuery = NonNullable<
   paths['/api/payouts/{id}/events']['get']['parameters']['query']
 >;
+export type WebhookEndpoint = Schemas['WebhookEndpoint'];
+export type WebhookEndpointWithSecret = Schemas['WebhookEndpointWithSecret'];
+export type WebhookEndpointPage = Schemas['WebhookEndpointPage'];
+export type CreateWebhookEndpointRequest = Schemas['CreateWebhookEndpointRequest'];
+export type UpdateWebhookEndpointRequest = Schemas['UpdateWebhookEndpointRequest'];
+export type WebhookDelivery = Schemas['WebhookDelivery'];
+export type WebhookDeliveryPage = Schemas['WebhookDeliveryPage'];
+export type ListWebhookDeliveriesQuery = NonNullable<
+  paths['/api/webhook-endpoints/{id}/deliveries']['get']['parameters']['query']
+>;
 export type { components, paths };
 
 export interface PayoutsClientOptions {
@@ -105,6 +115,30 @@ export interface PayoutsClient {
     query?: ListPayoutEventsQuery,
     options?: CallOptions,
   ): Promise<PayoutEventPage>;
+  /** Registers a webhook endpoint; the answer's `secret` is shown only here: keep it. */
+  createWebhookEndpoint(
+    body: CreateWebhookEndpointRequest,
+    options?: CallOptions,
+  ): Promise<WebhookEndpointWithSecret>;
+  listWebhookEndpoints(
+    query?: { limit?: number; cursor?: string },
+    options?: CallOptions,
+  ): Promise<WebhookEndpointPage>;
+  getWebhookEndpoint(id: string, options?: CallOptions): Promise<WebhookEndpoint>;
+  updateWebhookEndpoint(
+    id: string,
+    patch: UpdateWebhookEndpointRequest,
+    options?: CallOptions,
+  ): Promise<WebhookEndpoint>;
+  deleteWebhookEndpoint(id: string, options?: CallOptions): Promise<void>;
+  /** A new secret, shown only here; the previous one keeps signing for the service's overlap. */
+  rotateWebhookEndpointSecret(id: string, options?: CallOptions): Promise<WebhookEndpointWithSecret>;
+  listWebhookDeliveries(
+    endpointId: string,
+    query?: ListWebhookDeliveriesQuery,
+    options?: CallOptions,
+  ): Promise<WebhookDeliveryPage>;
+  redeliverWebhookDelivery(id: string, options?: CallOptions): Promise<WebhookDelivery>;
 }
 
 export function createPayoutsClient(options: PayoutsClientOptions): PayoutsClient {
@@ -177,6 +211,72 @@ export function createPayoutsClient(options: PayoutsClientOptions): PayoutsClien
       });
       return unwrap(result);
     },
+
+    async createWebhookEndpoint(body, call = {}) {
+      const result = await client.POST('/api/webhook-endpoints', {
+        body,
+        params: { header: requestIdHeader(call) },
+        signal: call.signal,
+      });
+      return unwrap(result);
+    },
+
+    async listWebhookEndpoints(query = {}, call = {}) {
+      const result = await client.GET('/api/webhook-endpoints', {
+        params: { query, header: requestIdHeader(call) },
+        signal: call.signal,
+      });
+      return unwrap(result);
+    },
+
+    async getWebhookEndpoint(id, call = {}) {
+      const result = await client.GET('/api/webhook-endpoints/{id}', {
+        params: { path: { id }, header: requestIdHeader(call) },
+        signal: call.signal,
+      });
+      return unwrap(result);
+    },
+
+    async updateWebhookEndpoint(id, patch, call = {}) {
+      const result = await client.PATCH('/api/webhook-endpoints/{id}', {
+        body: patch,
+        params: { path: { id }, header: requestIdHeader(call) },
+        signal: call.signal,
+      });
+      return unwrap(result);
+    },
+
+    async deleteWebhookEndpoint(id, call = {}) {
+      const result = await client.DELETE('/api/webhook-endpoints/{id}', {
+        params: { path: { id }, header: requestIdHeader(call) },
+        signal: call.signal,
+      });
+      unwrap(result);
+    },
+
+    async rotateWebhookEndpointSecret(id, call = {}) {
+      const result = await client.POST('/api/webhook-endpoints/{id}/rotate-secret', {
+        params: { path: { id }, header: requestIdHeader(call) },
+        signal: call.signal,
+      });
+      return unwrap(result);
+    },
+
+    async listWebhookDeliveries(endpointId, query = {}, call = {}) {
+      const result = await client.GET('/api/webhook-endpoints/{id}/deliveries', {
+        params: { path: { id: endpointId }, query, header: requestIdHeader(call) },
+        signal: call.signal,
+      });
+      return unwrap(result);
+    },
+
+    async redeliverWebhookDelivery(id, call = {}) {
+      const result = await client.POST('/api/webhook-deliveries/{id}/redeliver', {
+        params: { path: { id }, header: requestIdHeader(call) },
+        signal: call.signal,
+      });
+      return unwrap(result);
+    },
   };
 }
 
@@ -217,3 +317,6 @@ function asProblem(body: unknown, response: Response): Problem {
     code: 'unexpected_response',
   };
 }
+
+export type { WebhookEvent, WebhookEventType } from './webhooks.js';
+export { WebhookVerificationError, verifyWebhook } from './webhooks.js';

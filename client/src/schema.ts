@@ -155,6 +155,158 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/webhook-endpoints': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List webhook endpoints
+     * @description The caller's client's endpoints, newest first, paged like the payouts (`limit`, `cursor`). Never a secret.
+     */
+    get: operations['listWebhookEndpoints'];
+    put?: never;
+    /**
+     * Register a webhook endpoint
+     * @description Registers a URL to receive signed events of the caller's payouts (see the `Webhooks` tag). The answer
+     *     carries the endpoint's signing `secret` (`whsec_…`): it is shown **only here** (and by a rotation), so keep
+     *     it. `events` defaults to every payout event type. The URL is checked by its syntax and scheme only (`https`
+     *     unless the service allows `http`; no user name, password or fragment; no loopback, private, link-local or
+     *     metadata address literal or `localhost` unless the service allows private addresses); no DNS lookup is
+     *     made here: the addresses a name resolves to are checked on every delivery. Clients and operators manage
+     *     their own client's endpoints alike.
+     */
+    post: operations['createWebhookEndpoint'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/webhook-endpoints/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /**
+         * @description The webhook endpoint's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f
+         */
+        id: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    /**
+     * Get a webhook endpoint
+     * @description One endpoint of the caller's client; another client's is 404. Never its secret.
+     */
+    get: operations['getWebhookEndpoint'];
+    put?: never;
+    post?: never;
+    /**
+     * Delete a webhook endpoint
+     * @description The endpoint is sent nothing more and disappears from reads; deliveries already in flight are dropped.
+     */
+    delete: operations['deleteWebhookEndpoint'];
+    options?: never;
+    head?: never;
+    /**
+     * Change a webhook endpoint
+     * @description Any of `url`, `events`, `description` (null clears it) and `status` (`enabled` or `disabled`). Enabling an
+     *     endpoint the service disabled after consecutive failures starts its failure count again. Events already
+     *     written keep the endpoint they were written for; a disabled endpoint is sent no new events.
+     */
+    patch: operations['updateWebhookEndpoint'];
+    trace?: never;
+  };
+  '/api/webhook-endpoints/{id}/rotate-secret': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /**
+         * @description The webhook endpoint's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f
+         */
+        id: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Rotate an endpoint's signing secret
+     * @description A new secret, shown only in this answer. The previous one keeps signing for the service's overlap
+     *     (`WEBHOOK_SECRET_OVERLAP`, 24 h by default): meanwhile every delivery carries one `v1=` signature per
+     *     secret, so a receiver can switch to the new secret at its own pace. A second rotation within the overlap
+     *     ends the first secret's overlap at once.
+     */
+    post: operations['rotateWebhookEndpointSecret'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/webhook-endpoints/{id}/deliveries': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /**
+         * @description The webhook endpoint's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f
+         */
+        id: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    /**
+     * An endpoint's delivery log
+     * @description The events sent (or to be sent) to the endpoint, newest first, paged like the payouts (`limit`, `cursor`),
+     *     optionally of one payout (`payout_id`): each with its event id and type, the payout and its version, the
+     *     attempts made, the last status code or error, when the next attempt is due and when it was delivered.
+     */
+    get: operations['listWebhookDeliveries'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/webhook-deliveries/{id}/redeliver': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /**
+         * @description The delivery's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d60
+         */
+        id: components['schemas']['Uuid'];
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send a delivery again
+     * @description Puts the delivery back to `pending` and sends it again with the same event id and body (a new signature
+     *     time), starting the retry schedule again; its earlier attempts are counted anew. Any delivery of the
+     *     caller's client may be sent again, delivered or failed; its endpoint must be enabled (409 otherwise). Answered
+     *     202 with the delivery as queued; the attempt follows within moments.
+     */
+    post: operations['redeliverWebhookDelivery'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/machine': {
     parameters: {
       query?: never;
@@ -395,6 +547,105 @@ export interface components {
       /** @description Pass as `cursor` for the next page; null on the last page. */
       next_cursor: string | null;
     };
+    /**
+     * @description `payout.<status>` when a payout enters that status; `payout.needs_attention` when it enters the stage
+     *     `needs_attention`.
+     * @enum {string}
+     */
+    WebhookEventType:
+      | 'payout.created'
+      | 'payout.processing'
+      | 'payout.completed'
+      | 'payout.failed'
+      | 'payout.cancelled'
+      | 'payout.needs_attention';
+    WebhookEventTypes: components['schemas']['WebhookEventType'][];
+    /**
+     * @description Where events are POSTed; `https` (unless the service allows `http`).
+     * @example https://example.com/payouts/webhooks
+     */
+    WebhookUrl: string;
+    /** @description A note for you (at most 500 characters, no control characters other than newline and tab; trimmed). */
+    WebhookDescription: string | null;
+    CreateWebhookEndpointRequest: {
+      url: components['schemas']['WebhookUrl'];
+      events?: components['schemas']['WebhookEventTypes'];
+      description?: components['schemas']['WebhookDescription'];
+    };
+    UpdateWebhookEndpointRequest: {
+      url?: components['schemas']['WebhookUrl'];
+      events?: components['schemas']['WebhookEventTypes'];
+      description?: components['schemas']['WebhookDescription'];
+      /** @enum {string} */
+      status?: 'enabled' | 'disabled';
+    };
+    WebhookEndpoint: {
+      id: components['schemas']['Uuid'];
+      url: string;
+      events: components['schemas']['WebhookEventType'][];
+      description: string | null;
+      /** @enum {string} */
+      status: 'enabled' | 'disabled';
+      /** @description Why the service disabled the endpoint (`consecutive_failures`); null otherwise. */
+      disabled_reason: string | null;
+      created_at: components['schemas']['Timestamp'];
+      updated_at: components['schemas']['Timestamp'];
+    };
+    WebhookEndpointWithSecret: {
+      id: components['schemas']['Uuid'];
+      url: string;
+      events: components['schemas']['WebhookEventType'][];
+      description: string | null;
+      /** @enum {string} */
+      status: 'enabled' | 'disabled';
+      disabled_reason: string | null;
+      created_at: components['schemas']['Timestamp'];
+      updated_at: components['schemas']['Timestamp'];
+      /**
+       * @description The signing secret, shown only when it is made. The HMAC-SHA256 key of `Payouts-Signature` is this whole
+       *     string, `whsec_` included.
+       */
+      secret: string;
+    };
+    WebhookEndpointPage: {
+      data: components['schemas']['WebhookEndpoint'][];
+      /** @description Pass as `cursor` for the next page; null on the last page. */
+      next_cursor: string | null;
+    };
+    WebhookDelivery: {
+      id: components['schemas']['Uuid'];
+      /** @description The event's id (`Payouts-Event-Id`), shared by its deliveries to every endpoint. */
+      event_id: string;
+      type: components['schemas']['WebhookEventType'];
+      payout_id: components['schemas']['Uuid'];
+      payout_version: number;
+      /**
+       * @description `pending` until a 2xx (`delivered`) or the retry schedule is spent (`failed`).
+       * @enum {string}
+       */
+      status: 'pending' | 'delivered' | 'failed';
+      attempts: number;
+      /** @description The receiver's status code on the last attempt; null when it did not answer. */
+      last_status_code: number | null;
+      /** @description What went wrong on the last attempt (the status and the start of the answer, or the error). */
+      last_error: string | null;
+      /**
+       * Format: date-time
+       * @description When the next attempt is due (RFC 3339, UTC); null once delivered or failed.
+       */
+      next_attempt_at: string | null;
+      /**
+       * Format: date-time
+       * @description When a receiver answered 2xx (RFC 3339, UTC).
+       */
+      delivered_at: string | null;
+      created_at: components['schemas']['Timestamp'];
+    };
+    WebhookDeliveryPage: {
+      data: components['schemas']['WebhookDelivery'][];
+      /** @description Pass as `cursor` for the next page; null on the last page. */
+      next_cursor: string | null;
+    };
     /** @description An XState machine config; `version` is our machine definition version. */
     MachineDefinition: {
       id: string;
@@ -535,6 +786,66 @@ export interface components {
          *       "status": 404,
          *       "detail": "No payout 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5e.",
          *       "code": "payout_not_found",
+         *       "request_id": "req-8c1f"
+         *     }
+         */
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description No such webhook endpoint for this client (unknown, deleted, or another client's). */
+    WebhookEndpointNotFound: {
+      headers: {
+        'X-Request-Id': components['headers']['X-Request-Id'];
+        [name: string]: unknown;
+      };
+      content: {
+        /**
+         * @example {
+         *       "type": "urn:payouts:problem:webhook_endpoint_not_found",
+         *       "title": "Webhook endpoint not found",
+         *       "status": 404,
+         *       "detail": "No webhook endpoint 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f.",
+         *       "code": "webhook_endpoint_not_found",
+         *       "request_id": "req-8c1f"
+         *     }
+         */
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description No such webhook delivery for this client (unknown, of a deleted endpoint, or another client's). */
+    WebhookDeliveryNotFound: {
+      headers: {
+        'X-Request-Id': components['headers']['X-Request-Id'];
+        [name: string]: unknown;
+      };
+      content: {
+        /**
+         * @example {
+         *       "type": "urn:payouts:problem:webhook_delivery_not_found",
+         *       "title": "Webhook delivery not found",
+         *       "status": 404,
+         *       "detail": "No webhook delivery 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d60.",
+         *       "code": "webhook_delivery_not_found",
+         *       "request_id": "req-8c1f"
+         *     }
+         */
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description The delivery's endpoint is disabled; enable it first (`PATCH` with `status` `enabled`). */
+    WebhookEndpointDisabled: {
+      headers: {
+        'X-Request-Id': components['headers']['X-Request-Id'];
+        [name: string]: unknown;
+      };
+      content: {
+        /**
+         * @example {
+         *       "type": "urn:payouts:problem:webhook_endpoint_disabled",
+         *       "title": "Webhook endpoint disabled",
+         *       "status": 409,
+         *       "detail": "Webhook endpoint 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f is disabled; enable it to send it events.",
+         *       "code": "webhook_endpoint_disabled",
          *       "request_id": "req-8c1f"
          *     }
          */
@@ -792,6 +1103,11 @@ export interface components {
      * @example 2026-12-01T00:00:00Z
      */
     CreatedLt: components['schemas']['QueryTimestamp'];
+    /**
+     * @description The webhook endpoint's id, a UUID in its canonical lower-case form.
+     * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f
+     */
+    WebhookEndpointId: components['schemas']['Uuid'];
   };
   requestBodies: never;
   headers: {
@@ -799,6 +1115,8 @@ export interface components {
     'X-Request-Id': string;
     /** @description The URL of the created payout. */
     Location: string;
+    /** @description The URL of the registered endpoint. */
+    WebhookEndpointLocation: string;
     /** @description The payout's version, quoted. Send it back in `If-Match` to change only what you saw. */
     ETag: string;
     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
@@ -1290,6 +1608,365 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       404: components['responses']['PayoutNotFound'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listWebhookEndpoints: {
+    parameters: {
+      query?: {
+        /**
+         * @description Page size.
+         * @example 20
+         */
+        limit?: components['parameters']['Limit'];
+        /**
+         * @description The `next_cursor` of the previous page. Opaque.
+         * @example djE6MTIz
+         */
+        cursor?: components['parameters']['Cursor'];
+      };
+      header?: {
+        /**
+         * @description Your id for this request, echoed in `X-Request-Id` and recorded in the payout's history. Used when it is
+         *     1 to 128 characters of `A-Z a-z 0-9 . _ : -`; anything else is replaced by a generated id (never an error).
+         * @example req-8c1f
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of endpoints. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookEndpointPage'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  createWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, echoed in `X-Request-Id` and recorded in the payout's history. Used when it is
+         *     1 to 128 characters of `A-Z a-z 0-9 . _ : -`; anything else is replaced by a generated id (never an error).
+         * @example req-8c1f
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "url": "https://example.com/payouts/webhooks",
+         *       "events": [
+         *         "payout.completed",
+         *         "payout.failed"
+         *       ],
+         *       "description": "Ledger sync"
+         *     }
+         */
+        'application/json': components['schemas']['CreateWebhookEndpointRequest'];
+      };
+    };
+    responses: {
+      /** @description Registered and enabled; the secret is shown this once. */
+      201: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          Location: components['headers']['WebhookEndpointLocation'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookEndpointWithSecret'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, echoed in `X-Request-Id` and recorded in the payout's history. Used when it is
+         *     1 to 128 characters of `A-Z a-z 0-9 . _ : -`; anything else is replaced by a generated id (never an error).
+         * @example req-8c1f
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description The webhook endpoint's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f
+         */
+        id: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The endpoint. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookEndpoint'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['WebhookEndpointNotFound'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  deleteWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, echoed in `X-Request-Id` and recorded in the payout's history. Used when it is
+         *     1 to 128 characters of `A-Z a-z 0-9 . _ : -`; anything else is replaced by a generated id (never an error).
+         * @example req-8c1f
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description The webhook endpoint's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f
+         */
+        id: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Deleted. */
+      204: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['WebhookEndpointNotFound'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  updateWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, echoed in `X-Request-Id` and recorded in the payout's history. Used when it is
+         *     1 to 128 characters of `A-Z a-z 0-9 . _ : -`; anything else is replaced by a generated id (never an error).
+         * @example req-8c1f
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description The webhook endpoint's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f
+         */
+        id: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "status": "disabled"
+         *     }
+         */
+        'application/json': components['schemas']['UpdateWebhookEndpointRequest'];
+      };
+    };
+    responses: {
+      /** @description The endpoint as changed. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookEndpoint'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['WebhookEndpointNotFound'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  rotateWebhookEndpointSecret: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, echoed in `X-Request-Id` and recorded in the payout's history. Used when it is
+         *     1 to 128 characters of `A-Z a-z 0-9 . _ : -`; anything else is replaced by a generated id (never an error).
+         * @example req-8c1f
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description The webhook endpoint's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f
+         */
+        id: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The endpoint with its new secret, shown this once. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookEndpointWithSecret'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['WebhookEndpointNotFound'];
+      415: components['responses']['UnsupportedMediaType'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listWebhookDeliveries: {
+    parameters: {
+      query?: {
+        /**
+         * @description Page size.
+         * @example 20
+         */
+        limit?: components['parameters']['Limit'];
+        /**
+         * @description The `next_cursor` of the previous page. Opaque.
+         * @example djE6MTIz
+         */
+        cursor?: components['parameters']['Cursor'];
+        /** @description Only the deliveries of this payout. */
+        payout_id?: components['schemas']['Uuid'];
+      };
+      header?: {
+        /**
+         * @description Your id for this request, echoed in `X-Request-Id` and recorded in the payout's history. Used when it is
+         *     1 to 128 characters of `A-Z a-z 0-9 . _ : -`; anything else is replaced by a generated id (never an error).
+         * @example req-8c1f
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description The webhook endpoint's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d5f
+         */
+        id: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of deliveries. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookDeliveryPage'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['WebhookEndpointNotFound'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  redeliverWebhookDelivery: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, echoed in `X-Request-Id` and recorded in the payout's history. Used when it is
+         *     1 to 128 characters of `A-Z a-z 0-9 . _ : -`; anything else is replaced by a generated id (never an error).
+         * @example req-8c1f
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description The delivery's id, a UUID in its canonical lower-case form.
+         * @example 0192f4f2-7c3e-7a51-9d0e-6c1f2b3a4d60
+         */
+        id: components['schemas']['Uuid'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Queued for another attempt. */
+      202: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookDelivery'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['WebhookDeliveryNotFound'];
+      409: components['responses']['WebhookEndpointDisabled'];
+      415: components['responses']['UnsupportedMediaType'];
       500: components['responses']['InternalError'];
       503: components['responses']['ServiceUnavailable'];
     };

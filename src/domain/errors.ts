@@ -142,3 +142,27 @@ export class StoreUnavailable extends DomainError {
     });
   }
 }
+
+export class WebhookEndpointNotFound extends DomainError {
+  constructor(id: string) {
+    super('webhook_endpoint_not_found', 'Webhook endpoint not found', {
+      detail: `No webhook endpoint ${id}.`,
+    });
+  }
+}
+
+export class WebhookDeliveryNotFound extends DomainError {
+  constructor(id: string) {
+    super('webhook_delivery_not_found', 'Webhook delivery not found', {
+      detail: `No webhook delivery ${id}.`,
+    });
+  }
+}
+
+export class WebhookEndpointDisabled extends DomainError {
+  constructor(id: string) {
+    super('webhook_endpoint_disabled', 'Webhook endpoint disabled', {
+      detail: `Webhook endpoint ${id} is disabled; enable it to send it events.`,
+    });
+  }
+}

@@ -6,7 +6,7 @@
  */
 import { v7 as uuidv7 } from 'uuid';
 import type { PayoutEvent } from '../machines/payout.machine.js';
-import type { PayoutStatus, Refusal } from '../machines/payout-lifecycle.js';
+import type { PayoutNotification, PayoutStatus, Refusal } from '../machines/payout-lifecycle.js';
 import {
   FINAL_STATUSES,
   PAYOUT_MACHINE_VERSION,
@@ -257,6 +257,7 @@ export class PayoutService {
               body: answer.body,
               ttlHours: this.idempotencyTtlHours,
             },
+        { eventId: newEventId(), type: webhookEventType(initial.status) },
       );
       if (outcome === 'created') {
         if (key !== undefined) this.deps.metrics?.idempotencyReplays.inc({ outcome: 'new' });
@@ -517,6 +518,9 @@ export class PayoutService {
       });
       transition = { from: current.status, to: next.status, event: wanted.event.type };
       change.settledSeq = decision.settled;
+      if (decision.notification !== null) {
+        change.webhookEvent = { eventId: newEventId(), type: webhookEventType(decision.notification) };
+      }
       change.commands = decision.commands.map((command): ScheduledMessage =>
         this.deps.scheduler.messageFor({
           payoutId: current.id,
@@ -571,6 +575,16 @@ export class PayoutService {
     }
     return payout;
   }
+}
+
+/** A webhook event's id: `evt_` and a time-ordered UUID's hex digits. */
+function newEventId(): string {
+  return `evt_${uuidv7().replace(/-/g, '')}`;
+}
+
+/** The event type of a notification the machine decided on. */
+function webhookEventType(notification: PayoutNotification): string {
+  return `payout.${notification}`;
 }
 
 /** The one read of a payout: scoped by client, deleted ones only for roles that see them. */

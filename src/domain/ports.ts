@@ -51,6 +51,18 @@ export interface VersionedChange {
   commands?: readonly ScheduledMessage[];
   /** The command the change answered: its waiting messages are withdrawn with it. */
   settledSeq?: number | null;
+  /** The webhook event the change causes, written with it. */
+  webhookEvent?: NewWebhookEvent | null;
+}
+
+/**
+ * A webhook event a change causes, written by the same statement as the change: one delivery per enabled endpoint
+ * of the payout's client subscribed to `type` (none, at no cost, when the client has none).
+ */
+export interface NewWebhookEvent {
+  /** `evt_…`, shared by the deliveries of this event to every endpoint. */
+  eventId: string;
+  type: string;
 }
 
 /** The outcome a create stores under its idempotency key: what a replay answers, exactly. */
@@ -134,6 +146,7 @@ export interface PayoutStore {
     first: Omit<NewHistoryEntry, 'payoutId' | 'from' | 'to'>,
     message: ScheduledMessage,
     outcome: IdempotentOutcome | null,
+    webhookEvent?: NewWebhookEvent,
   ): Promise<CreateOutcome>;
   /** The live outcome stored under a client's idempotency key. */
   findOutcome(clientId: string, key: string, ttlHours: number): Promise<StoredOutcome | null>;

@@ -196,7 +196,9 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
 
 const securityHeaders: RequestHandler = (req, res, next) => {
   res.setHeader('X-Content-Type-Options', 'nosniff');
-  // Payout data is per client and changes: no shared or browser cache may keep it.
-  if (req.path.startsWith('/api/payouts')) res.setHeader('Cache-Control', 'no-store');
+  // Payout data is per client and changes, and webhook answers may carry a secret: no shared or browser cache may
+  // keep them.
+  if (req.path.startsWith('/api/payouts') || req.path.startsWith('/api/webhook-'))
+    res.setHeader('Cache-Control', 'no-store');
   next();
 };

@@ -8,17 +8,27 @@ import type { Context } from 'openapi-backend';
 import type { Payout } from '../domain/payout.js';
 import type { CreatePayoutInput, PayoutChangeRequest, PayoutService } from '../domain/payout-service.js';
 import type { Principal } from '../domain/principal.js';
+import type { CreateEndpointInput, UpdateEndpointInput, WebhookService } from '../domain/webhook-service.js';
 import type { PayoutStage, PayoutStatus } from '../machines/payout-lifecycle.js';
 import { machineDefinition } from '../machines/definition.js';
 import type { DocsPages } from './docs.js';
 import { ContractViolated } from './problem.js';
 import { requestState } from './request-context.js';
-import { decodeCursor, encodeCursor, toPayoutEventResource, toPayoutResource } from './resources.js';
+import type { CursorKind } from './resources.js';
+import {
+  decodeCursor,
+  encodeCursor,
+  toPayoutEventResource,
+  toPayoutResource,
+  toWebhookDeliveryResource,
+  toWebhookEndpointResource,
+} from './resources.js';
 import type { ApiSpec } from './spec.js';
 
-/** What the handlers need: the payout service. */
+/** What the handlers need: the payout service and the webhook endpoints' service. */
 export interface HandlerDeps {
   service: PayoutService;
+  webhooks: WebhookService;
 }
 
 export type OperationHandler = (c: Context, req: Request, res: Response) => Promise<void> | void;
@@ -28,7 +38,7 @@ export function operationHandlers(
   spec: ApiSpec,
   docs: DocsPages,
 ): Record<string, OperationHandler> {
-  const { service } = deps;
+  const { service, webhooks } = deps;
   return {
     async createPayout(c, _req, res) {
       const principal = principalOf(c);
@@ -135,6 +145,63 @@ export function operationHandlers(
       });
     },
 
+    async createWebhookEndpoint(c, _req, res) {
+      const input = c.request.requestBody as CreateEndpointInput;
+      const { endpoint, secret } = await webhooks.createEndpoint(principalOf(c), input);
+      res
+        .status(201)
+        .location(`/api/webhook-endpoints/${endpoint.id}`)
+        .json(toWebhookEndpointResource(endpoint, secret));
+    },
+
+    async listWebhookEndpoints(c, _req, res) {
+      const query = c.request.query as Record<string, unknown>;
+      const page = await webhooks.listEndpoints(principalOf(c), {
+        limit: typeof query.limit === 'number' ? query.limit : 20,
+        after: cursorOf(query, 'endpoints'),
+      });
+      res.json({
+        data: page.items.map((endpoint) => toWebhookEndpointResource(endpoint)),
+        next_cursor: page.next === null ? null : encodeCursor(page.next, 'endpoints'),
+      });
+    },
+
+    async getWebhookEndpoint(c, _req, res) {
+      res.json(toWebhookEndpointResource(await webhooks.getEndpoint(principalOf(c), pathId(c))));
+    },
+
+    async updateWebhookEndpoint(c, _req, res) {
+      const input = c.request.requestBody as UpdateEndpointInput;
+      res.json(toWebhookEndpointResource(await webhooks.updateEndpoint(principalOf(c), pathId(c), input)));
+    },
+
+    async deleteWebhookEndpoint(c, _req, res) {
+      await webhooks.deleteEndpoint(principalOf(c), pathId(c));
+      res.status(204).end();
+    },
+
+    async rotateWebhookEndpointSecret(c, _req, res) {
+      const { endpoint, secret } = await webhooks.rotateSecret(principalOf(c), pathId(c));
+      res.json(toWebhookEndpointResource(endpoint, secret));
+    },
+
+    async listWebhookDeliveries(c, _req, res) {
+      const query = c.request.query as Record<string, unknown>;
+      const page = await webhooks.listDeliveries(principalOf(c), pathId(c), {
+        limit: typeof query.limit === 'number' ? query.limit : 20,
+        after: cursorOf(query, 'deliveries'),
+        payoutId: optionalString(query.payout_id),
+      });
+      res.json({
+        data: page.items.map(toWebhookDeliveryResource),
+        next_cursor: page.next === null ? null : encodeCursor(page.next, 'deliveries'),
+      });
+    },
+
+    async redeliverWebhookDelivery(c, _req, res) {
+      res.status(202).json(toWebhookDeliveryResource(await webhooks.redeliver(principalOf(c), pathId(c))));
+    },
+
     getMachine(_c, _req, res) {
       res.json(machineDefinition());
     },
@@ -204,6 +271,17 @@ function pathId(c: Context): string {
 function header(c: Context, name: string): string | undefined {
   const value = (c.request.headers as Record<string, unknown>)[name];
   return typeof value === 'string' ? value : undefined;
+}
+
+/** The `cursor` query parameter as the position it names; a cursor this API did not issue for the list is 400. */
+function cursorOf(query: Record<string, unknown>, kind: CursorKind): string | undefined {
+  const cursor = optionalString(query.cursor);
+  if (cursor === undefined) return undefined;
+  const after = decodeCursor(cursor, kind);
+  if (after === null) {
+    throw new ContractViolated([{ pointer: '/query/cursor', message: 'is not a cursor this API issued' }]);
+  }
+  return after;
 }
 
 function optionalString(value: unknown): string | undefined {

@@ -2,48 +2,12 @@
  * The wire format of the API's resources: a payout and a history entry as `openapi.yaml` describes them (snake
  * case, decimal strings, masked accounts, RFC 3339 times), and the opaque cursor of a list page.
  */
-import type { Payout, PayoutAction, PayoutHistoryEntry } from '../domain/payout.js';
-import { availableActions, lastErrorOf } from '../domain/payout.js';
-import type { Principal } from '../domain/principal.js';
-import type { MaskedRecipient } from '../domain/recipient.js';
-import { maskRecipient } from '../domain/recipient.js';
-import type { PayoutFailure, PayoutLastError } from '../machines/payout.machine.js';
-import type { PayoutStage, PayoutStatus } from '../machines/payout-lifecycle.js';
+import type { PayoutHistoryEntry } from '../domain/payout.js';
+import type { PayoutStatus } from '../machines/payout-lifecycle.js';
+import type { WebhookDelivery, WebhookEndpoint, WebhookEventType } from '../domain/webhooks.js';
 
-/** The API representation of a payout (the `Payout` schema of openapi.yaml). */
-export interface PayoutResource {
-  id: string;
-  amount: string;
-  currency: string;
-  recipient: MaskedRecipient;
-  status: PayoutStatus;
-  stage: PayoutStage | null;
-  available_actions: PayoutAction[];
-  description: string | null;
-  failure: PayoutFailure | null;
-  last_error: PayoutLastError | null;
-  created_at: string;
-  updated_at: string;
-  version: number;
-}
-
-export function toPayoutResource(payout: Payout, principal: Principal): PayoutResource {
-  return {
-    id: payout.id,
-    amount: payout.amount.toDecimal(),
-    currency: payout.amount.currency,
-    recipient: maskRecipient(payout.recipient),
-    status: payout.status,
-    stage: payout.stage,
-    available_actions: availableActions(payout, principal),
-    description: payout.description,
-    failure: payout.failure,
-    last_error: lastErrorOf(payout),
-    created_at: payout.createdAt.toISOString(),
-    updated_at: payout.updatedAt.toISOString(),
-    version: payout.version,
-  };
-}
+export type { PayoutResource } from '../domain/payout-resource.js';
+export { toPayoutResource } from '../domain/payout-resource.js';
 
 export interface PayoutEventResource {
   id: string;
@@ -71,11 +35,74 @@ export function toPayoutEventResource(entry: PayoutHistoryEntry): PayoutEventRes
   };
 }
 
+/** The API representation of a webhook endpoint (`WebhookEndpoint`); its secret only when just made. */
+export interface WebhookEndpointResource {
+  id: string;
+  url: string;
+  events: WebhookEventType[];
+  description: string | null;
+  status: 'enabled' | 'disabled';
+  disabled_reason: string | null;
+  created_at: string;
+  updated_at: string;
+  secret?: string;
+}
+
+export function toWebhookEndpointResource(
+  endpoint: WebhookEndpoint,
+  secret?: string,
+): WebhookEndpointResource {
+  return {
+    id: endpoint.id,
+    url: endpoint.url,
+    events: endpoint.events,
+    description: endpoint.description,
+    status: endpoint.status,
+    disabled_reason: endpoint.disabledReason,
+    created_at: endpoint.createdAt.toISOString(),
+    updated_at: endpoint.updatedAt.toISOString(),
+    ...(secret === undefined ? {} : { secret }),
+  };
+}
+
+/** The API representation of a webhook delivery (`WebhookDelivery`): one event's way to one endpoint. */
+export interface WebhookDeliveryResource {
+  id: string;
+  event_id: string;
+  type: WebhookEventType;
+  payout_id: string;
+  payout_version: number;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: string | null;
+  delivered_at: string | null;
+  created_at: string;
+}
+
+export function toWebhookDeliveryResource(delivery: WebhookDelivery): WebhookDeliveryResource {
+  return {
+    id: delivery.id,
+    event_id: delivery.eventId,
+    type: delivery.type,
+    payout_id: delivery.payoutId,
+    payout_version: delivery.payoutVersion,
+    status: delivery.status,
+    attempts: delivery.attempts,
+    last_status_code: delivery.lastStatusCode,
+    last_error: delivery.lastError,
+    next_attempt_at: delivery.nextAttemptAt?.toISOString() ?? null,
+    delivered_at: delivery.deliveredAt?.toISOString() ?? null,
+    created_at: delivery.createdAt.toISOString(),
+  };
+}
+
 /**
  * What a cursor pages through, and the tag that says so inside it: a cursor of one list is refused by another
  * (a 400, like any cursor this API did not issue).
  */
-const CURSOR_TAGS = { payouts: 'v1', history: 'h1' } as const;
+const CURSOR_TAGS = { payouts: 'v1', history: 'h1', endpoints: 'e1', deliveries: 'd1' } as const;
 
 export type CursorKind = keyof typeof CURSOR_TAGS;
 

@@ -144,8 +144,26 @@ export type Decision =
       settled: number | null;
       /** The provider's answer contradicted an operator's request. */
       overruled: { requested: ResolutionRequest['action']; outcome: PayoutStatus } | null;
+      /** What the payout's client is told of this change (a webhook event), or null for a change within a stage. */
+      notification: PayoutNotification | null;
     }
   | { accepted: false; refusal: Refusal };
+
+/**
+ * A change the payout's client is told of: the payout entered a status, or entered the stage `needs_attention`. No
+ * transition of the machine does both (every way into `needs_attention` starts inside the same status).
+ */
+export type PayoutNotification = PayoutStatus | 'needs_attention';
+
+/** The notification of a move from `before` to `after`: a status entered first, else `needs_attention` entered. */
+export function notificationOf(
+  before: Pick<PayoutState, 'status' | 'stage'> | null,
+  after: Pick<PayoutState, 'status' | 'stage'>,
+): PayoutNotification | null {
+  if (before === null || before.status !== after.status) return after.status;
+  if (after.stage === ATTENTION_STAGE && before.stage !== ATTENTION_STAGE) return 'needs_attention';
+  return null;
+}
 
 /** The machine of one policy, and the pure functions around it. */
 export class PayoutLifecycle {
@@ -223,7 +241,9 @@ export class PayoutLifecycle {
       requested !== undefined && outcome !== null && (requested === 'succeed') !== (outcome === 'completed')
         ? { requested, outcome }
         : null;
-    return { accepted: true, next: state, commands, settled, overruled };
+    const [status, stage] = pathOf(snapshot);
+    const notification = notificationOf({ status, stage }, state);
+    return { accepted: true, next: state, commands, settled, overruled, notification };
   }
 
   /**

@@ -154,6 +154,7 @@ export function topologyOptions(config: Config): TopologyOptions {
   return {
     namespace: config.amqpNamespace,
     retryDelaysMs: config.retryDelaysMs,
+    webhookRetryScheduleMs: config.webhookRetryScheduleMs,
     expiresMs: config.amqpQueueExpiresMs > 0 ? config.amqpQueueExpiresMs : undefined,
   };
 }

@@ -6,6 +6,10 @@
  *        │ TTL expired                                ▼
  *   queues payouts.process.retry.<delay>ms      exchange payouts.process.dlx (fanout) ──▶ queue payouts.process.dlq
  *
+ * Webhook deliveries have queues of their own, all reached through the default exchange by name: the work queue
+ * `payouts.webhooks`, its delay queues `payouts.webhooks.delay.<delay>ms` (which hand a message back to it when the
+ * delay is over) and `payouts.webhooks.dlq`.
+ *
  * The worker publishes retries straight to a delay queue (default exchange) and poison messages straight to the
  * dead-letter queue with their reason in headers; the work queue's own dead-lettering only catches messages that
  * exceeded the delivery limit. Every name carries the configured namespace suffix, so a test run owns its queues.
@@ -111,6 +115,10 @@ export interface TopologyNames {
   /** Where the work queue dead-letters messages over the delivery limit (fanout to the DLQ). */
   deadLetterExchange: string;
   deadLetterQueue: string;
+  /** The webhook deliveries' work queue, reached through the default exchange. */
+  webhookQueue: string;
+  /** Where webhook deliveries that cannot be carried out (or exceed the delivery limit) wait for a person. */
+  webhookDeadLetterQueue: string;
 }
 
 export interface TopologyOptions {
@@ -118,6 +126,8 @@ export interface TopologyOptions {
   namespace: string;
   /** The delay tiers, in milliseconds (`RETRY_DELAYS_MS`). */
   retryDelaysMs: readonly number[];
+  /** The webhook deliveries' delay queues, in milliseconds (`WEBHOOK_RETRY_SCHEDULE`); none when absent. */
+  webhookRetryScheduleMs?: readonly number[];
   /** When set (tests), queues are deleted by the broker after this long unused, so a crashed run leaves nothing. */
   expiresMs?: number;
 }
@@ -131,7 +141,14 @@ export function topologyNames(namespace: string): TopologyNames {
     workQueue: `payouts.process${namespace}`,
     deadLetterExchange: `payouts.process.dlx${namespace}`,
     deadLetterQueue: `payouts.process.dlq${namespace}`,
+    webhookQueue: `payouts.webhooks${namespace}`,
+    webhookDeadLetterQueue: `payouts.webhooks.dlq${namespace}`,
   };
+}
+
+/** A webhook delay queue: named after its delay, like the processing tiers, so a new schedule never redeclares one. */
+export function webhookDelayQueueName(names: TopologyNames, delayMs: number): string {
+  return `payouts.webhooks.delay.${delayMs}ms${names.namespace}`;
 }
 
 /** The delay queue of one tier: its TTL is in its name, so changing the tiers never redeclares a queue. */
@@ -200,6 +217,35 @@ export async function declareTopology(
         },
       });
     }
+    await channel.queueDeclare({
+      queue: names.webhookDeadLetterQueue,
+      durable: true,
+      arguments: { ...quorum, 'x-delivery-limit': DLQ_DELIVERY_LIMIT },
+    });
+    await channel.queueDeclare({
+      queue: names.webhookQueue,
+      durable: true,
+      arguments: {
+        ...quorum,
+        'x-dead-letter-exchange': '',
+        'x-dead-letter-routing-key': names.webhookDeadLetterQueue,
+        'x-dead-letter-strategy': 'at-least-once',
+        'x-delivery-limit': DELIVERY_LIMIT,
+      },
+    });
+    for (const delayMs of new Set(options.webhookRetryScheduleMs ?? [])) {
+      await channel.queueDeclare({
+        queue: webhookDelayQueueName(names, delayMs),
+        durable: true,
+        arguments: {
+          ...quorum,
+          'x-message-ttl': delayMs,
+          'x-dead-letter-exchange': '',
+          'x-dead-letter-routing-key': names.webhookQueue,
+          'x-dead-letter-strategy': 'at-least-once',
+        },
+      });
+    }
   } finally {
     await channel.close().catch(() => undefined);
   }
@@ -215,6 +261,9 @@ export async function deleteTopology(connection: Connection, options: TopologyOp
       names.workQueue,
       names.deadLetterQueue,
       ...options.retryDelaysMs.map((d) => retryQueueName(names, d)),
+      names.webhookQueue,
+      names.webhookDeadLetterQueue,
+      ...(options.webhookRetryScheduleMs ?? []).map((d) => webhookDelayQueueName(names, d)),
     ]) {
       await channel.queueDelete({ queue });
     }
@@ -305,6 +354,11 @@ export async function verifyTopology(
     names.workQueue,
     names.deadLetterQueue,
     ...[...new Set(options.retryDelaysMs)].map((delayMs) => retryQueueName(names, delayMs)),
+    names.webhookQueue,
+    names.webhookDeadLetterQueue,
+    ...[...new Set(options.webhookRetryScheduleMs ?? [])].map((delayMs) =>
+      webhookDelayQueueName(names, delayMs),
+    ),
   ];
   const channel = await connection.acquire();
   try {

@@ -14,6 +14,7 @@ import type {
   CreateOutcome,
   IdempotentOutcome,
   NewHistoryEntry,
+  NewWebhookEvent,
   PayoutHistoryPage,
   PayoutHistoryQuery,
   PayoutListFilter,
@@ -52,25 +53,79 @@ export function toPayout(row: PayoutRow): Payout {
 }
 
 /**
+ * The payout row `alias` as the JSON a webhook delivery keeps (its event's body is rendered from it): the columns
+ * `toPayout` reads, the amount as text (a bigint must never become a JSON number).
+ */
+function payoutJson(alias: string): string {
+  return `jsonb_build_object('id', ${alias}.id, 'client_id', ${alias}.client_id,
+    'amount_minor', ${alias}.amount_minor::text, 'currency', ${alias}.currency, 'recipient', ${alias}.recipient,
+    'status', ${alias}.status, 'stage', ${alias}.stage, 'snapshot', ${alias}.snapshot,
+    'machine_version', ${alias}.machine_version, 'version', ${alias}.version, 'description', ${alias}.description,
+    'failure_code', ${alias}.failure_code, 'failure_message', ${alias}.failure_message,
+    'created_at', ${alias}.created_at, 'updated_at', ${alias}.updated_at)`;
+}
+
+/** The outbox topic of a webhook delivery: the relay hands it to the webhooks queue. */
+export const WEBHOOK_DELIVERY_TOPIC = 'webhook.deliver';
+
+/**
+ * The webhook fan-out of changed rows `source` (with `event_id` and `event_type` columns, null when the change causes
+ * no event), as the CTE `w`: one delivery per enabled endpoint of the payout's client subscribed to the type. Their
+ * outbox rows are added to the statement's own outbox insert (`webhookOutboxRows`), so a change without deliveries
+ * writes no extra table: a client without endpoints costs one probe of the partial index
+ * `webhook_endpoints_enabled_idx` and one empty insert.
+ */
+function webhookDeliveries(source: string): string {
+  return `w AS (
+       INSERT INTO webhook_deliveries
+         (id, event_id, endpoint_id, client_id, type, payout_id, payout_version, payout)
+       SELECT gen_random_uuid(), s.event_id, e.id, s.client_id, s.event_type, s.id, s.version, ${payoutJson('s')}
+         FROM ${source} s
+         JOIN webhook_endpoints e ON e.client_id = s.client_id AND e.status = 'enabled'
+        WHERE s.event_id IS NOT NULL AND s.event_type = ANY (e.events)
+       RETURNING id)`;
+}
+
+/** The outbox rows of the deliveries `w`, as a query to UNION ALL into an outbox insert of `columns` columns. */
+function webhookOutboxRows(columns: number): string {
+  const rest = Array.from({ length: columns - 3 }, () => 'NULL').join(', ');
+  return `SELECT gen_random_uuid(), '${WEBHOOK_DELIVERY_TOPIC}', jsonb_build_object('delivery_id', w.id)${
+    rest === '' ? '' : `, ${rest}`
+  } FROM w`;
+}
+
+/**
  * The whole create as one statement, hence one transaction (data-modifying CTEs, committed together or not at
- * all): the idempotency key's advisory lock, the stored outcome, the payout, its first history row and its
- * processing message. One round trip on the hottest path.
+ * all): the idempotency key's advisory lock, the stored outcome, the payout, its first history row, its
+ * processing message and its `payout.created` webhook deliveries. One round trip on the hottest path.
  *
  * - `l`: with a key, its transaction-scoped advisory lock (`pg_try_advisory_xact_lock`, volatile, so evaluated
- *   once); when another transaction holds it nothing is written: a duplicate in flight.
+ *   once); when another transaction holds it nothing is written: a duplicate in flight. And whether the client
+ *   has an enabled endpoint subscribed to the event (`subscribed`), by one probe of a partial index.
  * - `k`: the outcome, unless a live (unexpired) one is already stored under (client, key); an expired row the
  *   sweeper has not removed yet is replaced. Under the lock no other transaction with this key is in flight, so
  *   ON CONFLICT meets only committed rows.
  * - `p`, `h`, `o`: the payout, only when the lock was taken and the outcome stored (without a key: always), then
  *   its history row and its message from the payout row written. The first history row is dated like the payout.
+ *
+ * It comes in two forms, so that a client without endpoints pays for no webhook table: the plain one
+ * (`payouts.insert`) writes nothing at all when the client is `subscribed`, and the create is then written by the
+ * form with deliveries (`payouts.insert.webhooks`), whose `w` adds one delivery per subscribed endpoint and whose
+ * `o` their outbox rows. A measured ~5 % of a create's cost, paid only by clients with endpoints (README,
+ * "Webhooks").
  */
-const INSERT_PAYOUT = `WITH l AS (
+function insertPayoutSql(withWebhooks: boolean): string {
+  const subscribed = `EXISTS (SELECT FROM webhook_endpoints e WHERE $28::text IS NOT NULL AND e.client_id = $3::uuid
+           AND e.status = 'enabled' AND $29::text = ANY (e.events))`;
+  const unlessSubscribed = withWebhooks ? '' : ' AND NOT l.subscribed';
+  return `WITH l AS (
        SELECT CASE WHEN $1::text IS NULL THEN true ELSE pg_try_advisory_xact_lock(hashtextextended($1, 0)) END
-         AS locked),
+         AS locked, ${withWebhooks ? 'true' : subscribed} AS subscribed),
      k AS (
        INSERT INTO idempotency_keys AS k
          (client_id, key, request_hash, payout_id, response_status, response_body, created_at)
-       SELECT $3::uuid, $13::text, $14::text, $2::uuid, $27::integer, $15::json, now() FROM l WHERE l.locked AND $1 IS NOT NULL
+       SELECT $3::uuid, $13::text, $14::text, $2::uuid, $27::integer, $15::json, now() FROM l
+        WHERE l.locked AND $1 IS NOT NULL${unlessSubscribed}
        ON CONFLICT (client_id, key) DO UPDATE SET
          request_hash = EXCLUDED.request_hash, payout_id = EXCLUDED.payout_id,
          response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body, created_at = now()
@@ -81,21 +136,46 @@ const INSERT_PAYOUT = `WITH l AS (
          version, description, created_at, updated_at, status_changed_at, stage)
        SELECT $2, $3, $4::bigint, $5::text, $6::jsonb, $7::text, $8::jsonb, $9::integer, $10::integer, $11::text,
          $12::timestamptz, $12, $12, $25::text
-       FROM l WHERE l.locked AND ($1 IS NULL OR EXISTS (SELECT FROM k))
+       FROM l WHERE l.locked AND ($1 IS NULL OR EXISTS (SELECT FROM k))${unlessSubscribed}
        RETURNING id, status, created_at),
      h AS (
        INSERT INTO payout_events
          (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id, at)
        SELECT p.id, NULL, p.status, $17::text, $18::text, $19::text, $20::text, $21::text, p.created_at FROM p),
+     ${
+       withWebhooks
+         ? `w AS (
+       INSERT INTO webhook_deliveries
+         (id, event_id, endpoint_id, client_id, type, payout_id, payout_version, payout, created_at)
+       SELECT gen_random_uuid(), $28::text, e.id, $3::uuid, $29::text, $2::uuid, $10::integer,
+              jsonb_build_object('id', $2::uuid, 'client_id', $3::uuid, 'amount_minor', $4::text,
+                'currency', $5::text, 'recipient', $6::jsonb, 'status', $7::text, 'stage', $25::text,
+                'snapshot', $8::jsonb, 'machine_version', $9::integer, 'version', $10::integer,
+                'description', $11::text, 'failure_code', NULL, 'failure_message', NULL,
+                'created_at', $12::timestamptz, 'updated_at', $12::timestamptz),
+              $12::timestamptz
+         FROM webhook_endpoints e
+        WHERE $28::text IS NOT NULL AND EXISTS (SELECT FROM p)
+          AND e.client_id = $3::uuid AND e.status = 'enabled' AND $29::text = ANY (e.events)
+       RETURNING id),
      o AS (
        INSERT INTO outbox (id, topic, payload, payout_id, command_seq)
-       SELECT $22::uuid, $23::text, $24::jsonb, p.id, $26::integer FROM p)
-     SELECT l.locked, EXISTS (SELECT FROM p) AS created FROM l`;
+       SELECT $22::uuid, $23::text, $24::jsonb, p.id, $26::integer FROM p
+       UNION ALL ${webhookOutboxRows(5)})`
+         : `o AS (
+       INSERT INTO outbox (id, topic, payload, payout_id, command_seq)
+       SELECT $22::uuid, $23::text, $24::jsonb, p.id, $26::integer FROM p)`
+     }
+     SELECT l.locked, l.subscribed, EXISTS (SELECT FROM p) AS created FROM l`;
+}
+
+const INSERT_PAYOUT = insertPayoutSql(false);
+const INSERT_PAYOUT_WITH_WEBHOOKS = insertPayoutSql(true);
 
 /**
  * Writes a new payout as the create decided it (version 1, no failure), dated `payout.createdAt`, with its first
- * history row, its processing message and, with an idempotency key, its outcome: see `INSERT_PAYOUT`. A named
- * statement, so each connection parses and plans it once.
+ * history row, its processing message, with an idempotency key its outcome, and its webhook deliveries: see
+ * `insertPayoutSql`. Named statements, so each connection parses and plans them once.
  */
 export async function insertPayout(
   db: Knex,
@@ -103,6 +183,7 @@ export async function insertPayout(
   first: Omit<NewHistoryEntry, 'payoutId' | 'from' | 'to'>,
   message: ScheduledMessage,
   outcome: IdempotentOutcome | null,
+  webhookEvent?: NewWebhookEvent,
 ): Promise<CreateOutcome> {
   const values = [
     outcome && `${payout.clientId}:${outcome.key}`,
@@ -138,18 +219,20 @@ export async function insertPayout(
     message.commandSeq,
     // $27: the status of the stored answer
     outcome?.status,
+    // $28-$29: the webhook event
+    webhookEvent?.eventId ?? null,
+    webhookEvent?.type ?? null,
   ];
-  const result = await withConnection(db, (client) =>
-    client.query<{ locked: boolean; created: boolean }>({
-      name: 'payouts.insert',
-      text: INSERT_PAYOUT,
-      values,
-    }),
-  );
+  const run = (name: string, text: string) =>
+    withConnection(db, (client) =>
+      client.query<{ locked: boolean; subscribed: boolean; created: boolean }>({ name, text, values }),
+    );
   // The statement selects from `l`: always one row.
-  const { locked, created } = result.rows[0]!;
-  if (created) return 'created';
-  return locked ? 'key_used' : 'in_flight';
+  let row = (await run('payouts.insert', INSERT_PAYOUT)).rows[0]!;
+  // A subscribed client's create wrote nothing: it is written, whole, by the form with deliveries.
+  if (row.subscribed) row = (await run('payouts.insert.webhooks', INSERT_PAYOUT_WITH_WEBHOOKS)).rows[0]!;
+  if (row.created) return 'created';
+  return row.locked ? 'key_used' : 'in_flight';
 }
 
 /**
@@ -251,6 +334,8 @@ async function runVersionedUpdate(
       h_reason: change.history.reason,
       h_request_id: change.history.requestId,
       settled_seq: change.settledSeq ?? null,
+      event_id: change.webhookEvent?.eventId ?? null,
+      event_type: change.webhookEvent?.type ?? null,
       commands: (change.commands ?? []).map((message) => ({
         id: message.id,
         topic: message.topic,
@@ -269,7 +354,7 @@ async function runVersionedUpdate(
          set_description boolean, description text, set_failure boolean, failure_code text, failure_message text,
          deleted boolean, h_from text, h_event text, h_actor text, h_actor_role text, h_reason text,
          h_request_id text, set_stage boolean, stage text, settled_seq integer, commands json,
-         machine_version integer)),
+         machine_version integer, event_id text, event_type text)),
      l AS (
        SELECT p.id FROM payouts p WHERE (p.id, p.client_id) IN (SELECT id, client_id FROM c)
        FOR UPDATE OF p${lockedRows === 'skip' ? ' SKIP LOCKED' : ''}),
@@ -291,16 +376,18 @@ async function runVersionedUpdate(
        WHERE p.id = c.id AND p.client_id = c.client_id AND p.version = c.expected_version
          AND p.deleted_at IS NULL
        RETURNING p.*, c.n AS batch_index, c.h_from, c.h_event, c.h_actor, c.h_actor_role, c.h_reason,
-         c.h_request_id, c.settled_seq, c.commands),
+         c.h_request_id, c.settled_seq, c.commands, c.event_id, c.event_type),
      h AS (
        INSERT INTO payout_events (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id)
        SELECT id, h_from, status, h_event, h_actor, h_actor_role, h_reason, h_request_id FROM u),
+     ${webhookDeliveries('u')},
      o AS (
        INSERT INTO outbox (id, topic, payload, payout_id, command_seq, locked_until)
        SELECT m.id, m.topic, m.payload, u.id, m.command_seq,
               CASE WHEN m.lease_ms > 0 THEN now() + make_interval(secs => m.lease_ms / 1000.0) END
          FROM u, json_to_recordset(u.commands) AS m(id uuid, topic text, payload jsonb, command_seq integer,
-                                                    lease_ms integer)),
+                                                    lease_ms integer)
+       UNION ALL ${webhookOutboxRows(6)}),
      s AS (
        UPDATE outbox SET published_at = now(), locked_until = NULL
         WHERE published_at IS NULL AND (payout_id, command_seq) IN (

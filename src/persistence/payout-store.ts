@@ -31,8 +31,9 @@ export class PgPayoutStore implements port.PayoutStore {
     first: Omit<port.NewHistoryEntry, 'payoutId' | 'from' | 'to'>,
     message: port.ScheduledMessage,
     outcome: port.IdempotentOutcome | null,
+    webhookEvent?: port.NewWebhookEvent,
   ): Promise<port.CreateOutcome> {
-    return translated(() => payouts.insertPayout(this.db, payout, first, message, outcome));
+    return translated(() => payouts.insertPayout(this.db, payout, first, message, outcome, webhookEvent));
   }
 
   findOutcome(clientId: string, key: string, ttlHours: number): Promise<port.StoredOutcome | null> {

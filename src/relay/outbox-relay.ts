@@ -1,5 +1,5 @@
 /**
- * The relay role: publishes outbox rows to the work exchange.
+ * The relay role: publishes outbox rows to the work exchange (a webhook delivery's to the webhooks queue).
  *
  * A round claims a bounded batch (`FOR UPDATE SKIP LOCKED` inside one short statement that sets a lease, so no
  * row lock is held while publishing and several relays split the rows), publishes each row with a publisher
@@ -18,6 +18,8 @@ import type { Logger } from '../logger.js';
 import type { ProcessMessage } from '../messaging/payout-message.js';
 import { PROCESS_TOPIC } from '../messaging/payout-message.js';
 import { connectionSettings } from '../persistence/db.js';
+import type { WebhookDeliveryMessage } from '../messaging/webhook-message.js';
+import { WEBHOOK_DELIVERY_TOPIC, webhookEnvelope } from '../messaging/webhook-message.js';
 import type { OutboxMessage } from '../persistence/outbox-repository.js';
 import {
   OUTBOX_CHANNEL,
@@ -233,6 +235,14 @@ export class OutboxRelay {
   }
 
   private async publish(row: OutboxMessage): Promise<void> {
+    if (row.topic === WEBHOOK_DELIVERY_TOPIC) {
+      const message = row.payload as unknown as WebhookDeliveryMessage;
+      await this.publisher.publish(
+        webhookEnvelope(queueDestination(this.names.webhookQueue), message),
+        message,
+      );
+      return;
+    }
     if (row.topic !== PROCESS_TOPIC) throw new Error(`outbox row ${row.id} has unknown topic ${row.topic}`);
     const message = row.payload as unknown as ProcessMessage;
     // A command with a back-off waits it out in a delay queue, whose expiry sends it on to the work queue.

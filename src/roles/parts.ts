@@ -15,6 +15,11 @@ import type { Db } from '../persistence/db.js';
 import { createDb } from '../persistence/db.js';
 import { NotifyWaker } from '../persistence/outbox-waker.js';
 import { PgPayoutStore } from '../persistence/payout-store.js';
+import { SecretBox } from '../persistence/secret-box.js';
+import { PgWebhookStore } from '../persistence/webhook-store.js';
+import { WebhookService } from '../domain/webhook-service.js';
+import { WebhookDispatcher } from '../domain/webhook-delivery.js';
+import { HttpWebhookSender } from '../adapters/webhook-http.js';
 import { CheckTimedOut } from '../ops-server.js';
 import { withTimeout } from '../timeout.js';
 
@@ -66,6 +71,11 @@ export function databaseReady(db: Db, timeoutMs = DATABASE_READY_TIMEOUT_MS): ()
   };
 }
 
+/** Wakes the relays after a commit that left rows in the outbox; a failure only makes them poll. */
+export function notifyWaker(db: Db, log: Logger): OutboxWaker {
+  return new NotifyWaker(db, (error) => log.warn({ err: error }, 'outbox NOTIFY failed; relays will poll'));
+}
+
 export interface PayoutParts {
   store: PgPayoutStore;
   service: PayoutService;
@@ -77,9 +87,7 @@ export function payoutParts(
   db: Db,
   metrics: Metrics,
   log: Logger,
-  waker: OutboxWaker = new NotifyWaker(db, (error) =>
-    log.warn({ err: error }, 'outbox NOTIFY failed; relays will poll'),
-  ),
+  waker: OutboxWaker = notifyWaker(db, log),
 ): PayoutParts {
   const store = new PgPayoutStore(db);
   const service = new PayoutService({
@@ -108,5 +116,34 @@ export function maintenanceOf(config: Config, parts: PayoutParts): MaintenanceSe
     service: parts.service,
     stuckAfterSeconds: config.stuckAfterSeconds,
     idempotencyTtlHours: config.idempotencyTtlHours,
+  });
+}
+
+/** The webhook endpoints' store on the role's pool, secrets sealed with the configured key. */
+export function webhookStore(config: Config, db: Db): PgWebhookStore {
+  return new PgWebhookStore(db, new SecretBox(config.webhookSecretKey));
+}
+
+/** The webhook endpoints' service with the configured egress rules and secret overlap. */
+export function webhookService(config: Config, db: Db, waker?: OutboxWaker): WebhookService {
+  return new WebhookService({
+    store: webhookStore(config, db),
+    waker,
+    egress: { allowHttp: config.webhookAllowHttp, allowPrivate: config.webhookAllowPrivate },
+    secretOverlapMs: config.webhookSecretOverlapMs,
+  });
+}
+
+/** The webhook dispatcher: deliveries on the role's pool, sent over HTTP under the configured egress rules. */
+export function webhookDispatcher(config: Config, store: PgWebhookStore): WebhookDispatcher {
+  return new WebhookDispatcher({
+    store,
+    sender: new HttpWebhookSender({
+      allowHttp: config.webhookAllowHttp,
+      allowPrivate: config.webhookAllowPrivate,
+      timeoutMs: config.webhookTimeoutMs,
+    }),
+    retryScheduleMs: config.webhookRetryScheduleMs,
+    disableAfter: config.webhookDisableAfter,
   });
 }

@@ -15,7 +15,18 @@ import type { Db } from '../persistence/db.js';
 import { PgApiKeyStore } from '../persistence/client-repository.js';
 import { startRelay } from '../relay/outbox-relay.js';
 import { startSweeper } from '../sweeper/sweeper.js';
-import { databaseReady, maintenanceOf, openDatabase, paymentProvider, payoutParts } from './parts.js';
+import { startWebhooks } from '../consumers/webhook-consumer.js';
+import {
+  databaseReady,
+  maintenanceOf,
+  notifyWaker,
+  openDatabase,
+  paymentProvider,
+  payoutParts,
+  webhookDispatcher,
+  webhookService,
+  webhookStore,
+} from './parts.js';
 
 export interface RunningRole {
   stop(): Promise<void>;
@@ -50,7 +61,8 @@ function running(db: Db, handles: RunningRole[]): RunningRole {
 export async function runApi(config: Config, log: Logger): Promise<RunningRole & { port: number }> {
   const { db, metrics, ready } = foundation(config, log, ['api']);
   const { service } = payoutParts(config, db, metrics, log);
-  const api = await startApi({ config, log, metrics, service, keys: apiKeysOn(db, log) });
+  const webhooks = webhookService(config, db, notifyWaker(db, log));
+  const api = await startApi({ config, log, metrics, service, webhooks, keys: apiKeysOn(db, log) });
   const ops = await startApiOpsServer({ config, log, metrics, ready });
   return { ...running(db, [{ stop: () => ops.close() }, api]), port: api.port };
 }
@@ -79,9 +91,17 @@ export const runSweeper: RoleRunner = async (config, log, options = {}) => {
   return running(db, [sweeper]);
 };
 
+export const runWebhooks: RoleRunner = async (config, log, options = {}) => {
+  const { db, metrics, ready } = foundation(config, log, ['webhooks']);
+  const store = webhookStore(config, db);
+  const dispatcher = webhookDispatcher(config, store);
+  const webhooks = await startWebhooks({ config, log, metrics, ready, dispatcher, backlog: store }, options);
+  return running(db, [webhooks]);
+};
+
 /**
  * Everything on one laptop, in one process on one pool (twice a single role's default size): relay, worker,
- * sweeper and the API, whose ops port serves every role's metrics. Returns the API's port and the key store for the
+ * sweeper, webhooks and the API, whose ops port serves every role's metrics. Returns the API's port and the key store for the
  * development key.
  */
 export async function runDev(
@@ -100,7 +120,21 @@ export async function runDev(
   );
   const maintenance = maintenanceOf(config, parts);
   handles.push(await startSweeper({ config, log, metrics, maintenance, ready }, quiet));
-  const api = await startApi({ config, log, metrics, service, keys });
+  const deliveries = webhookStore(config, db);
+  handles.push(
+    await startWebhooks(
+      { config, log, metrics, ready, dispatcher: webhookDispatcher(config, deliveries), backlog: deliveries },
+      quiet,
+    ),
+  );
+  const api = await startApi({
+    config,
+    log,
+    metrics,
+    service,
+    webhooks: webhookService(config, db, notifyWaker(db, log)),
+    keys,
+  });
   // One registry for every role here: the API's ops port serves all their metrics.
   const ops = await startApiOpsServer({ config, log, metrics, ready });
   handles.push({ stop: () => ops.close() });

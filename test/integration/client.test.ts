@@ -225,6 +225,33 @@ describe('typed client against the running app', () => {
     expect((await apiError(theirs.getPayout(created.id))).code).to.equal('payout_not_found');
   });
 
+  it('manages webhook endpoints and reads their delivery log', async () => {
+    const created = await payouts.createWebhookEndpoint({
+      url: 'https://hooks.example.com/sdk',
+      events: ['payout.created'],
+    });
+    expect(created.secret).to.match(/^whsec_/);
+    expect((await payouts.listWebhookEndpoints()).data.map((endpoint) => endpoint.id)).to.deep.equal([
+      created.id,
+    ]);
+    const changed = await payouts.updateWebhookEndpoint(created.id, { description: 'sdk' });
+    expect(changed.description).to.equal('sdk');
+    expect((await payouts.getWebhookEndpoint(created.id)).description).to.equal('sdk');
+    const rotated = await payouts.rotateWebhookEndpointSecret(created.id);
+    expect(rotated.secret).to.not.equal(created.secret);
+    const payout = await payouts.createPayout(payoutBody({ amount: '5.00' }));
+    const log = await payouts.listWebhookDeliveries(created.id, { payout_id: payout.id });
+    expect(log.data.map((delivery) => [delivery.type, delivery.payout_version])).to.deep.equal([
+      ['payout.created', 1],
+    ]);
+    const queued = await payouts.redeliverWebhookDelivery(log.data[0]!.id);
+    expect(queued.status).to.equal('pending');
+    await payouts.deleteWebhookEndpoint(created.id);
+    expect((await apiError(payouts.getWebhookEndpoint(created.id))).code).to.equal(
+      'webhook_endpoint_not_found',
+    );
+  });
+
   it('uses the global fetch when none is given', async () => {
     const plain = createPayoutsClient({ baseUrl: `${baseUrl}/`, apiKey: owner.key });
     const created = await plain.createPayout(payoutBody({ currency: 'JPY', amount: '1250' }));

@@ -18,6 +18,8 @@ import { startRelay } from '../../src/relay/outbox-relay.js';
 import { startWorker } from '../../src/consumers/payout-consumer.js';
 import type { RoleHandle } from '../../src/ops-server.js';
 import { startSweeper } from '../../src/sweeper/sweeper.js';
+import { startWebhooks } from '../../src/consumers/webhook-consumer.js';
+import { webhookDispatcher } from '../../src/roles/parts.js';
 import type { TestContext as AppContext } from '../support/context.js';
 import { createTestContext as createContext } from '../support/context.js';
 import type { RunningApi } from '../../src/http/server.js';
@@ -109,11 +111,12 @@ describe('observability: metrics and logs of the running processes', function ()
   let client: TestClient;
   let revoked: TestClient;
   const payoutIds: string[] = [];
-  const scraped: Record<'api' | 'worker' | 'relay' | 'sweeper', string> = {
+  const scraped: Record<MetricsRole, string> = {
     api: '',
     worker: '',
     relay: '',
     sweeper: '',
+    webhooks: '',
   };
 
   /**
@@ -256,6 +259,13 @@ describe('observability: metrics and logs of the running processes', function ()
     roles.push(worker);
     const sweeper = await startSweeper(roleContext('sweeper', { DATABASE_POOL_MAX: '2' }));
     roles.push(sweeper);
+    const webhooksCtx = roleContext('webhooks', { DATABASE_POOL_MAX: '2' });
+    const webhooks = await startWebhooks({
+      ...webhooksCtx,
+      dispatcher: webhookDispatcher(webhooksCtx.config, webhooksCtx.webhookStore),
+      backlog: webhooksCtx.webhookStore,
+    });
+    roles.push(webhooks);
     const processed = await call('POST', '/api/payouts', {
       key: client.key,
       requestId: requestIds.process,
@@ -285,6 +295,7 @@ describe('observability: metrics and logs of the running processes', function ()
     scraped.worker = await scrape(worker.opsPort, 'worker');
     scraped.relay = await scrape(relay.opsPort, 'relay');
     scraped.sweeper = await scrape(sweeper.opsPort, 'sweeper');
+    scraped.webhooks = await scrape(webhooks.opsPort, 'webhooks');
   });
 
   after(async () => {
@@ -352,6 +363,8 @@ describe('observability: metrics and logs of the running processes', function ()
       zero(scraped.worker, 'payouts_provider_calls_total{outcome="transient_error"}');
       zero(scraped.sweeper, 'payouts_sweeper_redriven_total{status="created"}');
       zero(scraped.sweeper, 'payouts_sweeper_redriven_total{status="processing"}');
+      zero(scraped.webhooks, 'payouts_webhook_deliveries_total{outcome="failed"}');
+      zero(scraped.webhooks, 'payouts_webhook_endpoints_disabled_total');
     });
 
     it('every Grafana dashboard query names series and labels the running processes export', () => {

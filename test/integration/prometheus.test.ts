@@ -18,6 +18,8 @@ import type { OpsServer, RoleHandle } from '../../src/ops-server.js';
 import { startApiOpsServer } from '../../src/ops-server.js';
 import { startRelay } from '../../src/relay/outbox-relay.js';
 import { startSweeper } from '../../src/sweeper/sweeper.js';
+import { startWebhooks } from '../../src/consumers/webhook-consumer.js';
+import { webhookDispatcher } from '../../src/roles/parts.js';
 import {
   consumerConfig,
   declareTestTopology,
@@ -120,12 +122,20 @@ describe('Prometheus evaluates the dashboard and the alerts against the running 
     roles.push(worker);
     const sweeper = await startSweeper(roleContext('sweeper', { DATABASE_POOL_MAX: '2' }));
     roles.push(sweeper);
+    const webhooksCtx = roleContext('webhooks', { DATABASE_POOL_MAX: '2' });
+    const webhooks = await startWebhooks({
+      ...webhooksCtx,
+      dispatcher: webhookDispatcher(webhooksCtx.config, webhooksCtx.webhookStore),
+      backlog: webhooksCtx.webhookStore,
+    });
+    roles.push(webhooks);
 
     prometheus = await startPrometheus({
       'payouts-api': [apiOps.port],
       'payouts-relay': [relay.opsPort!],
       'payouts-worker': [worker.opsPort!],
       'payouts-sweeper': [sweeper.opsPort!],
+      'payouts-webhooks': [webhooks.opsPort!],
     });
     await prometheus.waitForTargets();
 

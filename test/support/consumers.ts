@@ -15,6 +15,8 @@ import { startWorker } from '../../src/consumers/payout-consumer.js';
 import type { RoleHandle } from '../../src/ops-server.js';
 import { topologyOptions } from '../../src/messaging/amqp.js';
 import { startSweeper } from '../../src/sweeper/sweeper.js';
+import { startWebhooks } from '../../src/consumers/webhook-consumer.js';
+import { webhookDispatcher } from '../../src/roles/parts.js';
 import type { TopologyNames } from '../../src/messaging/topology.js';
 import { declareTopology, deleteTopology, queueDepth, topologyNames } from '../../src/messaging/topology.js';
 import type { TestContext as AppContext } from './context.js';
@@ -129,6 +131,7 @@ export interface ConsumerHarness {
   startRelay(overrides?: Record<string, string>): Promise<HarnessRole>;
   startWorker(overrides?: Record<string, string>): Promise<HarnessRole>;
   startSweeper(overrides?: Record<string, string>): Promise<HarnessRole>;
+  startWebhooks(overrides?: Record<string, string>): Promise<HarnessRole>;
   /** A started TCP proxy in front of the broker or the database, stopped after the test (after its roles). */
   brokerProxy(): Promise<TcpProxy>;
   databaseProxy(): Promise<TcpProxy>;
@@ -217,6 +220,13 @@ export function useConsumerHarness(options: ConsumerHarnessOptions = {}): Consum
     startRelay: starter((ctx) => startRelay(ctx)),
     startWorker: starter((ctx) => startWorker(ctx)),
     startSweeper: starter((ctx) => startSweeper(ctx)),
+    startWebhooks: starter((ctx) =>
+      startWebhooks({
+        ...ctx,
+        dispatcher: webhookDispatcher(ctx.config, ctx.webhookStore),
+        backlog: ctx.webhookStore,
+      }),
+    ),
     brokerProxy: () => proxy(new URL(ready().config.amqpUrl), 5672),
     databaseProxy: () => proxy(new URL(ready().config.databaseUrl), 5432),
     async expectNothingDeadLettered() {

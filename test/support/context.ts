@@ -19,7 +19,15 @@ import { PgApiKeyStore } from '../../src/persistence/client-repository.js';
 import type { Db } from '../../src/persistence/db.js';
 import { NotifyWaker } from '../../src/persistence/outbox-waker.js';
 import { PgPayoutStore } from '../../src/persistence/payout-store.js';
-import { databaseReady, openDatabase, paymentProvider } from '../../src/roles/parts.js';
+import type { WebhookService } from '../../src/domain/webhook-service.js';
+import type { PgWebhookStore } from '../../src/persistence/webhook-store.js';
+import {
+  databaseReady,
+  openDatabase,
+  paymentProvider,
+  webhookService,
+  webhookStore,
+} from '../../src/roles/parts.js';
 
 export interface TestContext {
   config: Config;
@@ -33,6 +41,8 @@ export interface TestContext {
   service: PayoutService;
   maintenance: MaintenanceService;
   keys: ApiKeys;
+  webhooks: WebhookService;
+  webhookStore: PgWebhookStore;
   ready: () => Promise<void>;
 }
 
@@ -82,6 +92,8 @@ export function createTestContext(config: Config, overrides: TestContextOverride
     service,
     maintenance,
     keys: new ApiKeys(new PgApiKeyStore(db)),
+    webhooks: webhookService(config, db),
+    webhookStore: webhookStore(config, db),
     ready: databaseReady(db),
   };
 }

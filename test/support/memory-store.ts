@@ -11,6 +11,7 @@ import type {
   CreateOutcome,
   IdempotentOutcome,
   NewHistoryEntry,
+  NewWebhookEvent,
   PayoutHistoryPage,
   PayoutHistoryQuery,
   PayoutListFilter,
@@ -55,8 +56,16 @@ interface OutcomeRow extends StoredOutcome {
 
 const HOUR_MS = 3_600_000;
 
+/** A webhook event as a change wrote it, with the payout's version it describes. */
+export interface StoredWebhookEvent extends NewWebhookEvent {
+  payoutId: string;
+  payoutVersion: number;
+}
+
 export class MemoryPayoutStore implements PayoutStore {
   readonly messages: StoredMessage[] = [];
+  /** Every webhook event written, in order (the fan-out to endpoints is the database's business). */
+  readonly webhookEvents: StoredWebhookEvent[] = [];
   private readonly rows = new Map<string, Row>();
   private readonly events: Array<PayoutHistoryEntry & { payoutId: string }> = [];
   private readonly outcomes = new Map<string, OutcomeRow>();
@@ -69,6 +78,7 @@ export class MemoryPayoutStore implements PayoutStore {
     first: Omit<NewHistoryEntry, 'payoutId' | 'from' | 'to'>,
     message: ScheduledMessage,
     outcome: IdempotentOutcome | null,
+    webhookEvent?: NewWebhookEvent,
   ): Promise<CreateOutcome> {
     return settled(() => {
       if (this.rows.has(payout.id)) throw new Error(`duplicate payout id ${payout.id}`);
@@ -95,6 +105,7 @@ export class MemoryPayoutStore implements PayoutStore {
       // The first history row is dated like the payout.
       this.addEvent(payout.id, { ...first, from: null, to: payout.status }, payout.createdAt);
       this.addMessage(message);
+      if (webhookEvent) this.webhookEvents.push({ ...webhookEvent, payoutId: payout.id, payoutVersion: 1 });
       return 'created';
     });
   }
@@ -288,6 +299,13 @@ export class MemoryPayoutStore implements PayoutStore {
       }
     }
     for (const message of change.commands ?? []) this.addMessage({ ...message, payoutId: change.id });
+    if (change.webhookEvent) {
+      this.webhookEvents.push({
+        ...change.webhookEvent,
+        payoutId: change.id,
+        payoutVersion: row.payout.version,
+      });
+    }
     return copy(row.payout);
   }
 

@@ -7,6 +7,7 @@ import * as initialSchema from './20261124000001_initial_schema.js';
 import * as outboxPayoutAndStatusClock from './20261124000002_outbox_payout_and_status_clock.js';
 import * as payoutStageAndCommands from './20261201000001_payout_stage_and_commands.js';
 import * as apiKeyUseAndExpiry from './20261201000003_api_key_use_and_expiry.js';
+import * as webhooks from './20261201000004_webhooks.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -18,6 +19,7 @@ const MIGRATIONS: ReadonlyArray<[name: string, migration: Migration]> = [
   ['20261124000002_outbox_payout_and_status_clock', outboxPayoutAndStatusClock],
   ['20261201000001_payout_stage_and_commands', payoutStageAndCommands],
   ['20261201000003_api_key_use_and_expiry', apiKeyUseAndExpiry],
+  ['20261201000004_webhooks', webhooks],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {
