@@ -181,6 +181,8 @@ describe('webhooks: the delivery log, redelivery, disabling', () => {
     );
     expect(hooks.received.filter((request) => request.path === '/lost')).to.have.length(1);
     const scraped = await (await fetch(`http://127.0.0.1:${webhooks.opsPort}/metrics`)).text();
-    expect(scraped).to.match(/^payouts_webhook_redriven_total 1$/m);
+    // At least once: on a busy machine the re-driven message can still be on its way when the next look (a quarter
+    // of the 1 s allowed here) finds the delivery overdue again; the receiver still sees it once (above).
+    expect(scraped).to.match(/^payouts_webhook_redriven_total [1-9]\d*$/m);
   });
 });
