@@ -245,21 +245,26 @@ export async function startWebhooks(ctx: WebhooksDeps, options: RoleOptions = {}
     { queue: names.webhookQueue, concurrency: config.webhookConcurrency, ops_port: ops?.port },
     'webhooks started',
   );
+  let stopping: Promise<void> | undefined;
   return {
     opsPort: ops?.port,
-    async stop() {
-      abort.abort();
-      clearInterval(gauges);
-      clearInterval(redrive);
-      clearInterval(prune);
-      await starting;
-      await consumer
-        .close()
-        .catch((error: unknown) => log.warn({ err: error }, 'webhook consumer close failed'));
-      await publisher.close().catch(() => undefined);
-      await closeBrokerConnection(connection, log);
-      await ops?.close();
-      log.info('webhooks stopped');
+    /** Stops once: a second call waits for the first. */
+    stop() {
+      stopping ??= (async () => {
+        abort.abort();
+        clearInterval(gauges);
+        clearInterval(redrive);
+        clearInterval(prune);
+        await starting;
+        await consumer
+          .close()
+          .catch((error: unknown) => log.warn({ err: error }, 'webhook consumer close failed'));
+        await publisher.close().catch(() => undefined);
+        await closeBrokerConnection(connection, log);
+        await ops?.close();
+        log.info('webhooks stopped');
+      })();
+      return stopping;
     },
   };
 }

@@ -192,7 +192,7 @@ describe('webhooks: delivery', () => {
     const byName = await register(`http://localhost:${target.port}/by-name`, client, ['payout.created']);
     const literal = await register(`http://127.0.0.1:${target.port}/literal`, client, ['payout.created']);
     await harness.startRelay();
-    await harness.startWebhooks({ ...WEBHOOK_ENV, WEBHOOK_ALLOW_PRIVATE: 'false' });
+    const strict = await harness.startWebhooks({ ...WEBHOOK_ENV, WEBHOOK_ALLOW_PRIVATE: 'false' });
     await createPayouts(harness.ctx, client.principal, 1);
     await waitFor(
       async () =>
@@ -207,7 +207,9 @@ describe('webhooks: delivery', () => {
     expect(target.received).to.deep.equal([]);
     expect(redirecting.received).to.deep.equal([]);
 
-    // The redirecting receiver is on 127.0.0.1 too: a role allowing private addresses reaches it.
+    // The redirecting receiver is on 127.0.0.1 too: a role allowing private addresses reaches it — alone, so that
+    // the strict role cannot take the redirect's next attempts and spend its schedule.
+    await strict.stop();
     await harness.startWebhooks();
     await waitFor(
       async () => (await deliveries(redirect.endpoint.id)).some((row) => row.last_status_code === 307),
