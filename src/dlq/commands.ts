@@ -34,12 +34,9 @@ async function withBroker<T>(
   });
   // Errors surface through the calls below; the event only needs a listener so it never crashes the process.
   connection.on('error', () => undefined);
+  const broker = brokerAddress(config.amqpUrl);
   const waiting = setTimeout(
-    () =>
-      log?.info(
-        { broker: brokerAddress(config.amqpUrl) },
-        `waiting for RabbitMQ at ${brokerAddress(config.amqpUrl)} (AMQP_URL)`,
-      ),
+    () => log?.info({ broker }, `waiting for RabbitMQ at ${broker} (AMQP_URL)`),
     SAY_WAITING_AFTER_MS,
   );
   try {
