@@ -1,15 +1,20 @@
 /**
  * API keys: 32 random bytes, shown once, stored as SHA-256. A key looks like `pk_live_<secret>` (client) or
  * `pk_op_<secret>` (operator) only to make it recognisable in a secret scanner; authentication hashes the whole
- * string. Revoked and expired keys stop working at once (no cache). A key records when it was last used, at most
+ * string. Revoked and expired keys stop working at once: a key this process has seen before is remembered only to
+ * save a lookup, and is checked again by the statement that serves the request (`remembered`). A key records when it was last used, at most
  * once a minute and never on the request's path.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { Unauthenticated, ValidationFailed } from './errors.js';
+import { KEY_NOT_ACTIVE, Unauthenticated, ValidationFailed } from './errors.js';
 import type { ApiKeyListing, ApiKeyRecord, ApiKeyStore } from './ports.js';
-import type { Principal } from './principal.js';
+import type { KeyProof, Principal } from './principal.js';
 
 export type { ApiKeyListing };
+
+function principalOfKey(found: ApiKeyRecord): Principal {
+  return { clientId: found.clientId, role: found.role, actor: `key:${found.id}` };
+}
 
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
@@ -30,6 +35,9 @@ export const SHOWN_KEY_CHARACTERS = 12;
 /** A key's use is recorded at most this often. */
 const TOUCH_INTERVAL_MS = 60_000;
 
+/** Most keys remembered by one process; when full it starts over (an entry costs ~200 bytes). */
+const REMEMBERED_KEYS = 10_000;
+
 export interface IssueOptions {
   /** The key stops working after this many days; never when absent. */
   expiresInDays?: number;
@@ -38,6 +46,8 @@ export interface IssueOptions {
 export class ApiKeys {
   /** When each key's use was last recorded by this process. */
   private readonly touched = new Map<string, number>();
+  /** The keys this process has authenticated, by hash: never trusted alone (see `remembered`). */
+  private readonly known = new Map<string, ApiKeyRecord>();
 
   constructor(
     private readonly store: ApiKeyStore,
@@ -78,10 +88,35 @@ export class ApiKeys {
   /** The principal behind a bearer key, or Unauthenticated. */
   async authenticate(key: string | undefined): Promise<Principal> {
     if (key === undefined || !KEY_SHAPE.test(key)) throw new Unauthenticated();
-    const found: ApiKeyRecord | null = await this.store.findActive(hashApiKey(key));
-    if (!found) throw new Unauthenticated('The API key is unknown, revoked or expired.');
+    const hash = hashApiKey(key);
+    const found: ApiKeyRecord | null = await this.store.findActive(hash);
+    if (!found) {
+      this.known.delete(hash);
+      throw new Unauthenticated(KEY_NOT_ACTIVE);
+    }
+    if (this.known.size >= REMEMBERED_KEYS) this.known.clear();
+    this.known.set(hash, found);
     this.recordUse(found.id);
-    return { clientId: found.clientId, role: found.role, actor: `key:${found.id}` };
+    return principalOfKey(found);
+  }
+
+  /**
+   * The principal of a key this process authenticated before, without asking the store now: it carries the key's
+   * `proof`, which the store checks in the same statement that serves the request (one round trip instead of
+   * two). Undefined for a key not seen yet (or malformed): the caller authenticates it instead.
+   */
+  remembered(key: string | undefined): Principal | undefined {
+    if (key === undefined || !KEY_SHAPE.test(key)) return undefined;
+    const keyHash = hashApiKey(key);
+    const found = this.known.get(keyHash);
+    if (found === undefined) return undefined;
+    this.recordUse(found.id);
+    return { ...principalOfKey(found), proof: { keyHash, role: found.role } };
+  }
+
+  /** Forgets a remembered key that the store refused (revoked, expired): its next request authenticates afresh. */
+  forget(proof: KeyProof): void {
+    this.known.delete(proof.keyHash);
   }
 
   /** Revokes every active key of the named client; returns how many. */

@@ -53,6 +53,9 @@ export class Unauthenticated extends DomainError {
   }
 }
 
+/** Why a key of the right shape is refused. */
+export const KEY_NOT_ACTIVE = 'The API key is unknown, revoked or expired.';
+
 export class Forbidden extends DomainError {
   constructor(detail: string) {
     super('forbidden', 'Forbidden', { detail });

@@ -24,9 +24,11 @@ import {
   Forbidden,
   IdempotencyKeyInFlight,
   IdempotencyKeyReused,
+  KEY_NOT_ACTIVE,
   PayoutNotDeletable,
   PayoutNotFound,
   TransitionNotAllowed,
+  Unauthenticated,
   ValidationFailed,
   VersionMismatch,
 } from './errors.js';
@@ -258,7 +260,9 @@ export class PayoutService {
               ttlHours: this.idempotencyTtlHours,
             },
         { eventId: newEventId(), type: webhookEventType(initial.status) },
+        principal.proof,
       );
+      if (outcome === 'unauthenticated') throw new Unauthenticated(KEY_NOT_ACTIVE);
       if (outcome === 'created') {
         if (key !== undefined) this.deps.metrics?.idempotencyReplays.inc({ outcome: 'new' });
         this.deps.waker?.wake();
@@ -310,7 +314,7 @@ export class PayoutService {
       });
     }
     if (fields.length > 0) throw new ValidationFailed(fields);
-    const page: PayoutListPage = await this.store.list(principal.clientId, query);
+    const page: PayoutListPage = await this.store.list(principal.clientId, query, principal.proof);
     return { items: page.payouts, next: page.hasMore ? page.last : null };
   }
 
@@ -589,7 +593,12 @@ function webhookEventType(notification: PayoutNotification): string {
 
 /** The one read of a payout: scoped by client, deleted ones only for roles that see them. */
 function readOf(principal: Principal, id: string): PayoutRead {
-  return { clientId: principal.clientId, id, includeDeleted: roleSeesDeleted(principal.role) };
+  return {
+    clientId: principal.clientId,
+    id,
+    includeDeleted: roleSeesDeleted(principal.role),
+    proof: principal.proof,
+  };
 }
 
 function assertPayoutId(id: string): void {

@@ -8,7 +8,7 @@
 import type { PayoutFailure } from '../machines/payout.machine.js';
 import type { PayoutStage, PayoutStatus, PersistedPayoutSnapshot } from '../machines/payout-lifecycle.js';
 import type { Payout, PayoutHistoryEntry } from './payout.js';
-import type { Role } from './principal.js';
+import type { KeyProof, Role } from './principal.js';
 import type { ScheduledMessage } from './scheduling.js';
 
 export type { OutboxWaker, ProcessingScheduler, ScheduledMessage } from './scheduling.js';
@@ -19,6 +19,8 @@ export interface PayoutRead {
   clientId: string;
   id: string;
   includeDeleted: boolean;
+  /** A remembered caller's key, checked by the read itself: `Unauthenticated` when no longer active. */
+  proof?: KeyProof;
 }
 
 /** A history row as written; the store sets its id and time. */
@@ -87,7 +89,8 @@ export interface StoredOutcome {
  * What became of a create: `created`; `in_flight` when another create with the same key is running; `key_used`
  * when the key already holds a live outcome (a replay or a mismatch).
  */
-export type CreateOutcome = 'created' | 'in_flight' | 'key_used';
+/** `unauthenticated`: the create's key proof failed (revoked or expired since it was remembered); nothing written. */
+export type CreateOutcome = 'created' | 'in_flight' | 'key_used' | 'unauthenticated';
 
 export interface PayoutListFilter {
   limit: number;
@@ -147,6 +150,7 @@ export interface PayoutStore {
     message: ScheduledMessage,
     outcome: IdempotentOutcome | null,
     webhookEvent?: NewWebhookEvent,
+    proof?: KeyProof,
   ): Promise<CreateOutcome>;
   /** The live outcome stored under a client's idempotency key. */
   findOutcome(clientId: string, key: string, ttlHours: number): Promise<StoredOutcome | null>;
@@ -158,7 +162,8 @@ export interface PayoutStore {
    * written. Null when there is no such payout. An error thrown by `prepare` writes nothing.
    */
   saveLocked(read: PayoutRead, prepare: (current: Payout) => VersionedChange): Promise<Payout | null>;
-  list(clientId: string, filter: PayoutListFilter): Promise<PayoutListPage>;
+  /** With a `proof`, `Unauthenticated` when the remembered key is no longer active. */
+  list(clientId: string, filter: PayoutListFilter, proof?: KeyProof): Promise<PayoutListPage>;
   /**
    * A page of a payout's history (not scoped by client: the caller has read the payout first). Positions are the
    * rows' ids, which follow the order the rows were committed in for any one payout: its changes are written one

@@ -20,6 +20,18 @@ export interface Principal {
   role: Role;
   /** The API key's id, or the worker's name: recorded in the history as the actor. */
   actor: string;
+  /**
+   * Set on a principal remembered from an earlier request (`ApiKeys.remembered`) instead of looked up now: the
+   * store checks, in the very statement that serves the request, that the key is still active for this client and
+   * role, and refuses with `Unauthenticated` when it is not. A revoked or expired key stops at once either way.
+   */
+  proof?: KeyProof;
+}
+
+/** What the store checks a remembered principal's key by: its SHA-256 as stored, and the role it was issued for. */
+export interface KeyProof {
+  keyHash: string;
+  role: Role;
 }
 
 /**

@@ -3,6 +3,7 @@
  * service call and the result into the response; the rules live in the service. openapi-backend has already
  * routed, authenticated and validated the request against the contract when a handler runs.
  */
+import type { ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import type { Context } from 'openapi-backend';
 import type { Payout } from '../domain/payout.js';
@@ -41,57 +42,22 @@ export function operationHandlers(
   const { service, webhooks } = deps;
   return {
     async createPayout(c, _req, res) {
-      const principal = principalOf(c);
-      const input = c.request.requestBody as CreatePayoutInput;
-      const idempotencyKey = header(c, 'idempotency-key');
-      const result = await service.createPayout(principal, input, {
+      const reply = await createPayoutReply(service, principalOf(c), {
+        body: c.request.requestBody as CreatePayoutInput,
+        idempotencyKey: header(c, 'idempotency-key'),
         requestId: requestIdOf(res),
-        idempotencyKey,
-        // The answer is stored with the payout, so that a replay answers exactly the same.
-        answer: (payout) => ({
-          status: 201,
-          body: toPayoutResource(payout, principal) as unknown as Record<string, unknown>,
-        }),
       });
-      const body = result.answer.body as unknown as { id: string; version: number };
-      if (result.replayed) res.setHeader('Idempotent-Replayed', 'true');
-      res.setHeader('ETag', etag(body.version));
-      res.status(result.answer.status).location(`/api/payouts/${body.id}`).json(body);
+      sendReply(res, reply);
     },
 
     async listPayouts(c, _req, res) {
-      const principal = principalOf(c);
       const query = c.request.query as Record<string, unknown>;
-      const cursor = optionalString(query.cursor);
-      const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      if (after === null) {
-        throw new ContractViolated([
-          { pointer: '/query/cursor', message: 'is not a cursor this API issued' },
-        ]);
-      }
-      const page = await service.listPayouts(principal, {
-        limit: typeof query.limit === 'number' ? query.limit : 20,
-        after,
-        status: optionalString(query.status) as PayoutStatus | undefined,
-        stage: optionalString(query.stage) as PayoutStage | undefined,
-        currency: optionalString(query.currency),
-        createdGte: optionalDate(query.created_gte, '/query/created_gte'),
-        createdLt: optionalDate(query.created_lt, '/query/created_lt'),
-      });
-      res.json({
-        data: page.items.map((payout) => toPayoutResource(payout, principal)),
-        next_cursor: page.next === null ? null : encodeCursor(page.next),
-      });
+      sendReply(res, await listPayoutsReply(service, principalOf(c), query));
     },
 
     async getPayout(c, _req, res) {
-      const principal = principalOf(c);
-      const payout = await service.getPayout(principal, pathId(c));
-      if (noneMatch(header(c, 'if-none-match'), payout.version)) {
-        res.setHeader('ETag', etag(payout.version)).status(304).end();
-        return;
-      }
-      sendPayout(res, payout, principal);
+      const reply = await getPayoutReply(service, principalOf(c), pathId(c), header(c, 'if-none-match'));
+      sendReply(res, reply);
     },
 
     async updatePayout(c, _req, res) {
@@ -229,6 +195,97 @@ export function operationHandlers(
 }
 
 /** The principal the `bearerAuth` security handler resolved; openapi-backend runs handlers only when it did. */
+/** An answer as data: written by `sendReply`, the same way on every path that serves the operation. */
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  /** JSON; none for a 304. */
+  body?: unknown;
+}
+
+/** Writes a reply: JSON (`application/json; charset=utf-8`) with its length, or only the headers. */
+export function sendReply(res: ServerResponse, reply: Reply): void {
+  if (reply.body === undefined) {
+    res.writeHead(reply.status, reply.headers).end();
+    return;
+  }
+  const json = JSON.stringify(reply.body);
+  res
+    .writeHead(reply.status, {
+      ...reply.headers,
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(json),
+    })
+    .end(json);
+}
+
+/** `POST /api/payouts`, its body and headers checked against the contract. */
+export async function createPayoutReply(
+  service: PayoutService,
+  principal: Principal,
+  request: { body: CreatePayoutInput; idempotencyKey: string | undefined; requestId: string },
+): Promise<Reply> {
+  const result = await service.createPayout(principal, request.body, {
+    requestId: request.requestId,
+    idempotencyKey: request.idempotencyKey,
+    // The answer is stored with the payout, so that a replay answers exactly the same.
+    answer: (payout) => ({
+      status: 201,
+      body: toPayoutResource(payout, principal) as unknown as Record<string, unknown>,
+    }),
+  });
+  const body = result.answer.body as unknown as { id: string; version: number };
+  const headers: Record<string, string> = {
+    ETag: etag(body.version),
+    Location: `/api/payouts/${body.id}`,
+  };
+  if (result.replayed) headers['Idempotent-Replayed'] = 'true';
+  return { status: result.answer.status, headers, body };
+}
+
+/** `GET /api/payouts/{id}`, answering 304 to a matching `If-None-Match`. */
+export async function getPayoutReply(
+  service: PayoutService,
+  principal: Principal,
+  id: string,
+  ifNoneMatch: string | undefined,
+): Promise<Reply> {
+  const payout = await service.getPayout(principal, id);
+  const headers = { ETag: etag(payout.version) };
+  if (noneMatch(ifNoneMatch, payout.version)) return { status: 304, headers };
+  return { status: 200, headers, body: toPayoutResource(payout, principal) };
+}
+
+/** `GET /api/payouts`, its query checked (and `limit` made a number) against the contract. */
+export async function listPayoutsReply(
+  service: PayoutService,
+  principal: Principal,
+  query: Record<string, unknown>,
+): Promise<Reply> {
+  const cursor = optionalString(query.cursor);
+  const after = cursor === undefined ? undefined : decodeCursor(cursor);
+  if (after === null) {
+    throw new ContractViolated([{ pointer: '/query/cursor', message: 'is not a cursor this API issued' }]);
+  }
+  const page = await service.listPayouts(principal, {
+    limit: typeof query.limit === 'number' ? query.limit : 20,
+    after,
+    status: optionalString(query.status) as PayoutStatus | undefined,
+    stage: optionalString(query.stage) as PayoutStage | undefined,
+    currency: optionalString(query.currency),
+    createdGte: optionalDate(query.created_gte, '/query/created_gte'),
+    createdLt: optionalDate(query.created_lt, '/query/created_lt'),
+  });
+  return {
+    status: 200,
+    headers: {},
+    body: {
+      data: page.items.map((payout) => toPayoutResource(payout, principal)),
+      next_cursor: page.next === null ? null : encodeCursor(page.next),
+    },
+  };
+}
+
 export function principalOf(c: Context): Principal {
   return c.security.bearerAuth as Principal;
 }

@@ -4,7 +4,8 @@
  * layer's own failures (routing, content type, body size, the body parser's errors) are problems of their own;
  * anything else is a 500 that says nothing about its cause and is logged with the request id.
  */
-import type { ErrorRequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorRequestHandler } from 'express';
 import type { FieldError } from '../domain/errors.js';
 import { DomainError, StoreUnavailable, ValueRejected } from '../domain/errors.js';
 import { isDataError, isDatabaseUnavailable, unavailabilityCause } from '../database-errors.js';
@@ -13,6 +14,8 @@ import { requestState } from './request-context.js';
 
 export { PROBLEM_CONTENT_TYPE };
 export const BODY_LIMIT = '16kb';
+/** `BODY_LIMIT` in bytes (the JSON parser's `kb` is 1,024 bytes). */
+export const BODY_LIMIT_BYTES = 16 * 1024;
 
 /** A JSON pointer into the request and what is wrong there: `/body/amount`, `/query/limit`, `/header/if-match`. */
 export interface FieldProblem {
@@ -161,6 +164,11 @@ export function problemOfDomain(error: DomainError, location: FieldLocation): Ht
   });
 }
 
+/** A body that does not parse as JSON; the parser's own message quotes the body, so it is never passed on. */
+export function malformedJson(cause: unknown): HttpProblem {
+  return new BadRequest('The body is not valid JSON.', cause);
+}
+
 /** Whatever was thrown, as the problem the client will see. */
 export function toProblem(error: unknown, location: FieldLocation): HttpProblem {
   if (error instanceof HttpProblem) return error;
@@ -169,7 +177,7 @@ export function toProblem(error: unknown, location: FieldLocation): HttpProblem 
   switch (fields.type) {
     // The parser's own message quotes the body (it may hold an account number): never pass it on.
     case 'entity.parse.failed':
-      return new BadRequest('The body is not valid JSON.', error);
+      return malformedJson(error);
     case 'entity.too.large':
       return new PayloadTooLarge('16 KiB');
     case 'encoding.unsupported':
@@ -195,38 +203,51 @@ export function toProblem(error: unknown, location: FieldLocation): HttpProblem 
   return new InternalError(error);
 }
 
-export function sendProblem(res: Response, problem: HttpProblem): void {
+export function sendProblem(res: ServerResponse, problem: HttpProblem): void {
   const state = requestState(res);
   state.problem = problem.code;
-  for (const [name, value] of Object.entries(problem.headers)) res.setHeader(name, value);
-  const body = problemDocument({
-    code: problem.code,
-    title: problem.title,
-    status: problem.status,
-    detail: problem.detail,
-    requestId: state.requestId,
-    errors: problem.errors,
-    extensions: problem.extensions,
-  });
-  res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+  const body = JSON.stringify(
+    problemDocument({
+      code: problem.code,
+      title: problem.title,
+      status: problem.status,
+      detail: problem.detail,
+      requestId: state.requestId,
+      errors: problem.errors,
+      extensions: problem.extensions,
+    }),
+  );
+  res
+    .writeHead(problem.status, {
+      ...problem.headers,
+      'Content-Type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`,
+      'Content-Length': Buffer.byteLength(body),
+    })
+    .end(body);
+}
+
+/**
+ * Whatever a request's handling threw, answered as a problem and logged when it is the service's fault; false
+ * when the answer had already begun (nothing more can be said: the caller ends the connection).
+ */
+export function answerError(error: unknown, req: IncomingMessage, res: ServerResponse): boolean {
+  // A read's fields are its query parameters; a write's are its body.
+  const problem = toProblem(error, req.method === 'GET' || req.method === 'HEAD' ? 'query' : 'body');
+  const state = requestState(res);
+  // A 503 is the database away (the readiness check says so once, with its cause), not a fault of this code: a
+  // warning naming the cause, without a stack for every request of an outage.
+  if (problem.status === 503)
+    state.log.warn({ problem: problem.code, cause: unavailabilityCause(error) }, 'request failed');
+  else if (problem.status >= 500) state.log.error({ err: error, problem: problem.code }, 'request failed');
+  if (res.headersSent) return false;
+  sendProblem(res, problem);
+  return true;
 }
 
 export function errorMiddleware(): ErrorRequestHandler {
   return (error: unknown, req, res, next) => {
-    // A read's fields are its query parameters; a write's are its body.
-    const problem = toProblem(error, req.method === 'GET' || req.method === 'HEAD' ? 'query' : 'body');
-    const state = requestState(res);
-    // A 503 is the database away (the readiness check says so once, with its cause), not a fault of this code: a
-    // warning naming the cause, without a stack for every request of an outage.
-    if (problem.status === 503)
-      state.log.warn({ problem: problem.code, cause: unavailabilityCause(error) }, 'request failed');
-    else if (problem.status >= 500) state.log.error({ err: error, problem: problem.code }, 'request failed');
-    if (res.headersSent) {
-      // Too late for a problem document: let Express end the connection.
-      next(error);
-      return;
-    }
-    sendProblem(res, problem);
+    // Too late for a problem document: let Express end the connection.
+    if (!answerError(error, req, res)) next(error);
   };
 }
 

@@ -4,7 +4,8 @@
  * `http_request_duration_seconds` labelled by the route template (never the raw path, which holds ids).
  */
 import { randomUUID } from 'node:crypto';
-import type { RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestHandler } from 'express';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { zeroed } from '../metrics.js';
@@ -27,15 +28,38 @@ export function acceptRequestId(header: string | string[] | undefined): string {
   return typeof header === 'string' && SAFE_REQUEST_ID.test(header) ? header : randomUUID();
 }
 
-export function requestState(res: Response): RequestState {
-  return res.locals as RequestState;
+const states = new WeakMap<ServerResponse, RequestState>();
+
+/** The state `requestContext` gave this response. */
+export function requestState(res: ServerResponse): RequestState {
+  const state = states.get(res);
+  if (state === undefined) throw new Error('a response outside requestContext');
+  return state;
 }
 
-export function requestContext(options: {
-  log: Logger;
-  metrics: Metrics;
-  routes: RouteTable;
-}): RequestHandler {
+/** The path of a request, without its query: what routes and logs name. */
+export function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  if (!url.startsWith('/')) {
+    // The absolute form (`GET http://host/path`), as Express reads it.
+    try {
+      return new URL(url).pathname;
+    } catch {
+      return url;
+    }
+  }
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/**
+ * What every request gets first, on every path that serves it: its state, its request id (echoed as
+ * `X-Request-Id`), the headers no answer goes without, and, once the response is finished, its metric and
+ * access log line.
+ */
+export type RequestStart = (req: IncomingMessage, res: ServerResponse) => RequestState;
+
+export function requestStart(options: { log: Logger; metrics: Metrics; routes: RouteTable }): RequestStart {
   const { log, metrics, routes } = options;
   // A 500 series per route and method, at 0: the 5xx panels and the error-rate alert show 0 for a healthy API
   // rather than "No data", which looks the same as an API that is not scraped.
@@ -47,24 +71,26 @@ export function requestContext(options: {
         methods.map((method) => ({ route: template, method, status: '500' })),
       ),
   );
-  return (req, res, next) => {
+  return (req, res) => {
     const started = process.hrtime.bigint();
     const requestId = acceptRequestId(req.headers['x-request-id']);
-    const state = requestState(res);
-    state.requestId = requestId;
-    state.log = log.child({ request_id: requestId });
+    const path = pathOf(req);
+    const state: RequestState = { requestId, log: log.child({ request_id: requestId }) };
+    states.set(res, state);
     res.setHeader('X-Request-Id', requestId);
+    securityHeaders(path, res);
     // `close`, not `finish`: a request the client abandons is measured too, as 499 (nginx's "client closed").
     res.on('close', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = routeLabel(routes, req.path);
+      const route = routeLabel(routes, path);
       const status = res.writableFinished ? String(res.statusCode) : '499';
-      metrics.httpRequestDuration.observe({ route, method: req.method, status }, seconds);
+      const method = req.method ?? 'GET';
+      metrics.httpRequestDuration.observe({ route, method, status }, seconds);
       // Never the headers (Authorization) nor the body (account numbers): method, route, path, status, time.
       const line = {
-        method: req.method,
+        method,
         route,
-        path: req.path,
+        path,
         status: Number(status),
         problem: state.problem,
         duration_ms: Math.round(seconds * 1000),
@@ -73,8 +99,24 @@ export function requestContext(options: {
         state.log.debug(line, 'request');
       else state.log.info(line, 'request');
     });
+    return state;
+  };
+}
+
+/** `requestStart` as the first Express middleware; a request already started (by the hot paths) keeps its state. */
+export function requestContext(start: RequestStart): RequestHandler {
+  return (req, res, next) => {
+    if (!states.has(res)) start(req, res);
     next();
   };
+}
+
+function securityHeaders(path: string, res: ServerResponse): void {
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  // Payout data is per client and changes, and webhook answers may carry a secret: no shared or browser cache may
+  // keep them.
+  if (path.startsWith('/api/payouts') || path.startsWith('/api/webhook-'))
+    res.setHeader('Cache-Control', 'no-store');
 }
 
 function routeLabel(routes: RouteTable, path: string): string {

@@ -9,6 +9,7 @@ import { ATTENTION_STAGE, UNFINISHED_STATUSES } from '../machines/payout-lifecyc
 import { MINOR_DIGITS } from '../domain/currency.js';
 import { Money } from '../domain/money.js';
 import type { Payout, PayoutHistoryEntry } from '../domain/payout.js';
+import type { KeyProof } from '../domain/principal.js';
 import type { Recipient } from '../domain/recipient.js';
 import type {
   CreateOutcome,
@@ -95,10 +96,21 @@ function webhookOutboxRows(columns: number): string {
 }
 
 /**
+ * The condition that a remembered caller's key (its hash, client and role as SQL expressions) is still active: the
+ * same test as authenticating it afresh (`FIND_ACTIVE_KEY`), made inside the statement that serves the request.
+ */
+export function activeKeyProof(hash: string, clientId: string, role: string): string {
+  return `SELECT FROM api_keys ak WHERE ak.key_hash = ${hash} AND ak.client_id = ${clientId} AND ak.role = ${role}
+         AND ak.revoked_at IS NULL AND (ak.expires_at IS NULL OR ak.expires_at > now())`;
+}
+
+/**
  * The whole create as one statement, hence one transaction (data-modifying CTEs, committed together or not at
  * all): the idempotency key's advisory lock, the stored outcome, the payout, its first history row, its
  * processing message and its `payout.created` webhook deliveries. One round trip on the hottest path.
  *
+ * - `a`: for a remembered caller (`proof`), whether its key is still active; when not, nothing is written and the
+ *   create is refused as unauthenticated, so that remembering a key never saves a revoked one a request.
  * - `l`: with a key, its transaction-scoped advisory lock (`pg_try_advisory_xact_lock`, volatile, so evaluated
  *   once); when another transaction holds it nothing is written: a duplicate in flight. And whether the client
  *   has an enabled endpoint subscribed to the event (`subscribed`), by one probe of a partial index.
@@ -118,9 +130,13 @@ function insertPayoutSql(withWebhooks: boolean): string {
   const subscribed = `EXISTS (SELECT FROM webhook_endpoints e WHERE $28::text IS NOT NULL AND e.client_id = $3::uuid
            AND e.status = 'enabled' AND $29::text = ANY (e.events))`;
   const unlessSubscribed = withWebhooks ? '' : ' AND NOT l.subscribed';
-  return `WITH l AS (
-       SELECT CASE WHEN $1::text IS NULL THEN true ELSE pg_try_advisory_xact_lock(hashtextextended($1, 0)) END
-         AS locked, ${withWebhooks ? 'true' : subscribed} AS subscribed),
+  return `WITH a AS (
+       SELECT $30::text IS NULL OR EXISTS (${activeKeyProof('$30::text', '$3::uuid', '$31::text')}) AS authorized),
+     l AS (
+       SELECT a.authorized, CASE WHEN NOT a.authorized THEN false WHEN $1::text IS NULL THEN true
+           ELSE pg_try_advisory_xact_lock(hashtextextended($1, 0)) END AS locked,
+         ${withWebhooks ? 'true' : subscribed} AS subscribed
+       FROM a),
      k AS (
        INSERT INTO idempotency_keys AS k
          (client_id, key, request_hash, payout_id, response_status, response_body, created_at)
@@ -166,7 +182,7 @@ function insertPayoutSql(withWebhooks: boolean): string {
        INSERT INTO outbox (id, topic, payload, payout_id, command_seq)
        SELECT $22::uuid, $23::text, $24::jsonb, p.id, $26::integer FROM p)`
      }
-     SELECT l.locked, l.subscribed, EXISTS (SELECT FROM p) AS created FROM l`;
+     SELECT l.authorized, l.locked, l.subscribed, EXISTS (SELECT FROM p) AS created FROM l`;
 }
 
 const INSERT_PAYOUT = insertPayoutSql(false);
@@ -184,6 +200,7 @@ export async function insertPayout(
   message: ScheduledMessage,
   outcome: IdempotentOutcome | null,
   webhookEvent?: NewWebhookEvent,
+  proof?: KeyProof,
 ): Promise<CreateOutcome> {
   const values = [
     outcome && `${payout.clientId}:${outcome.key}`,
@@ -222,44 +239,76 @@ export async function insertPayout(
     // $28-$29: the webhook event
     webhookEvent?.eventId ?? null,
     webhookEvent?.type ?? null,
+    // $30-$31: a remembered caller's key, checked here
+    proof?.keyHash ?? null,
+    proof?.role ?? null,
   ];
   const run = (name: string, text: string) =>
     withConnection(db, (client) =>
-      client.query<{ locked: boolean; subscribed: boolean; created: boolean }>({ name, text, values }),
+      client.query<{ authorized: boolean; locked: boolean; subscribed: boolean; created: boolean }>({
+        name,
+        text,
+        values,
+      }),
     );
   // The statement selects from `l`: always one row.
   let row = (await run('payouts.insert', INSERT_PAYOUT)).rows[0]!;
+  if (!row.authorized) return 'unauthenticated';
   // A subscribed client's create wrote nothing: it is written, whole, by the form with deliveries.
   if (row.subscribed) row = (await run('payouts.insert.webhooks', INSERT_PAYOUT_WITH_WEBHOOKS)).rows[0]!;
+  if (!row.authorized) return 'unauthenticated';
   if (row.created) return 'created';
   return row.locked ? 'key_used' : 'in_flight';
 }
 
+/** A read whose remembered key (`PayoutRead.proof`) is no longer active: the store refuses it as unauthenticated. */
+export const KEY_REFUSED = Symbol('key refused');
+
 /**
  * Reads many payouts in one statement, each scoped by its own client; the result is in the order of `reads`,
- * null where no payout matched. With `forUpdate` the rows found are locked for the caller's transaction.
+ * null where no payout matched, `KEY_REFUSED` where the read's key proof failed. With `forUpdate` the rows found
+ * are locked for the caller's transaction (never asked with proofs: those are the API's plain reads).
  */
 export async function findPayouts(
   runner: Runner,
   reads: readonly PayoutRead[],
   options: { forUpdate?: boolean } = {},
-): Promise<Array<Payout | null>> {
+): Promise<Array<Payout | null | typeof KEY_REFUSED>> {
   const input = reads.map((read, index) => ({
     n: index,
     id: read.id,
     client_id: read.clientId,
     include_deleted: read.includeDeleted,
+    key_hash: read.proof?.keyHash,
+    key_role: read.proof?.role,
   }));
-  const result = await runner.raw<{ rows: Array<PayoutRow & { batch_index: number }> }>(
-    `SELECT p.*, r.n AS batch_index
-       FROM json_to_recordset(?::json) AS r(n integer, id uuid, client_id uuid, include_deleted boolean)
-       JOIN payouts p ON p.id = r.id AND p.client_id = r.client_id
-      WHERE p.deleted_at IS NULL OR r.include_deleted
-     ${options.forUpdate ? 'FOR UPDATE OF p' : ''}`,
+  const proven = reads.some((read) => read.proof !== undefined);
+  if (proven && options.forUpdate) throw new Error('a locking read takes no key proof');
+  const recordset = `json_to_recordset(?::json)
+         AS r(n integer, id uuid, client_id uuid, include_deleted boolean, key_hash text, key_role text)`;
+  const result = await runner.raw<{
+    rows: Array<PayoutRow & { batch_index: number; authorized?: boolean }>;
+  }>(
+    proven
+      ? // A row per read, even when no payout matched, so that a refused key is told from a payout not found.
+        `SELECT p.*, r.n AS batch_index, a.authorized
+           FROM ${recordset}
+          CROSS JOIN LATERAL (SELECT r.key_hash IS NULL
+                OR EXISTS (${activeKeyProof('r.key_hash', 'r.client_id', 'r.key_role')}) AS authorized) a
+           LEFT JOIN payouts p ON a.authorized AND p.id = r.id AND p.client_id = r.client_id
+                AND (p.deleted_at IS NULL OR r.include_deleted)`
+      : `SELECT p.*, r.n AS batch_index
+           FROM ${recordset}
+           JOIN payouts p ON p.id = r.id AND p.client_id = r.client_id
+          WHERE p.deleted_at IS NULL OR r.include_deleted
+         ${options.forUpdate ? 'FOR UPDATE OF p' : ''}`,
     [JSON.stringify(input)],
   );
-  const found = new Array<Payout | null>(reads.length).fill(null);
-  for (const row of result.rows) found[row.batch_index] = toPayout(row);
+  const found = new Array<Payout | null | typeof KEY_REFUSED>(reads.length).fill(null);
+  for (const row of result.rows) {
+    if (row.authorized === false) found[row.batch_index] = KEY_REFUSED;
+    else if (row.id !== null) found[row.batch_index] = toPayout(row);
+  }
   return found;
 }
 
@@ -409,7 +458,8 @@ export async function listPayoutPage(
   runner: Runner,
   clientId: string,
   filter: PayoutListFilter,
-): Promise<PayoutListPage> {
+  proof?: KeyProof,
+): Promise<PayoutListPage | typeof KEY_REFUSED> {
   // The knex builder, not the model: a page maps up to 101 rows, and objection's model instances cost more CPU
   // than the query.
   const query = runner<PayoutRow>('payouts')
@@ -423,7 +473,19 @@ export async function listPayoutPage(
   if (filter.currency !== undefined) void query.where('currency', filter.currency);
   if (filter.createdGte !== undefined) void query.where('created_at', '>=', filter.createdGte);
   if (filter.createdLt !== undefined) void query.where('created_at', '<', filter.createdLt);
-  const rows = await query;
+  let rows: PayoutRow[];
+  if (proof === undefined) rows = await query;
+  else {
+    // The page only when the remembered key is still active, and a row saying whether it is either way.
+    const result = await runner.raw<{ rows: Array<PayoutRow & { authorized: boolean }> }>(
+      `SELECT a.authorized, p.*
+         FROM (SELECT EXISTS (${activeKeyProof('?', '?::uuid', '?')}) AS authorized) a
+         LEFT JOIN LATERAL (?) p ON a.authorized`,
+      [proof.keyHash, clientId, proof.role, query],
+    );
+    if (result.rows[0]?.authorized !== true) return KEY_REFUSED;
+    rows = result.rows.filter((row) => row.id !== null);
+  }
   const page = rows.slice(0, filter.limit);
   return {
     payouts: page.map(toPayout),

@@ -6,8 +6,9 @@
  * `StoreUnavailable`, a value it refuses → `ValueRejected`.
  */
 import type { Knex } from 'knex';
-import { StoreUnavailable, ValueRejected } from '../domain/errors.js';
+import { KEY_NOT_ACTIVE, StoreUnavailable, Unauthenticated, ValueRejected } from '../domain/errors.js';
 import type { Payout } from '../domain/payout.js';
+import type { KeyProof } from '../domain/principal.js';
 import type * as port from '../domain/ports.js';
 import { Batcher } from './batcher.js';
 import { isDataError, isDatabaseUnavailable } from '../database-errors.js';
@@ -16,7 +17,7 @@ import * as payouts from './payout-repository.js';
 
 export class PgPayoutStore implements port.PayoutStore {
   /** Reads and versioned changes outside a transaction: concurrent calls share a statement. */
-  private readonly reads: Batcher<port.PayoutRead, Payout | null>;
+  private readonly reads: Batcher<port.PayoutRead, Payout | null | typeof payouts.KEY_REFUSED>;
   private readonly changes: Batcher<port.VersionedChange, Payout | null | typeof payouts.ROW_LOCKED>;
 
   constructor(private readonly db: Knex) {
@@ -32,8 +33,11 @@ export class PgPayoutStore implements port.PayoutStore {
     message: port.ScheduledMessage,
     outcome: port.IdempotentOutcome | null,
     webhookEvent?: port.NewWebhookEvent,
+    proof?: KeyProof,
   ): Promise<port.CreateOutcome> {
-    return translated(() => payouts.insertPayout(this.db, payout, first, message, outcome, webhookEvent));
+    return translated(() =>
+      payouts.insertPayout(this.db, payout, first, message, outcome, webhookEvent, proof),
+    );
   }
 
   findOutcome(clientId: string, key: string, ttlHours: number): Promise<port.StoredOutcome | null> {
@@ -41,7 +45,11 @@ export class PgPayoutStore implements port.PayoutStore {
   }
 
   find(read: port.PayoutRead): Promise<Payout | null> {
-    return translated(() => this.reads.run(read));
+    return translated(async () => {
+      const found = await this.reads.run(read);
+      if (found === payouts.KEY_REFUSED) throw new Unauthenticated(KEY_NOT_ACTIVE);
+      return found;
+    });
   }
 
   /** Batched with other changes; a change whose row another transaction held is written alone, waiting for it. */
@@ -60,6 +68,7 @@ export class PgPayoutStore implements port.PayoutStore {
     return translated(() =>
       this.db.transaction(async (tx) => {
         const [current] = await payouts.findPayouts(tx, [read], { forUpdate: true });
+        if (current === payouts.KEY_REFUSED) throw new Unauthenticated(KEY_NOT_ACTIVE);
         if (!current) return null;
         const [saved] = await payouts.updatePayoutsVersioned(tx, [prepare(current)]);
         if (!saved) throw new Error(`payout ${read.id} changed while locked`);
@@ -68,8 +77,12 @@ export class PgPayoutStore implements port.PayoutStore {
     );
   }
 
-  list(clientId: string, filter: port.PayoutListFilter): Promise<port.PayoutListPage> {
-    return translated(() => payouts.listPayoutPage(this.db, clientId, filter));
+  list(clientId: string, filter: port.PayoutListFilter, proof?: KeyProof): Promise<port.PayoutListPage> {
+    return translated(async () => {
+      const page = await payouts.listPayoutPage(this.db, clientId, filter, proof);
+      if (page === payouts.KEY_REFUSED) throw new Unauthenticated(KEY_NOT_ACTIVE);
+      return page;
+    });
   }
 
   history(payoutId: string, query: port.PayoutHistoryQuery): Promise<port.PayoutHistoryPage> {

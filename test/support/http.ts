@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config.js';
 import type { TestContext as AppContext, TestContextOverrides as ContextOverrides } from './context.js';
 import { createTestContext as createContext } from './context.js';
 import type { OutboxWaker } from '../../src/domain/scheduling.js';
+import type { AppOptions } from '../../src/http/app.js';
 import { createApp } from '../../src/http/app.js';
 import { createApiServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
@@ -54,6 +55,7 @@ export async function startTestApi(
   db: Db,
   overrides: Omit<ContextOverrides, 'db'> = {},
   env: Record<string, string> = {},
+  appOptions: AppOptions = {},
 ): Promise<TestApi> {
   const config = loadConfig({
     DATABASE_URL: testDatabaseUrl(),
@@ -69,7 +71,7 @@ export async function startTestApi(
     waker: quietWaker,
     ...overrides,
   });
-  const server: Server = createApiServer(await createApp(ctx));
+  const server: Server = createApiServer(await createApp(ctx, appOptions));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const baseUrl = `http://127.0.0.1:${port}`;

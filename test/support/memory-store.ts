@@ -7,6 +7,7 @@
  */
 import { ValueRejected } from '../../src/domain/errors.js';
 import type { Payout, PayoutHistoryEntry } from '../../src/domain/payout.js';
+import type { KeyProof } from '../../src/domain/principal.js';
 import type {
   CreateOutcome,
   IdempotentOutcome,
@@ -62,6 +63,11 @@ export interface StoredWebhookEvent extends NewWebhookEvent {
   payoutVersion: number;
 }
 
+/** API keys live only in PostgreSQL: a remembered caller's proof is checked there, never here. */
+function refuseProof(proof: KeyProof | undefined): void {
+  if (proof !== undefined) throw new Error('the memory store cannot check a key proof');
+}
+
 export class MemoryPayoutStore implements PayoutStore {
   readonly messages: StoredMessage[] = [];
   /** Every webhook event written, in order (the fan-out to endpoints is the database's business). */
@@ -79,8 +85,10 @@ export class MemoryPayoutStore implements PayoutStore {
     message: ScheduledMessage,
     outcome: IdempotentOutcome | null,
     webhookEvent?: NewWebhookEvent,
+    proof?: KeyProof,
   ): Promise<CreateOutcome> {
     return settled(() => {
+      refuseProof(proof);
       if (this.rows.has(payout.id)) throw new Error(`duplicate payout id ${payout.id}`);
       if (outcome) {
         // A live outcome under the key: nothing is written. An expired one is replaced. (`in_flight` needs two
@@ -121,6 +129,7 @@ export class MemoryPayoutStore implements PayoutStore {
 
   find(read: PayoutRead): Promise<Payout | null> {
     return settled(() => {
+      refuseProof(read.proof);
       const row = this.visible(read);
       return row ? copy(row.payout) : null;
     });
@@ -141,8 +150,11 @@ export class MemoryPayoutStore implements PayoutStore {
     });
   }
 
-  list(clientId: string, filter: PayoutListFilter): Promise<PayoutListPage> {
-    return settled(() => this.page(clientId, filter));
+  list(clientId: string, filter: PayoutListFilter, proof?: KeyProof): Promise<PayoutListPage> {
+    return settled(() => {
+      refuseProof(proof);
+      return this.page(clientId, filter);
+    });
   }
 
   private page(clientId: string, filter: PayoutListFilter): PayoutListPage {

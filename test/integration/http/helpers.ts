@@ -3,6 +3,7 @@
  * document. (Payouts driven into a status: `payoutIn` in test/support/fixtures.ts.)
  */
 import { expect } from 'chai';
+import type { AppOptions } from '../../../src/http/app.js';
 import type { Db } from '../../../src/persistence/db.js';
 import { openTestDb } from '../../support/database.js';
 import { payoutInput } from '../../support/fixtures.js';
@@ -20,7 +21,7 @@ export interface DescribedApi extends Omit<TestApi, 'close'> {
  * for everybody) started before its tests and closed after them, the API before its pool. Hooks the file registers
  * after this call run after these. Using the API before the setup ran throws.
  */
-export function useTestApi(poolMax = 5): DescribedApi {
+export function useTestApi(poolMax = 5, appOptions: AppOptions = {}): DescribedApi {
   let started: { db: Db; api: TestApi } | undefined;
   const current = () => {
     if (!started) throw new Error('the test API is used before its setup ran');
@@ -28,7 +29,7 @@ export function useTestApi(poolMax = 5): DescribedApi {
   };
   before(async () => {
     const db = openTestDb(poolMax);
-    started = { db, api: await startTestApi(db) };
+    started = { db, api: await startTestApi(db, {}, {}, appOptions) };
   });
   after(async () => {
     if (!started) return;

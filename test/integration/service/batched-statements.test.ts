@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { TestContext as AppContext } from '../../support/context.js';
 import { workerPrincipal } from '../../../src/domain/principal.js';
+import type { Payout } from '../../../src/domain/payout.js';
 import { Batcher } from '../../../src/persistence/batcher.js';
 import type { VersionedChange } from '../../../src/domain/ports.js';
 import {
@@ -62,7 +63,12 @@ describe('batched reads and changes (real PostgreSQL)', () => {
       read(mine.id, client),
       read(deleted.id, client, true),
     ]);
-    expect(found.map((payout) => payout?.id ?? null)).to.deep.equal([null, null, mine.id, deleted.id]);
+    expect(found.map((payout) => (payout === null ? null : (payout as Payout).id))).to.deep.equal([
+      null,
+      null,
+      mine.id,
+      deleted.id,
+    ]);
   });
 
   it('applies each change under its own version in one statement: a stale one alone is refused', async () => {
