@@ -6,6 +6,9 @@
  * Order matters: request id first (every response carries it), then 414 for a path over 4 KiB and 415 before
  * any routing or parsing (so a non-JSON body is 415 whatever the route), the JSON parser (400 malformed, 413
  * too large), the docs' static assets, the contract, and last the one error middleware.
+ *
+ * In front of the app, the hot paths (`hot-paths.ts`) answer a plain create, read or list page of a key this
+ * process has seen, with the same validators, service and replies; everything else reaches the app.
  */
 import express from 'express';
 import type { RequestListener } from 'node:http';

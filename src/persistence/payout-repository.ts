@@ -30,7 +30,38 @@ import { withConnection } from './pg-session.js';
 
 type Runner = Knex | Knex.Transaction;
 
-export function toPayout(row: PayoutRow): Payout {
+/**
+ * The columns `toPayout` reads, and the list's position (`seq`): what a read selects, so that no row pays for
+ * parsing timestamps it does not use (`scheduled_at`, `status_changed_at`, `deleted_at`).
+ */
+const PAYOUT_COLUMNS = [
+  'id',
+  'seq',
+  'client_id',
+  'amount_minor',
+  'currency',
+  'recipient',
+  'status',
+  'stage',
+  'snapshot',
+  'machine_version',
+  'version',
+  'description',
+  'failure_code',
+  'failure_message',
+  'created_at',
+  'updated_at',
+] as const satisfies ReadonlyArray<keyof PayoutRow>;
+
+/** A payout row as a read selects it. */
+type PayoutColumns = Pick<PayoutRow, (typeof PAYOUT_COLUMNS)[number]>;
+
+/** `PAYOUT_COLUMNS` of the table aliased `alias` (or unqualified). */
+function payoutColumns(alias?: string): string {
+  return PAYOUT_COLUMNS.map((column) => (alias === undefined ? column : `${alias}.${column}`)).join(', ');
+}
+
+export function toPayout(row: PayoutColumns): Payout {
   const currency = row.currency;
   const minorDigits = MINOR_DIGITS[currency];
   if (minorDigits === undefined) throw new Error(`payout ${row.id} has unknown currency ${currency}`);
@@ -287,17 +318,17 @@ export async function findPayouts(
   const recordset = `json_to_recordset(?::json)
          AS r(n integer, id uuid, client_id uuid, include_deleted boolean, key_hash text, key_role text)`;
   const result = await runner.raw<{
-    rows: Array<PayoutRow & { batch_index: number; authorized?: boolean }>;
+    rows: Array<PayoutColumns & { batch_index: number; authorized?: boolean }>;
   }>(
     proven
       ? // A row per read, even when no payout matched, so that a refused key is told from a payout not found.
-        `SELECT p.*, r.n AS batch_index, a.authorized
+        `SELECT ${payoutColumns('p')}, r.n AS batch_index, a.authorized
            FROM ${recordset}
           CROSS JOIN LATERAL (SELECT r.key_hash IS NULL
                 OR EXISTS (${activeKeyProof('r.key_hash', 'r.client_id', 'r.key_role')}) AS authorized) a
            LEFT JOIN payouts p ON a.authorized AND p.id = r.id AND p.client_id = r.client_id
                 AND (p.deleted_at IS NULL OR r.include_deleted)`
-      : `SELECT p.*, r.n AS batch_index
+      : `SELECT ${payoutColumns('p')}, r.n AS batch_index
            FROM ${recordset}
            JOIN payouts p ON p.id = r.id AND p.client_id = r.client_id
           WHERE p.deleted_at IS NULL OR r.include_deleted
@@ -485,7 +516,8 @@ export async function listPayoutPage(
     conditions.push(condition.replace('$', `$${values.length}`));
     name += `.${field}`;
   }
-  let text = `SELECT * FROM payouts WHERE ${conditions.join(' AND ')} ORDER BY seq DESC LIMIT $2::integer`;
+  let text = `SELECT ${payoutColumns()} FROM payouts WHERE ${conditions.join(' AND ')}
+       ORDER BY seq DESC LIMIT $2::integer`;
   if (proof !== undefined) {
     values.push(proof.keyHash, proof.role);
     const [hash, role] = [`$${values.length - 1}::text`, `$${values.length}::text`];
@@ -495,7 +527,7 @@ export async function listPayoutPage(
          LEFT JOIN LATERAL (${text}) p ON a.authorized`;
   }
   const result = await withConnection(db, (client) =>
-    client.query<PayoutRow & { authorized?: boolean }>({ name, text, values }),
+    client.query<PayoutColumns & { authorized?: boolean }>({ name, text, values }),
   );
   let rows = result.rows;
   if (proof !== undefined) {
