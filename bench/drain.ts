@@ -8,7 +8,8 @@
  *    cancelled). Workers and relay are stopped.
  * 3. In the same run: `../shared/limits/pg_floor.sh` (create and transition tps) and
  *    `../shared/limits/amqp_floor.mjs` (messages/s). Prints the drain rate and its ratio to
- *    (transition tps ÷ 2): a payout makes two transitions, START and SUCCEED. Target ≥ 0.5.
+ *    (transition tps ÷ 2): a payout makes two transitions, START and SUCCEED. Target ≥ 0.8; each worker's peak RSS
+ *    ≤ 150 MB.
  *
  * Env: BENCH_PAYOUTS (10000), BENCH_WORKERS (2), BENCH_WORKER_CONCURRENCY (the service's default when unset),
  * BENCH_CREATE_LANES (16), BENCH_DRAIN_TIMEOUT_SECONDS (600), BENCH_PG_SECONDS (10), BENCH_PG_CLIENTS (16),
@@ -46,7 +47,9 @@ const TRANSITIONS_PER_PAYOUT = 2;
 /** BENCH_PROFILE=1: workers and relay harness.run under `--cpu-prof`; their profiles are summarised at the end. */
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const PROFILE_DIR = join(RESULTS, 'profiles', `drain-${process.pid}`);
-const TARGET_RATIO = 0.5;
+const TARGET_RATIO = 0.8;
+/** Most resident memory a worker may reach while draining. */
+const TARGET_WORKER_RSS_MB = 150;
 
 function roleEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -183,7 +186,15 @@ async function drain(databaseUrl: string) {
       if (role.name.startsWith('worker')) cpu.workers += used;
       else cpu.relay += used;
     }
-    return { progress, cpuMsPerPayout: { workers: cpu.workers / PAYOUTS, relay: cpu.relay / PAYOUTS } };
+    // Peak resident memory of each worker over the drain (VmHWM), read while it still runs.
+    const workerRssMb = roles
+      .filter((role) => role.name.startsWith('worker'))
+      .map((role) => harness.peakRssMb(role.proc.pid));
+    return {
+      progress,
+      workerRssMb,
+      cpuMsPerPayout: { workers: cpu.workers / PAYOUTS, relay: cpu.relay / PAYOUTS },
+    };
   } finally {
     for (const role of roles.reverse()) await harness.stop(role);
   }
@@ -227,7 +238,7 @@ async function main(): Promise<void> {
 
     const busy = await harness.waitForQuietMachine();
     process.stdout.write(`draining (other load ${harness.fmt(busy * 100, 0)}%)…\n`);
-    const { progress, cpuMsPerPayout } = await drain(databaseUrl);
+    const { progress, cpuMsPerPayout, workerRssMb } = await drain(databaseUrl);
     const last = progress[progress.length - 1]!;
     const total = last.t;
     const rate = last.final / total;
@@ -281,7 +292,9 @@ async function main(): Promise<void> {
         `  floor: pgbench transition   ${harness.fmt(transitionTps, 0).padStart(8)} tps ÷ ${TRANSITIONS_PER_PAYOUT} = ${harness.fmt(floorRate)} payouts/s` +
         `   (create shape ${harness.fmt(createTps, 0)} tps; broker ${harness.fmt(amqpRate, 0)} msgs/s)\n` +
         `  drain / floor = ${harness.fmt(ratio, 2)}   target ≥ ${TARGET_RATIO}   ${harness.verdict(ratio >= TARGET_RATIO)}\n` +
-        `  (10%→90% rate / floor = ${harness.fmt(steady / floorRate, 2)}; drain / broker floor = ${harness.fmt(rate / amqpRate, 2)})\n`,
+        `  (10%→90% rate / floor = ${harness.fmt(steady / floorRate, 2)}; drain / broker floor = ${harness.fmt(rate / amqpRate, 2)})\n` +
+        `  worker peak RSS (VmHWM)  = ${workerRssMb.map((mb) => `${harness.fmt(mb, 0)} MB`).join(', ')}   target ≤ ${TARGET_WORKER_RSS_MB} MB ` +
+        `${harness.verdict(workerRssMb.every((mb) => mb <= TARGET_WORKER_RSS_MB))}\n`,
     );
     if (PROFILE) {
       for (const name of ['worker-1', 'relay-1']) {
@@ -300,6 +313,7 @@ async function main(): Promise<void> {
         counts: last.counts,
         checks,
         cpuMsPerPayout,
+        workerRssMb,
       },
       floors: { transitionTps, createTps, amqpRate, floorRate },
       ratio,
