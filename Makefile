@@ -15,7 +15,9 @@ LIMIT ?=
 DRY_RUN ?=
 FORCE ?=
 CONFIRM ?=
-DLQ_FILTERS = --reason "$(REASON)" --id "$(ID)" --limit "$(LIMIT)" --dry-run "$(DRY_RUN)"
+# Which dead-letter queue: payouts (the default) or webhooks.
+QUEUE ?=
+DLQ_FILTERS = --reason "$(REASON)" --id "$(ID)" --limit "$(LIMIT)" --dry-run "$(DRY_RUN)" --queue "$(QUEUE)"
 
 .PHONY: help install up down logs migrate run worker relay sweeper webhooks dev build test test-unit test-integration \
         lint fmt typecheck deps-check spec-lint compose-check rules-check diagram diagram-check client client-check \
@@ -148,13 +150,13 @@ key-revoke: ## Revoke one key (make key-revoke KEY_ID=<id from key-list>) or eve
 key-list: ## List keys [NAME=acme]: id, first 12 characters, client, role, created, last used, expiry, revoked
 	@$(RUN) key-list "$(NAME)"
 
-dlq-list: ## List dead-lettered messages with their reasons, one JSON line each (the logs' field names)
-	@$(RUN) dlq-list
+dlq-list: ## List dead-lettered messages with their reasons, one JSON line each (the logs' field names) [QUEUE=webhooks LIMIT=n]
+	@$(RUN) dlq-list --limit "$(LIMIT)" --queue "$(QUEUE)"
 
-dlq-replay: ## Move dead letters back to the work queue [REASON=… ID=<payout or message id> LIMIT=n DRY_RUN=1 FORCE=1]
+dlq-replay: ## Move dead letters back to their work queue [QUEUE=webhooks REASON=… ID=<payout or message id> LIMIT=n DRY_RUN=1 FORCE=1]
 	@$(RUN) dlq-replay $(DLQ_FILTERS) --force "$(FORCE)"
 
-dlq-drop: ## Delete dead letters for good: prints the count; drops only with CONFIRM=<that count> [REASON=… ID=… LIMIT=n DRY_RUN=1]
+dlq-drop: ## Delete dead letters for good: prints the count; drops only with CONFIRM=<that count> [QUEUE=webhooks REASON=… ID=… LIMIT=n DRY_RUN=1]
 	@$(RUN) dlq-drop $(DLQ_FILTERS) --confirm "$(CONFIRM)"
 
 screenshots: ## Screenshot Swagger UI and Redoc into docs/ (needs Debian's chromium)

@@ -9,7 +9,8 @@ import { ApiKeys } from './domain/api-keys.js';
 import type { ApiKeyListing } from './domain/api-keys.js';
 import { ValidationFailed } from './domain/errors.js';
 import { dlqDrop, dlqList, dlqReplay, migrateTopology } from './dlq/commands.js';
-import type { DeadLetter, DeadLetterFilter } from './dlq/dead-letters.js';
+import type { DeadLetter, DeadLetterFilter, DeadLetterQueueName } from './dlq/dead-letters.js';
+import { DEAD_LETTER_QUEUES } from './dlq/dead-letters.js';
 import { deadLetterFields } from './dlq/dead-letters.js';
 import { isDatabaseUnavailable, unavailabilityCause } from './database-errors.js';
 import { createLogger, logDestination } from './logger.js';
@@ -63,8 +64,13 @@ function positiveInt(raw: string | undefined, fallback: number): number {
  * The options of `dlq-replay` and `dlq-drop`, each `--name value`. An empty value counts as not given, so the
  * Makefile can pass every one of its variables as it is.
  */
-function dlqOptions(command: string, args: string[], extra: string[]): Record<string, string | undefined> {
-  const names = ['reason', 'id', 'limit', 'dry-run', ...extra];
+function dlqOptions(
+  command: string,
+  args: string[],
+  extra: string[],
+  base = ['reason', 'id', 'limit', 'dry-run', 'queue'],
+): Record<string, string | undefined> {
+  const names = [...base, ...extra];
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -82,8 +88,17 @@ function dlqOptions(command: string, args: string[], extra: string[]): Record<st
   );
 }
 
+/** `--queue`: `payouts` (the default) or `webhooks`. */
+function dlqQueue(options: Record<string, string | undefined>): DeadLetterQueueName {
+  const queue = options.queue ?? 'payouts';
+  if (!(DEAD_LETTER_QUEUES as readonly string[]).includes(queue))
+    throw new CommandRefused(`--queue must be ${DEAD_LETTER_QUEUES.join(' or ')}, not "${queue}"`, 2);
+  return queue as DeadLetterQueueName;
+}
+
 function dlqFilter(options: Record<string, string | undefined>): DeadLetterFilter {
   return {
+    queue: dlqQueue(options),
     reason: options.reason,
     id: options.id,
     limit: options.limit === undefined ? undefined : positiveInt(options.limit, 0),
@@ -221,8 +236,11 @@ const commands: Record<string, Command> = {
   },
 
   /** One JSON line per dead letter, under the field names of the logs (`message_id`, `payout_id`, `reason`, …). */
-  async 'dlq-list'([limit]) {
-    const letters = await dlqList(config, positiveInt(limit, 100));
+  /** `dlq-list [--limit N] [--queue payouts|webhooks]` (a bare first argument is the limit, as before). */
+  async 'dlq-list'(args) {
+    const positional = args[0] !== undefined && !args[0].startsWith('--') ? args.shift() : undefined;
+    const options = dlqOptions('dlq-list', args, [], ['limit', 'queue']);
+    const letters = await dlqList(config, positiveInt(options.limit ?? positional, 100), dlqQueue(options));
     printDeadLetters(letters);
     process.stderr.write(`${letters.length} dead letter(s) listed; all are still in the queue\n`);
   },

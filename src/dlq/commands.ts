@@ -5,7 +5,14 @@
 import { Connection } from 'rabbitmq-client';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { DeadLetter, DropOptions, DropReport, ReplayOptions, ReplayReport } from './dead-letters.js';
+import type {
+  DeadLetter,
+  DeadLetterQueueName,
+  DropOptions,
+  DropReport,
+  ReplayOptions,
+  ReplayReport,
+} from './dead-letters.js';
 import { dropDeadLetters, listDeadLetters, replayDeadLetters } from './dead-letters.js';
 import { BrokerUnreachable, brokerAddress, topologyOptions } from '../messaging/amqp.js';
 import type { TopologyNames } from '../messaging/topology.js';
@@ -67,9 +74,13 @@ export async function migrateTopology(config: Config, log: Logger): Promise<Topo
 }
 
 /** `dlq-list`: the dead letters (up to `limit`) with their reasons; every one stays in the queue. */
-export async function dlqList(config: Config, limit = 100): Promise<DeadLetter[]> {
+export async function dlqList(
+  config: Config,
+  limit = 100,
+  queue: DeadLetterQueueName = 'payouts',
+): Promise<DeadLetter[]> {
   return withBroker(config, 'dlq-list', (connection) =>
-    listDeadLetters(connection, topologyNames(config.amqpNamespace), limit),
+    listDeadLetters(connection, topologyNames(config.amqpNamespace), limit, queue),
   );
 }
 

@@ -17,14 +17,31 @@ import { isUtf8 } from 'node:buffer';
 import type { Channel, Connection, SyncMessage } from 'rabbitmq-client';
 import type { Logger } from '../logger.js';
 import { UnroutableMessage } from '../messaging/amqp.js';
-import type { TopologyNames } from '../messaging/topology.js';
+import type { Destination, TopologyNames } from '../messaging/topology.js';
 import { keepRawBodies, rawBody } from '../messaging/raw-bodies.js';
 import {
   HEADERS,
+  queueDestination,
   republishedHeaders,
   republishedProperties,
   workDestination,
 } from '../messaging/topology.js';
+
+/** Which dead-letter queue a command reads: the payouts' processing one (the default) or the webhooks' one. */
+export type DeadLetterQueueName = 'payouts' | 'webhooks';
+export const DEAD_LETTER_QUEUES: readonly DeadLetterQueueName[] = ['payouts', 'webhooks'];
+
+/** A dead-letter queue and where its letters go back to when replayed. */
+interface DeadLetterSource {
+  queue: string;
+  replayTo: Destination;
+}
+
+function sourceOf(names: TopologyNames, which: DeadLetterQueueName): DeadLetterSource {
+  return which === 'webhooks'
+    ? { queue: names.webhookDeadLetterQueue, replayTo: queueDestination(names.webhookQueue) }
+    : { queue: names.deadLetterQueue, replayTo: workDestination(names) };
+}
 
 export interface DeadLetter {
   messageId: string | null;
@@ -50,6 +67,8 @@ const PREVIEW_BYTES = 1500;
 
 /** Which dead letters a replay or a drop acts on; every filter given must match. */
 export interface DeadLetterFilter {
+  /** The queue they are in (default `payouts`). */
+  queue?: DeadLetterQueueName;
   /** The dead letter's reason, as `dlq-list` shows it. */
   reason?: string;
   /**
@@ -108,17 +127,17 @@ type NextDeadLetter = () => Promise<{ message: SyncMessage; letter: DeadLetter }
  */
 async function withDeadLetters<T>(
   connection: Connection,
-  names: TopologyNames,
+  source: DeadLetterSource,
   use: (channel: Channel, next: NextDeadLetter) => Promise<T>,
 ): Promise<T> {
   const channel = keepRawBodies(await connection.acquire());
   let lastTag: number | undefined;
   try {
-    const { messageCount } = await channel.queueDeclare({ queue: names.deadLetterQueue, passive: true });
+    const { messageCount } = await channel.queueDeclare({ queue: source.queue, passive: true });
     let left = messageCount;
     const next: NextDeadLetter = async () => {
       if (left <= 0) return undefined;
-      const message = await channel.basicGet({ queue: names.deadLetterQueue, noAck: false });
+      const message = await channel.basicGet({ queue: source.queue, noAck: false });
       left = message ? left - 1 : 0;
       if (!message) return undefined;
       lastTag = message.deliveryTag;
@@ -138,8 +157,9 @@ export async function listDeadLetters(
   connection: Connection,
   names: TopologyNames,
   limit = 100,
+  queue: DeadLetterQueueName = 'payouts',
 ): Promise<DeadLetter[]> {
-  return withDeadLetters(connection, names, async (_channel, next) => {
+  return withDeadLetters(connection, sourceOf(names, queue), async (_channel, next) => {
     const letters: DeadLetter[] = [];
     while (letters.length < limit) {
       const taken = await next();
@@ -179,7 +199,8 @@ export async function replayDeadLetters(
   options: ReplayOptions = {},
 ): Promise<ReplayReport> {
   const limit = options.limit ?? Infinity;
-  return withDeadLetters(connection, names, async (channel, next) => {
+  const source = sourceOf(names, options.queue ?? 'payouts');
+  return withDeadLetters(connection, source, async (channel, next) => {
     const report: ReplayReport = { replayed: 0, refused: 0, failed: 0, letters: [] };
     const returned = new Set<string>();
     channel.on('basic.return', (message) => {
@@ -199,7 +220,7 @@ export async function replayDeadLetters(
       }
       if (!options.dryRun) {
         try {
-          await replayOne(channel, names, message, returned);
+          await replayOne(channel, source.replayTo, message, returned);
         } catch (error) {
           // Not acknowledged: it goes back to the queue with the others.
           report.failed += 1;
@@ -246,7 +267,7 @@ export async function dropDeadLetters(
   options: DropOptions = {},
 ): Promise<DropReport> {
   const limit = options.limit ?? Infinity;
-  return withDeadLetters(connection, names, async (channel, next) => {
+  return withDeadLetters(connection, sourceOf(names, options.queue ?? 'payouts'), async (channel, next) => {
     const matched: { tag: number; letter: DeadLetter }[] = [];
     while (matched.length < limit) {
       const taken = await next();
@@ -270,17 +291,19 @@ export async function dropDeadLetters(
 
 async function replayOne(
   channel: Channel,
-  names: TopologyNames,
+  destination: Destination,
   message: SyncMessage,
   returned: Set<string>,
 ): Promise<void> {
-  // Fresh counters, and none of the broker's or our death headers: the replay is a new first delivery.
+  // Fresh counters, and none of the broker's or our death headers: the replay is a new first delivery. (A
+  // webhook message's counter and reason have the same names; `x-original-queue` is its dead-lettering's.)
   const headers = republishedHeaders(message.headers, [
     HEADERS.attempt,
     HEADERS.waits,
     HEADERS.deathReason,
     HEADERS.deathDetail,
     HEADERS.deadLetteredAt,
+    'x-original-queue',
   ]);
   headers[HEADERS.replayedAt] = new Date().toISOString();
   const messageId = message.messageId ?? `replay-${Date.now()}-${Math.random()}`;
@@ -288,7 +311,7 @@ async function replayOne(
   await channel.basicPublish(
     {
       ...republishedProperties(message),
-      ...workDestination(names),
+      ...destination,
       mandatory: true,
       durable: true,
       messageId,
@@ -297,7 +320,8 @@ async function replayOne(
     rawBody(message),
   );
   await new Promise<void>((resolve) => setImmediate(resolve));
-  if (returned.delete(messageId)) throw new UnroutableMessage(names.exchange, 'NO_ROUTE');
+  if (returned.delete(messageId))
+    throw new UnroutableMessage(destination.exchange || destination.routingKey, 'NO_ROUTE');
 }
 
 function headerText(message: SyncMessage, name: string): string | null {

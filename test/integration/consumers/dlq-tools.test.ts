@@ -210,6 +210,59 @@ describe('consumers: DLQ tools (filters, dry run, drop confirmation, refusals)',
     expect(said(guessed.stderr)).to.equal('--dry-run must be 1 or 0, not "yes"\n');
   });
 
+  it('QUEUE=webhooks: lists, replays to the webhooks queue and drops the webhook dead letters alone', async () => {
+    const names = harness.names;
+    const deliveries = [randomUUID(), randomUUID()];
+    for (const [index, delivery] of deliveries.entries()) {
+      await publisher.publish(
+        {
+          ...queueDestination(names.webhookDeadLetterQueue),
+          durable: true,
+          messageId: delivery,
+          contentType: 'application/json',
+          headers: {
+            'x-death-reason': index === 0 ? 'processing_error' : 'invalid_message',
+            'x-attempt': 3,
+            'x-original-queue': names.webhookQueue,
+          },
+        },
+        Buffer.from(JSON.stringify({ delivery_id: delivery })),
+      );
+    }
+    await waitFor(async () => (await queueDepth(harness.broker, names.webhookDeadLetterQueue)) === 2, {
+      timeoutMs: 5_000,
+    });
+    const listed = await run('dlq-list', '--queue', 'webhooks');
+    expect(listed.code, listed.stderr).to.equal(0);
+    const letters = listed.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { message_id: string; reason: string });
+    expect(letters.map(({ message_id, reason }) => [message_id, reason])).to.deep.equal([
+      [deliveries[0], 'processing_error'],
+      [deliveries[1], 'invalid_message'],
+    ]);
+
+    // The payouts' DLQ is untouched by a webhooks replay, and the other way round.
+    const report = await dlqReplay(harness.config, harness.ctx.log, { queue: 'webhooks' });
+    expect(report).to.include({ replayed: 1, refused: 1, failed: 0 });
+    const replayed = await harness.broker.basicGet({ queue: names.webhookQueue, noAck: true });
+    expect(replayed?.messageId).to.equal(deliveries[0]);
+    expect(replayed?.headers?.['x-attempt'], 'a fresh counter').to.equal(undefined);
+    expect(replayed?.headers?.['x-death-reason']).to.equal(undefined);
+    expect(await replayedIds(), 'nothing reached the payouts').to.deep.equal([]);
+    expect(await deadLetterIds(SEEDED.length)).to.deep.equal(SEEDED.map(([messageId]) => messageId));
+
+    const dropped = await run('dlq-drop', '--queue', 'webhooks', '--confirm', '1');
+    expect(dropped.code, dropped.stderr).to.equal(0);
+    await waitFor(async () => (await queueDepth(harness.broker, names.webhookDeadLetterQueue)) === 0, {
+      timeoutMs: 5_000,
+    });
+    const wrong = await run('dlq-list', '--queue', 'refunds');
+    expect(wrong.code).to.equal(2);
+    expect(said(wrong.stderr)).to.equal('--queue must be payouts or webhooks, not "refunds"\n');
+  });
+
   interface Run {
     code: number | null;
     stdout: string;
