@@ -21,7 +21,7 @@ DLQ_FILTERS = --reason "$(REASON)" --id "$(ID)" --limit "$(LIMIT)" --dry-run "$(
 
 .PHONY: help install up down logs migrate run worker relay sweeper webhooks dev build test test-unit test-integration \
         lint fmt typecheck deps-check spec-lint compose-check rules-check diagram diagram-check client client-check \
-        client-pack key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-drain
+        client-pack plans-check key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-drain
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -62,7 +62,7 @@ dev: ## Migrate, print a development key, run api + relay + worker + sweeper + w
 build: ## Compile to dist/, with Redoc's bundle copied to dist/assets/redoc/ (a dev dependency: not in the image's node_modules)
 	npm run --silent build
 
-test: lint typecheck deps-check prod-deps-check spec-lint compose-check rules-check diagram-check client-check client-pack generated-clients-check test-unit test-integration ## The one gate: lint, typecheck, folder layering, production dependency count, spec lint, compose check, alert rules, diagram and client up to date, generated clients type-check, unit and integration tests
+test: lint typecheck deps-check prod-deps-check spec-lint compose-check rules-check diagram-check client-check client-pack generated-clients-check test-unit test-integration plans-check ## The one gate: lint, typecheck, folder layering, production dependency count, spec lint, compose check, alert rules, diagram and client up to date, generated clients type-check, unit and integration tests, query plans
 
 .PHONY: prod-deps-check
 prod-deps-check: ## Fail when the production dependencies (npm ls --omit=dev) reach 170 packages: build and docs tools belong in devDependencies
@@ -73,8 +73,11 @@ prod-deps-check: ## Fail when the production dependencies (npm ls --omit=dev) re
 test-unit: ## Unit tests (no I/O)
 	npx mocha
 
-test-integration: ## Integration tests against real PostgreSQL and RabbitMQ
-	npx mocha --config .mocharc.integration.json 'test/integration/**/*.test.ts'
+test-integration: ## Integration tests against real PostgreSQL and RabbitMQ (recording the service's SQL for plans-check)
+	RECORD_STATEMENTS=test-results/statements.json npx mocha --config .mocharc.integration.json 'test/integration/**/*.test.ts'
+
+plans-check: ## EXPLAIN every statement test-integration recorded, on 300,000 seeded payouts: fails on a sequential scan of payouts, payout_events or outbox
+	node --import tsx scripts/plans-check.ts test-results/statements.json
 
 lint: ## ESLint and Prettier check
 	npx eslint .

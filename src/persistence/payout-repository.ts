@@ -608,15 +608,17 @@ export async function claimStuckPayouts(
   limit: number,
 ): Promise<Array<{ id: string; clientId: string; status: PayoutStatus }>> {
   const result = await runner.raw<{ rows: Array<{ id: string; client_id: string; status: PayoutStatus }> }>(
+    // `= ANY (ARRAY(…))`, not `IN (…)`: the claimed ids are then looked up by primary key whatever their number,
+    // where `IN` let the planner join a large claim against the whole table (make plans-check).
     `UPDATE payouts SET scheduled_at = now()
-      WHERE id IN (
+      WHERE id = ANY (ARRAY(
         SELECT p.id FROM payouts p
          WHERE p.status = ANY (?::text[]) AND p.stage IS DISTINCT FROM ?
            AND p.scheduled_at < now() - make_interval(secs => ?)
            AND NOT EXISTS (SELECT FROM outbox o WHERE o.payout_id = p.id AND o.published_at IS NULL)
          ORDER BY p.scheduled_at
          LIMIT ?
-         FOR UPDATE SKIP LOCKED)
+         FOR UPDATE SKIP LOCKED))
       RETURNING id, client_id, status`,
     [UNFINISHED_STATUSES, ATTENTION_STAGE, olderThanSeconds, limit],
   );
