@@ -54,7 +54,9 @@ async function main(): Promise<void> {
   try {
     statements = JSON.parse(readFileSync(file, 'utf8')) as RecordedStatement[];
   } catch (error) {
-    throw new Error(`cannot read ${file} (run make test-integration first): ${(error as Error).message}`);
+    throw new Error(`cannot read ${file} (run make test-integration first): ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const name = `payouts_plans_${process.pid}_${randomBytes(3).toString('hex')}`;
   const url = new URL(ADMIN_URL);

@@ -144,7 +144,8 @@ export function recordStatements(file: string): { save(): void } {
             const prepared = prepareValue(value);
             if (prepared === null || prepared === undefined) return null;
             // bytea as PostgreSQL's hex input.
-            return Buffer.isBuffer(prepared) ? `\\x${prepared.toString('hex')}` : String(prepared);
+            if (Buffer.isBuffer(prepared)) return `\\x${prepared.toString('hex')}`;
+            return typeof prepared === 'string' ? prepared : JSON.stringify(prepared);
           }),
           from: frame.replace(/^at /, ''),
           named: query.named,
