@@ -293,14 +293,19 @@ export function operatorConsole(deps: ConsoleDeps): Router {
     currencies: settings.currencies,
   };
 
-  async function showList(req: Request, res: Response, status: number, message?: Notice): Promise<void> {
+  async function showList(
+    query: Request['query'],
+    res: Response,
+    status: number,
+    message?: Notice,
+  ): Promise<void> {
     const { principal } = operatorIn(res);
     const filters: ListFilters = {
-      status: one(req.query.status),
-      stage: one(req.query.stage),
-      currency: one(req.query.currency),
-      created_gte: one(req.query.created_gte),
-      created_lt: one(req.query.created_lt),
+      status: one(query.status),
+      stage: one(query.stage),
+      currency: one(query.currency),
+      created_gte: one(query.created_gte),
+      created_lt: one(query.created_lt),
     };
     const problems: string[] = [];
     if (filters.status !== undefined && !(PAYOUT_STATUSES as readonly string[]).includes(filters.status))
@@ -309,7 +314,7 @@ export function operatorConsole(deps: ConsoleDeps): Router {
       problems.push(`stage must be one of ${PAYOUT_STAGES.join(', ')}`);
     const createdGte = instant(filters.created_gte, 'created from', problems);
     const createdLt = instant(filters.created_lt, 'created before', problems);
-    const cursor = one(req.query.cursor);
+    const cursor = one(query.cursor);
     const after = cursor === undefined ? undefined : decodeCursor(cursor);
     if (after === null) problems.push('the page link is not one this console made');
     if (problems.length > 0) {
@@ -363,7 +368,7 @@ export function operatorConsole(deps: ConsoleDeps): Router {
       );
   }
 
-  router.get('/payouts', (req, res) => showList(req, res, 200));
+  router.get('/payouts', (req, res) => showList(req.query, res, 200));
 
   router.get('/payouts/search', async (req, res) => {
     const id = (one(req.query.id) ?? '').trim().toLowerCase();
@@ -371,8 +376,7 @@ export function operatorConsole(deps: ConsoleDeps): Router {
       res.redirect(303, `/console/payouts/${id}`);
       return;
     }
-    req.query = {};
-    await showList(req, res, 400, {
+    await showList({}, res, 400, {
       tone: 'error',
       title: 'Not a payout id.',
       detail: 'Type or paste a full payout id, like 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.',

@@ -32,7 +32,8 @@ function render(value: unknown): string {
   if (isHtml(value)) return value.text;
   if (Array.isArray(value)) return value.map(render).join('');
   if (typeof value === 'string') return escapeHtml(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
   // Nothing else belongs in a page; should it come, it is shown as data, escaped.
   return escapeHtml(JSON.stringify(value) ?? '');
 }
