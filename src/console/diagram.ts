@@ -35,15 +35,20 @@ interface Edge {
   events: string[];
 }
 
-const STATUS_WIDTH = 250;
-const CHILD_WIDTH = 200;
+/** A stage's box, and the room on each side of it inside its status for the arrows between stages. */
+const CHILD_WIDTH = 210;
 const CHILD_HEIGHT = 40;
-const HEADER = 34;
-const GAP_Y = 16;
-const COLUMN_GAP = 170;
-const STATUS_GAP = 40;
-const MARGIN = 20;
-
+const SIDE = 165;
+const NESTED_WIDTH = CHILD_WIDTH + 2 * SIDE;
+/** A status without stages. */
+const PLAIN_WIDTH = 190;
+const PLAIN_HEIGHT = 50;
+const HEADER = 36;
+const GAP_Y = 30;
+const COLUMN_GAP = 150;
+const STATUS_GAP = 56;
+const MARGIN = 16;
+const LINE = 13;
 /** The transitions of the definition, each as source path → target path with its events (self-loops left out). */
 export function machineEdges(definition: MachineDefinition): Edge[] {
   const root = definition.states as Record<string, StateConfig>;
@@ -114,18 +119,27 @@ function layout(
   const root = definition.states as Record<string, StateConfig>;
   const boxes: Box[] = [];
   let height = 0;
-  columnsOf(definition, edges).forEach((column, index) => {
-    const x = MARGIN + index * (STATUS_WIDTH + COLUMN_GAP);
+  let x = MARGIN;
+  for (const column of columnsOf(definition, edges)) {
+    const columnWidth = Math.max(
+      ...column.map((status) =>
+        Object.keys(root[status]!.states ?? {}).length > 0 ? NESTED_WIDTH : PLAIN_WIDTH,
+      ),
+    );
     let y = MARGIN;
     for (const status of column) {
       const state = root[status]!;
       const childNames = Object.keys(state.states ?? {});
+      const width = childNames.length > 0 ? NESTED_WIDTH : PLAIN_WIDTH;
+      const left = x + (columnWidth - width) / 2;
       const boxHeight =
-        childNames.length === 0 ? 56 : HEADER + childNames.length * (CHILD_HEIGHT + GAP_Y) + GAP_Y / 2;
+        childNames.length === 0
+          ? PLAIN_HEIGHT
+          : HEADER + childNames.length * (CHILD_HEIGHT + GAP_Y) - GAP_Y / 2;
       const children = childNames.map((name, childIndex) => ({
         path: `${status}.${name}`,
         name,
-        x: x + (STATUS_WIDTH - CHILD_WIDTH) / 2,
+        x: left + SIDE,
         y: y + HEADER + childIndex * (CHILD_HEIGHT + GAP_Y),
         width: CHILD_WIDTH,
         height: CHILD_HEIGHT,
@@ -135,9 +149,9 @@ function layout(
       boxes.push({
         path: status,
         name: status,
-        x,
+        x: left,
         y,
-        width: STATUS_WIDTH,
+        width,
         height: boxHeight,
         description: state.description,
         children,
@@ -145,9 +159,32 @@ function layout(
       y += boxHeight + STATUS_GAP;
     }
     height = Math.max(height, y);
-  });
-  const columns = Math.max(...boxes.map((box) => box.x)) + STATUS_WIDTH + MARGIN;
-  return { boxes, width: columns, height: height - STATUS_GAP + MARGIN };
+    x += columnWidth + COLUMN_GAP;
+  }
+  return { boxes, width: x - COLUMN_GAP + MARGIN, height: height - STATUS_GAP + MARGIN + LINE };
+}
+
+/** Free vertical room for labels, per side of each status: a label is moved down until it overlaps none. */
+class LabelRows {
+  private readonly taken = new Map<string, Array<[number, number]>>();
+
+  place(key: string, top: number, lines: number): number {
+    const rows = this.taken.get(key) ?? [];
+    let y = top;
+    const height = lines * LINE;
+    while (rows.some(([from, to]) => y < to + 2 && y + height > from - 2)) y += 4;
+    rows.push([y, y + height]);
+    this.taken.set(key, rows);
+    return y;
+  }
+}
+
+function labelLines(x: number, y: number, anchor: string, events: string[]): Html {
+  return html`<text x="${round(x)}" y="${round(y)}" text-anchor="${anchor}" class="edge-label"
+    >${events.map(
+      (event, index) => html`<tspan x="${round(x)}" dy="${index === 0 ? 0 : LINE}">${event}</tspan>`,
+    )}</text
+  >`;
 }
 
 /** Where the segment from the centre of `box` towards (tx, ty) leaves the box. */
@@ -187,39 +224,60 @@ export function stateDiagram(
   ]);
   const where = current.stage === null ? current.status : `${current.status} › ${current.stage}`;
 
+  const rows = new LabelRows();
   const arrows = edges.map((edge) => {
     const from = all.get(edge.from);
     const to = all.get(edge.to);
     if (!from || !to) return html``;
-    const label = edge.events.join(', ');
-    const sameStatus = edge.from.split('.')[0] === edge.to.split('.')[0];
-    if (sameStatus && from.children.length === 0 && to.children.length === 0) {
-      // Between two stages of one status: a curve out to the side of the status's box.
+    const [fromStatus] = edge.from.split('.');
+    const [toStatus] = edge.to.split('.');
+    if (fromStatus === toStatus && from.children.length > 0 && edge.to.startsWith(`${edge.from}.`)) {
+      // From any stage of a status into one of its stages: an arrow in from the status's bottom border.
+      const cx = to.x + to.width / 2;
+      const bottom = from.y + from.height;
+      return html`<g class="edge"
+        ><line
+          x1="${round(cx)}"
+          y1="${round(bottom)}"
+          x2="${round(cx)}"
+          y2="${round(to.y + to.height)}"
+          stroke="#555"
+          stroke-width="1.2"
+          marker-end="url(#arrow)"
+        />${labelLines(cx, bottom + LINE, 'middle', [`${edge.events.join(', ')} (from any stage)`])}</g
+      >`;
+    }
+    if (fromStatus === toStatus) {
+      // Between two stages of one status: down on the right of the stages, up on their left.
       const down = to.y > from.y;
       const side = down ? from.x + from.width : from.x;
-      const bulge = down ? 34 : -34;
       const y1 = from.y + from.height / 2;
       const y2 = to.y + to.height / 2;
-      const cx = side + bulge;
-      const endX = down ? to.x + to.width : to.x;
+      const span = Math.abs(y2 - y1) / (CHILD_HEIGHT + GAP_Y);
+      const bulge = (down ? 1 : -1) * (18 + 22 * span);
+      const apexX = side + bulge / 2;
+      const apexY = (y1 + y2) / 2;
+      const top = rows.place(
+        `${fromStatus}:${down ? 'right' : 'left'}`,
+        apexY - ((edge.events.length - 1) * LINE) / 2,
+        edge.events.length,
+      );
       return html`<g class="edge"
         ><path
-          d="M ${round(side)} ${round(y1)} Q ${round(cx)} ${round((y1 + y2) / 2)} ${round(endX)} ${round(y2)}"
+          d="M ${round(side)} ${round(y1)} Q ${round(side + bulge)} ${round(apexY)} ${round(side)} ${round(y2)}"
           fill="none"
           stroke="#555"
           stroke-width="1.2"
           marker-end="url(#arrow)"
-        /><text
-          x="${round(cx + (down ? 4 : -4))}"
-          y="${round((y1 + y2) / 2 + 4)}"
-          text-anchor="${down ? 'start' : 'end'}"
-          class="edge-label"
-          >${label}</text
-        ></g
+        />${labelLines(apexX + (down ? 5 : -5), top + 4, down ? 'start' : 'end', edge.events)}</g
       >`;
     }
     const [x1, y1] = exitPoint(from, to.x + to.width / 2, to.y + to.height / 2);
     const [x2, y2] = exitPoint(to, from.x + from.width / 2, from.y + from.height / 2);
+    // Nearer the target: the room beside a status's stages holds the labels of the arrows between them.
+    const midX = x1 + (x2 - x1) * 0.6;
+    const midY = y1 + (y2 - y1) * 0.6;
+    const top = rows.place('between', midY - 6 - (edge.events.length - 1) * LINE, edge.events.length);
     return html`<g class="edge"
       ><line
         x1="${round(x1)}"
@@ -229,20 +287,14 @@ export function stateDiagram(
         stroke="#555"
         stroke-width="1.2"
         marker-end="url(#arrow)"
-      /><text
-        x="${round((x1 + x2) / 2)}"
-        y="${round((y1 + y2) / 2 - 5)}"
-        text-anchor="middle"
-        class="edge-label"
-        >${label}</text
-      ></g
+      />${labelLines(midX, top, 'middle', edge.events)}</g
     >`;
   });
 
   const drawBox = (box: Box, child: boolean): Html => {
     const isCurrent = currentPaths.has(box.path);
     const name = isCurrent ? `${box.name} ● current` : box.name;
-    const textY = child ? box.y + box.height / 2 + 5 : box.y + 22;
+    const textY = child || box.children.length === 0 ? box.y + box.height / 2 + 5 : box.y + 22;
     return html`<g
         class="${isCurrent ? 'state current' : 'state'}"
         data-state="${box.path}"

@@ -96,8 +96,12 @@ function amountOf(resource: Pick<PayoutResource, 'amount' | 'currency'>): string
   return `${resource.amount} ${resource.currency}`;
 }
 
+/**
+ * The payout's whole id as a link: ids are time-ordered UUIDs, whose first characters are the same for payouts
+ * created within a minute of each other, so a shortened id would not tell them apart.
+ */
 function payoutLink(id: string): Html {
-  return html`<a href="/console/payouts/${id}" class="mono" aria-label="Payout ${id}">${id.slice(0, 8)}</a>`;
+  return html`<a href="/console/payouts/${id}" class="mono" aria-label="Payout ${id}">${id}</a>`;
 }
 
 // ---------------------------------------------------------------------------------------------------------- sign-in
