@@ -269,6 +269,25 @@ describe('console: sessions, cookies, CSRF, roles and tenancy', function () {
     }
   });
 
+  it('the dead-letters page says so when the broker is away (503, within seconds); the other pages still work', async () => {
+    const awayDb = openTestDb(2);
+    // Nothing listens on port 1: every connection is refused.
+    const away = await startTestApi(awayDb, {}, { AMQP_URL: 'amqp://guest:guest@127.0.0.1:1' });
+    try {
+      const browser = await new ConsoleClient(away.baseUrl).signedIn(acme.operatorKey);
+      const started = Date.now();
+      const page = await browser.get('/console/dead-letters');
+      expect(page.status).to.equal(503);
+      expect(page.text).to.include('The broker is unreachable; dead letters cannot be read now.');
+      expect(Date.now() - started).to.be.lessThan(6_000);
+      expectConsoleCsp(page, 'broker unreachable');
+      expect((await browser.get('/console/payouts')).status).to.equal(200);
+    } finally {
+      await away.close();
+      await awayDb.destroy();
+    }
+  });
+
   it('unknown console pages are 404 pages with the CSP; a form body is never read on /api', async () => {
     const browser = await client().signedIn(acme.operatorKey);
     const missing = await browser.get('/console/nowhere');
