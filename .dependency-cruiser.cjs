@@ -47,7 +47,10 @@ module.exports = {
         'src/persistence must not import http, consumers, messaging, adapters, relay, sweeper, dlq, roles, main, context.',
       from: { path: '^src/persistence/' },
       to: {
-        path: [`^src/(http|consumers|messaging|adapters|relay|sweeper|dlq|console|roles)/`, `^${ENTRY_POINTS}`],
+        path: [
+          `^src/(http|consumers|messaging|adapters|relay|sweeper|dlq|console|roles)/`,
+          `^${ENTRY_POINTS}`,
+        ],
       },
     },
     {
@@ -76,7 +79,8 @@ module.exports = {
     {
       name: 'console-not-roles-entry-points',
       severity: 'error',
-      comment: 'src/console must not import src/roles, src/main.ts, src/context.ts (the roles hand it to the API).',
+      comment:
+        'src/console must not import src/roles, src/main.ts, src/context.ts (the roles hand it to the API).',
       from: { path: '^src/console/' },
       to: { path: ['^src/roles/', `^${ENTRY_POINTS}`] },
     },
