@@ -3,7 +3,9 @@
  *
  * Lower layers never reach up:
  *   machines  <-  domain  <-  persistence  <-  messaging, adapters  <-  http, consumers, relay, sweeper, dlq
- *   <-  roles  <-  context.ts, main.ts
+ *   <-  console  <-  roles  <-  context.ts, main.ts
+ * console (the operator console's pages) stands on http (its request context, cursors, problem statuses) and dlq
+ * (the dead-letter tools); the roles hand it to the API app (`ApiDeps.console`), so http never imports it.
  * domain may also use the platform files metrics.ts and logger.ts. Type-only imports count like any other:
  * a layer that names another layer's types depends on it.
  *
@@ -44,7 +46,12 @@ module.exports = {
       comment:
         'src/persistence must not import http, consumers, messaging, adapters, relay, sweeper, dlq, roles, main, context.',
       from: { path: '^src/persistence/' },
-      to: { path: [`^src/(http|consumers|messaging|adapters|relay|sweeper|dlq|roles)/`, `^${ENTRY_POINTS}`] },
+      to: {
+        path: [
+          `^src/(http|consumers|messaging|adapters|relay|sweeper|dlq|console|roles)/`,
+          `^${ENTRY_POINTS}`,
+        ],
+      },
     },
     {
       name: 'messaging-adapters-not-above',
@@ -52,7 +59,7 @@ module.exports = {
       comment:
         'src/messaging and src/adapters must not import http, consumers, relay, sweeper, dlq, roles, main, context.',
       from: { path: '^src/(messaging|adapters)/' },
-      to: { path: [`^${EDGES}`, '^src/roles/', `^${ENTRY_POINTS}`] },
+      to: { path: [`^${EDGES}`, '^src/(console|roles)/', `^${ENTRY_POINTS}`] },
     },
     {
       name: 'edges-not-each-other',
@@ -65,8 +72,16 @@ module.exports = {
       name: 'edges-not-roles-entry-points',
       severity: 'error',
       comment:
-        'src/http, consumers, relay, sweeper, dlq must not import src/roles, src/main.ts, src/context.ts.',
+        'src/http, consumers, relay, sweeper, dlq must not import src/console, src/roles, src/main.ts, src/context.ts.',
       from: { path: `^${EDGES}` },
+      to: { path: ['^src/(console|roles)/', `^${ENTRY_POINTS}`] },
+    },
+    {
+      name: 'console-not-roles-entry-points',
+      severity: 'error',
+      comment:
+        'src/console must not import src/roles, src/main.ts, src/context.ts (the roles hand it to the API).',
+      from: { path: '^src/console/' },
       to: { path: ['^src/roles/', `^${ENTRY_POINTS}`] },
     },
     {

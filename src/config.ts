@@ -140,6 +140,13 @@ export interface Config {
   webhookRedriveAfterMs: number;
   /** Webhooks: delivered and failed deliveries are pruned after this many days (`WEBHOOK_RETENTION_DAYS`). */
   webhookRetentionDays: number;
+  /**
+   * Operator console: its cookies carry `Secure` (`CONSOLE_SECURE_COOKIES`), so a browser sends them over HTTPS
+   * only (and to http://localhost). Turn it off only for development over plain HTTP on another host.
+   */
+  consoleSecureCookies: boolean;
+  /** Operator console: a session ends this many hours after sign-in (`CONSOLE_SESSION_HOURS`). */
+  consoleSessionHours: number;
 }
 
 export class ConfigError extends Error {
@@ -384,6 +391,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookConcurrency: int(env, 'WEBHOOK_CONCURRENCY', 16, 1, 256),
     webhookRedriveAfterMs: duration(env, 'WEBHOOK_REDRIVE_AFTER', '1h'),
     webhookRetentionDays: int(env, 'WEBHOOK_RETENTION_DAYS', 30, 1, 3650),
+    consoleSecureCookies: bool(env, 'CONSOLE_SECURE_COOKIES', true),
+    consoleSessionHours: int(env, 'CONSOLE_SESSION_HOURS', 8, 1, 24),
   };
 }
 

@@ -78,6 +78,11 @@ export interface DeadLetterFilter {
   id?: string;
   /** At most this many are moved (replayed or dropped): the first matching ones in the queue. */
   limit?: number;
+  /**
+   * Only dead letters of these payouts (their `x-payout-id`): how the operator console keeps an operator to the
+   * payouts of their own client. A dead letter without a payout id never matches it.
+   */
+  payoutIds?: ReadonlySet<string>;
 }
 
 /**
@@ -94,6 +99,8 @@ export const NEVER_SUCCEEDS: ReadonlySet<string> = new Set([
 
 export function matchesFilter(letter: DeadLetter, filter: DeadLetterFilter): boolean {
   if (filter.reason !== undefined && letter.reason !== filter.reason) return false;
+  if (filter.payoutIds !== undefined && (letter.payoutId === null || !filter.payoutIds.has(letter.payoutId)))
+    return false;
   return filter.id === undefined || letter.payoutId === filter.id || letter.messageId === filter.id;
 }
 

@@ -318,6 +318,20 @@ export class PayoutService {
     return { items: page.payouts, next: page.hasMore ? page.last : null };
   }
 
+  /**
+   * The principal's payouts that need a person (stage `needs_attention`) or look stuck (in their status longer
+   * than `stuckAfterSeconds`), the longest waiting first: the operator console's work list.
+   */
+  async listNeedingAttention(
+    principal: Principal,
+    query: { limit: number; stuckAfterSeconds: number },
+  ): Promise<Payout[]> {
+    if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 100) {
+      throw new ValidationFailed([{ field: 'limit', message: 'must be an integer from 1 to 100' }]);
+    }
+    return this.store.listNeedingAttention(principal.clientId, query.stuckAfterSeconds, query.limit);
+  }
+
   /** A page of one payout's history, oldest first. */
   async listEvents(principal: Principal, id: string, query: ListEventsQuery): Promise<PayoutEventPage> {
     if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 100) {

@@ -177,6 +177,11 @@ export interface PayoutStore {
   claimStuck(olderThanSeconds: number, limit: number): Promise<StuckPayout[]>;
   /** Unfinished payouts in their status past the threshold, by status (not those given to a person); and those. */
   countStuck(olderThanSeconds: number): Promise<{ stuck: Record<string, number>; needsAttention: number }>;
+  /**
+   * A client's unfinished payouts that wait for a person (stage `needs_attention`) or have been in their status
+   * longer than `stuckAfterSeconds`, oldest first (the longest in their status first), at most `limit`.
+   */
+  listNeedingAttention(clientId: string, stuckAfterSeconds: number, limit: number): Promise<Payout[]>;
   /** Forgets idempotency outcomes past their retention; returns how many. */
   deleteExpiredOutcomes(ttlHours: number): Promise<number>;
 }

@@ -3,9 +3,10 @@
  * handler named by its operationId, runs the `bearerAuth` security handler and validates the request against
  * the contract before the handler runs. No listen here: one app per test, `startApi` for the process.
  *
- * Order matters: request id first (every response carries it), then 414 for a path over 4 KiB and 415 before
- * any routing or parsing (so a non-JSON body is 415 whatever the route), the JSON parser (400 malformed, 413
- * too large), the docs' static assets, the contract, and last the one error middleware.
+ * Order matters: request id first (every response carries it), then 414 for a path over 4 KiB, the operator
+ * console on `/console` (its own pages, forms and errors), 415 before any routing or parsing (so a non-JSON body
+ * is 415 whatever the API route), the JSON parser (400 malformed, 413 too large), the docs' static assets, the
+ * contract, and last the one error middleware.
  *
  * In front of the app, the hot paths (`hot-paths.ts`) answer a plain create, read or list page of a key this
  * process has seen, with the same validators, service and replies; everything else reaches the app.
@@ -50,6 +51,11 @@ export interface ApiDeps extends HandlerDeps {
   keys: ApiKeys;
   log: Logger;
   metrics: Metrics;
+  /**
+   * The operator console (src/console), mounted on `/console` only, before the API's body checks and parser: it
+   * reads its own form bodies and never sees `/api/*`. None: `/console` is an unknown route.
+   */
+  console?: RequestHandler;
 }
 
 export interface AppOptions {
@@ -128,6 +134,7 @@ export async function createApp(deps: ApiDeps, options: AppOptions = {}): Promis
   app.use(requestContext(start));
   app.use(limitPathLength);
   app.use(requireDecodablePath);
+  if (deps.console) app.use('/console', deps.console);
   app.use(requireJsonBody);
   // Not `strict`: a body that is valid JSON but not an object (`"text"`, `42`) is then reported by the contract
   // as `/body must be an object` rather than as malformed JSON.

@@ -23,6 +23,8 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** The label of paths outside the contract: unknown routes must not grow the metric's cardinality. */
 const UNMATCHED_ROUTE = 'unmatched';
 const DOCS_ASSET_ROUTE = '/api/docs/{asset}';
+/** Every page of the operator console: one label, whatever the page (paths hold payout ids). */
+const CONSOLE_ROUTE = '/console';
 
 export function acceptRequestId(header: string | string[] | undefined): string {
   return typeof header === 'string' && SAFE_REQUEST_ID.test(header) ? header : randomUUID();
@@ -122,5 +124,6 @@ function securityHeaders(path: string, res: ServerResponse): void {
 function routeLabel(routes: RouteTable, path: string): string {
   const route = routes.match(path);
   if (route) return route.template;
+  if (path === '/console' || path.startsWith('/console/')) return CONSOLE_ROUTE;
   return path.startsWith('/api/docs/') ? DOCS_ASSET_ROUTE : UNMATCHED_ROUTE;
 }

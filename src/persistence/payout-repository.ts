@@ -628,6 +628,27 @@ export async function claimStuckPayouts(
 }
 
 /**
+ * A client's unfinished payouts that wait for a person or have been in their status longer than the threshold
+ * (the operator console's "needs attention"), the longest waiting first. Scoped by client like every read.
+ */
+export async function listNeedingAttention(
+  runner: Runner,
+  clientId: string,
+  stuckAfterSeconds: number,
+  limit: number,
+): Promise<Payout[]> {
+  const result = await runner.raw<{ rows: PayoutColumns[] }>(
+    `SELECT ${payoutColumns()} FROM payouts
+      WHERE client_id = ? AND deleted_at IS NULL AND status = ANY (?::text[])
+        AND (stage = ? OR status_changed_at < now() - make_interval(secs => ?))
+      ORDER BY status_changed_at, seq
+      LIMIT ?`,
+    [clientId, UNFINISHED_STATUSES, ATTENTION_STAGE, stuckAfterSeconds, limit],
+  );
+  return result.rows.map(toPayout);
+}
+
+/**
  * Unfinished payouts in their status for longer than the threshold, by status, except those waiting for a person
  * (the stuck-payouts gauge); and the payouts waiting for a person (the attention gauge).
  */

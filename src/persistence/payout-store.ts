@@ -97,6 +97,10 @@ export class PgPayoutStore implements port.PayoutStore {
     return translated(() => payouts.countStuckPayouts(this.db, olderThanSeconds));
   }
 
+  listNeedingAttention(clientId: string, stuckAfterSeconds: number, limit: number): Promise<Payout[]> {
+    return translated(() => payouts.listNeedingAttention(this.db, clientId, stuckAfterSeconds, limit));
+  }
+
   deleteExpiredOutcomes(ttlHours: number): Promise<number> {
     return translated(() => deleteExpiredIdempotencyKeys(this.db, ttlHours));
   }

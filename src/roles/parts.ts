@@ -21,6 +21,11 @@ import { WebhookService } from '../domain/webhook-service.js';
 import { WebhookDispatcher } from '../domain/webhook-delivery.js';
 import { HttpWebhookSender } from '../adapters/webhook-http.js';
 import { CheckTimedOut } from '../ops-server.js';
+import type { ApiKeys } from '../domain/api-keys.js';
+import { operatorConsole } from '../console/console.js';
+import { brokerDeadLetters } from '../console/dead-letters.js';
+import { PgConsoleSessions } from '../persistence/console-sessions.js';
+import type { RequestHandler } from 'express';
 import { withTimeout } from '../timeout.js';
 
 /**
@@ -145,5 +150,29 @@ export function webhookDispatcher(config: Config, store: PgWebhookStore): Webhoo
     }),
     retryScheduleMs: config.webhookRetryScheduleMs,
     disableAfter: config.webhookDisableAfter,
+  });
+}
+
+/**
+ * The operator console on the API's pool and service: sessions in PostgreSQL, dead letters through the configured
+ * broker (a connection per page, given up after a few seconds: the API's readiness never depends on it).
+ */
+export function operatorConsoleOf(
+  config: Config,
+  db: Db,
+  log: Logger,
+  parts: { service: PayoutService; webhooks: WebhookService; keys: ApiKeys },
+): RequestHandler {
+  return operatorConsole({
+    ...parts,
+    sessions: new PgConsoleSessions(db),
+    deadLetters: brokerDeadLetters(config, log.child({ component: 'console' })),
+    log: log.child({ component: 'console' }),
+    settings: {
+      secureCookies: config.consoleSecureCookies,
+      sessionHours: config.consoleSessionHours,
+      stuckAfterSeconds: config.stuckAfterSeconds,
+      currencies: [...config.currencies.keys()],
+    },
   });
 }

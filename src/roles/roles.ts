@@ -21,6 +21,7 @@ import {
   maintenanceOf,
   notifyWaker,
   openDatabase,
+  operatorConsoleOf,
   paymentProvider,
   payoutParts,
   webhookDispatcher,
@@ -62,7 +63,9 @@ export async function runApi(config: Config, log: Logger): Promise<RunningRole &
   const { db, metrics, ready } = foundation(config, log, ['api']);
   const { service } = payoutParts(config, db, metrics, log);
   const webhooks = webhookService(config, db, notifyWaker(db, log));
-  const api = await startApi({ config, log, metrics, service, webhooks, keys: apiKeysOn(db, log) });
+  const keys = apiKeysOn(db, log);
+  const consolePages = operatorConsoleOf(config, db, log, { service, webhooks, keys });
+  const api = await startApi({ config, log, metrics, service, webhooks, keys, console: consolePages });
   const ops = await startApiOpsServer({ config, log, metrics, ready });
   return { ...running(db, [{ stop: () => ops.close() }, api]), port: api.port };
 }
@@ -127,13 +130,15 @@ export async function runDev(
       quiet,
     ),
   );
+  const webhooks = webhookService(config, db, notifyWaker(db, log));
   const api = await startApi({
     config,
     log,
     metrics,
     service,
-    webhooks: webhookService(config, db, notifyWaker(db, log)),
+    webhooks,
     keys,
+    console: operatorConsoleOf(config, db, log, { service, webhooks, keys }),
   });
   // One registry for every role here: the API's ops port serves all their metrics.
   const ops = await startApiOpsServer({ config, log, metrics, ready });

@@ -16,6 +16,7 @@ import { createApp } from '../../src/http/app.js';
 import { createApiServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
+import { operatorConsoleOf } from '../../src/roles/parts.js';
 import type { Db } from '../../src/persistence/db.js';
 import type { ApiResponse } from './contract.js';
 import { contract, isJson } from './contract.js';
@@ -71,7 +72,9 @@ export async function startTestApi(
     waker: quietWaker,
     ...overrides,
   });
-  const server: Server = createApiServer(await createApp(ctx, appOptions));
+  // The operator console as the API role mounts it (src/roles/roles.ts), on the same service, keys and pool.
+  const operatorPages = operatorConsoleOf(config, ctx.db, ctx.log, ctx);
+  const server: Server = createApiServer(await createApp({ ...ctx, console: operatorPages }, appOptions));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const baseUrl = `http://127.0.0.1:${port}`;

@@ -241,6 +241,20 @@ export class MemoryPayoutStore implements PayoutStore {
     return Promise.resolve({ stuck, needsAttention });
   }
 
+  listNeedingAttention(clientId: string, stuckAfterSeconds: number, limit: number): Promise<Payout[]> {
+    const threshold = this.now().getTime() - stuckAfterSeconds * 1000;
+    const rows = [...this.rows.values()]
+      .filter(
+        ({ payout, deletedAt, statusChangedAt }) =>
+          payout.clientId === clientId &&
+          deletedAt === null &&
+          UNFINISHED_STATUSES.includes(payout.status) &&
+          (payout.stage === ATTENTION_STAGE || statusChangedAt.getTime() < threshold),
+      )
+      .sort((a, b) => a.statusChangedAt.getTime() - b.statusChangedAt.getTime() || a.seq - b.seq);
+    return Promise.resolve(rows.slice(0, limit).map((row) => copy(row.payout)));
+  }
+
   deleteExpiredOutcomes(ttlHours: number): Promise<number> {
     const threshold = this.now().getTime() - ttlHours * HOUR_MS;
     let deleted = 0;

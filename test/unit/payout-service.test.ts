@@ -78,6 +78,8 @@ class RacingStore implements PayoutStore {
   readonly history: PayoutStore['history'] = (id, query) => this.inner.history(id, query);
   readonly claimStuck: PayoutStore['claimStuck'] = (...args) => this.inner.claimStuck(...args);
   readonly countStuck: PayoutStore['countStuck'] = (seconds) => this.inner.countStuck(seconds);
+  readonly listNeedingAttention: PayoutStore['listNeedingAttention'] = (...args) =>
+    this.inner.listNeedingAttention(...args);
   readonly deleteExpiredOutcomes: PayoutStore['deleteExpiredOutcomes'] = (ttl) =>
     this.inner.deleteExpiredOutcomes(ttl);
 

@@ -8,6 +8,7 @@ import * as outboxPayoutAndStatusClock from './20261124000002_outbox_payout_and_
 import * as payoutStageAndCommands from './20261201000001_payout_stage_and_commands.js';
 import * as apiKeyUseAndExpiry from './20261201000003_api_key_use_and_expiry.js';
 import * as webhooks from './20261201000004_webhooks.js';
+import * as consoleSessions from './20261201000005_console_sessions.js';
 import * as payoutsListIndexes from './20261201000006_payouts_list_indexes.js';
 
 interface Migration {
@@ -21,6 +22,7 @@ const MIGRATIONS: ReadonlyArray<[name: string, migration: Migration]> = [
   ['20261201000001_payout_stage_and_commands', payoutStageAndCommands],
   ['20261201000003_api_key_use_and_expiry', apiKeyUseAndExpiry],
   ['20261201000004_webhooks', webhooks],
+  ['20261201000005_console_sessions', consoleSessions],
   ['20261201000006_payouts_list_indexes', payoutsListIndexes],
 ];
 
