@@ -38,7 +38,9 @@ describe('ApiKeys.remembered', () => {
       ...principal,
       proof: { keyHash: hashApiKey(key), role: 'client' },
     });
-    expect(keys.remembered(`${key.slice(0, -1)}A`), 'another key').to.equal(undefined);
+    expect(keys.remembered(`${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`), 'another key').to.equal(
+      undefined,
+    );
     expect(keys.remembered('pk_live_short'), 'a malformed key').to.equal(undefined);
     expect(keys.remembered(undefined)).to.equal(undefined);
   });
