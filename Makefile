@@ -21,7 +21,7 @@ DLQ_FILTERS = --reason "$(REASON)" --id "$(ID)" --limit "$(LIMIT)" --dry-run "$(
 
 .PHONY: help install up down logs migrate run worker relay sweeper webhooks dev build test test-unit test-integration \
         lint fmt typecheck deps-check spec-lint compose-check rules-check diagram diagram-check client client-check \
-        client-pack plans-check key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-scale bench-drain
+        client-pack plans-check key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-scale bench-drain soak
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -176,6 +176,9 @@ bench: build ## Create throughput and latency vs the bare floor, in one run
 
 bench-scale: build ## The bench on empty tables, then on 5,000,000 seeded payouts: ratios, filtered-list p99, bytes per payout [SCALE_PAYOUTS=n]
 	node --import tsx bench/scale.ts
+
+soak: build ## Creates at 70 % of the API's maximum for SOAK_SECONDS (600) with relay, workers, sweeper: drift verdict, table, PNG plot
+	node --import tsx bench/soak.ts
 
 bench-drain: build ## End-to-end drain rate vs pgbench's transition floor, in one run
 	node --import tsx bench/drain.ts

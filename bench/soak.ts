@@ -1,0 +1,322 @@
+/**
+ * `make soak`: the service over time. The API, a relay, two workers and the sweeper run as `make run` and the
+ * role commands start them; creates arrive at 70 % of the rate the API reached just before (a 5 s wrk run at 32
+ * connections), open loop (one request every 1/rate s, whatever the answers), for `SOAK_SECONDS` (600), while the
+ * relay and the workers drain. Every interval (`SOAK_INTERVAL_SECONDS`: 60, or a sixth of a shorter run) it records
+ * the creates' p50 and p99, each role's resident memory, the outbox backlog and the payouts not yet final. At the
+ * end the load stops and the payouts must all finish.
+ *
+ * Pass: p99 of the last interval ≤ 1.2 × the first's; every role's RSS grows < 10 % from the first interval (after
+ * the warm-up) to the last; the backlog does not grow (the last sample ≤ the first, or ≤ one second of creates);
+ * every create 2xx; no payout unfinished at the end. Prints the per-interval table, a one-line verdict, and writes
+ * a PNG plot of the same to bench/results/.
+ *
+ * `SOAK_STRICT=0` (the gate's short run) fails only on what does not depend on timing — a non-2xx answer, a payout
+ * left unfinished, a backlog still there at the end — and reports the rest.
+ */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import type { Child } from './lib.js';
+import {
+  BENCH_AMQP_ENV,
+  BENCH_LOG_LEVEL,
+  CONNECTIONS,
+  CREATE_BODY,
+  MAIN,
+  RESULTS,
+  RUN_ARGS,
+  apiLogFile,
+  createLoad,
+  envInt,
+  fmt,
+  freePort,
+  load,
+  loud,
+  prepareServiceDatabase,
+  problems,
+  reportProblems,
+  runEnv,
+  runMain,
+  sleep,
+  start,
+  waitForHttp,
+  withPg,
+  writeResults,
+} from './lib.js';
+import { chartSvg, writePng } from './chart.js';
+
+const SECONDS = envInt('SOAK_SECONDS', 600);
+const INTERVAL = envInt('SOAK_INTERVAL_SECONDS', SECONDS >= 360 ? 60 : Math.max(5, Math.floor(SECONDS / 6)));
+const LOAD_SHARE = 0.7;
+const STRICT = process.env.SOAK_STRICT !== '0';
+const FINISH_TIMEOUT_S = envInt('SOAK_FINISH_TIMEOUT_SECONDS', 180);
+
+interface Sample {
+  t: number;
+  sent: number;
+  answered: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  rssMb: Record<string, number>;
+  backlog: number;
+  unfinished: number;
+}
+
+function rssMb(child: Child): number {
+  try {
+    const status = readFileSync(`/proc/${child.proc.pid}/status`, 'utf8');
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+    return match ? Number(match[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Open-loop creates at `rate` per second: latencies of the answers, by the interval they were sent in. */
+class OpenLoop {
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  private timer: NodeJS.Timeout | undefined;
+  private sequence = 0;
+  latencies: number[] = [];
+  sent = 0;
+  answered = 0;
+  failed = 0;
+  inFlight = 0;
+
+  constructor(
+    private readonly port: number,
+    private readonly apiKey: string,
+    private readonly rate: number,
+  ) {}
+
+  start(): void {
+    const started = performance.now();
+    const tick = () => {
+      // Every request due by now is sent: the schedule does not slow down when answers do.
+      const due = Math.floor(((performance.now() - started) / 1000) * this.rate);
+      while (this.sent < due) this.send();
+      this.timer = setTimeout(tick, 2);
+    };
+    tick();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** The latencies since the last call, sorted. */
+  take(): number[] {
+    const taken = this.latencies.sort((a, b) => a - b);
+    this.latencies = [];
+    return taken;
+  }
+
+  private send(): void {
+    this.sent += 1;
+    this.inFlight += 1;
+    this.sequence += 1;
+    const sentAt = performance.now();
+    const request = http.request(
+      {
+        host: '127.0.0.1',
+        port: this.port,
+        method: 'POST',
+        path: '/api/payouts',
+        agent: this.agent,
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${this.apiKey}`,
+          'idempotency-key': `soak-${process.pid}-${this.sequence}`,
+        },
+      },
+      (response) => {
+        response.resume();
+        response.on('end', () => {
+          this.inFlight -= 1;
+          this.answered += 1;
+          if (response.statusCode !== 201) this.failed += 1;
+          this.latencies.push(performance.now() - sentAt);
+        });
+      },
+    );
+    request.on('error', () => {
+      this.inFlight -= 1;
+      this.failed += 1;
+    });
+    request.end(CREATE_BODY);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+async function startRole(role: string, databaseUrl: string): Promise<Child> {
+  const port = await freePort();
+  const child = start(role, 'node', [MAIN, role.replace(/ \d+$/, '')], {
+    DATABASE_URL: databaseUrl,
+    ...BENCH_AMQP_ENV,
+    PROVIDER_DELAY_MS: '0',
+    PROVIDER_FAULT_RATE: '0',
+    LOG_LEVEL: BENCH_LOG_LEVEL,
+    METRICS_PORT: String(port),
+  });
+  await waitForHttp(child, port, '/readyz', 60_000, true);
+  return child;
+}
+
+async function state(url: string): Promise<{ backlog: number; unfinished: number }> {
+  return withPg(url, async (client) => {
+    const { rows } = await client.query<{ backlog: string; unfinished: string }>(
+      `SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS backlog,
+              (SELECT count(*) FROM payouts WHERE status IN ('created', 'processing')) AS unfinished`,
+    );
+    return { backlog: Number(rows[0]!.backlog), unfinished: Number(rows[0]!.unfinished) };
+  });
+}
+
+async function main(): Promise<void> {
+  const { url, apiKey } = await prepareServiceDatabase('payouts_bench_soak');
+  const apiPort = await freePort();
+  const api = start('api', 'node', RUN_ARGS, runEnv(apiPort, url), {
+    stdoutFile: apiLogFile(),
+    onlyEnv: true,
+  });
+  await waitForHttp(api, apiPort);
+  const roles: Record<string, Child> = { api };
+  for (const role of ['relay', 'worker 1', 'worker 2', 'sweeper']) roles[role] = await startRole(role, url);
+
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` };
+  const max = await load({ ...createLoad(headers, 5, CONNECTIONS), port: apiPort });
+  const rate = Math.max(1, Math.round(max.rps * LOAD_SHARE));
+  process.stdout.write(
+    `make soak: ${SECONDS} s at ${rate} creates/s (${LOAD_SHARE * 100} % of the ${fmt(max.rps)} /s the API just ` +
+      `reached), relay + 2 workers + sweeper draining; a sample every ${INTERVAL} s${STRICT ? '' : ' (SOAK_STRICT=0)'}\n`,
+  );
+  // What the maximum run left is drained before the clock starts.
+  for (let waited = 0; (await state(url)).unfinished > 0 && waited < FINISH_TIMEOUT_S; waited += 1)
+    await sleep(1000);
+
+  const names = Object.keys(roles);
+  process.stdout.write(
+    `\n${'t (s)'.padStart(6)} ${'creates/s'.padStart(9)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}  ` +
+      `${names.map((name) => `${name} MB`.padStart(12)).join(' ')} ${'backlog'.padStart(8)} ${'unfinished'.padStart(10)}\n`,
+  );
+  const loop = new OpenLoop(apiPort, apiKey, rate);
+  const samples: Sample[] = [];
+  const started = performance.now();
+  loop.start();
+  let lastAnswered = 0;
+  try {
+    for (let t = INTERVAL; t <= SECONDS; t += INTERVAL) {
+      await sleep(started + t * 1000 - performance.now());
+      const latencies = loop.take();
+      const now = await state(url);
+      const sample: Sample = {
+        t,
+        sent: loop.sent,
+        answered: loop.answered,
+        rps: (loop.answered - lastAnswered) / INTERVAL,
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        rssMb: Object.fromEntries(names.map((name) => [name, rssMb(roles[name]!)])),
+        backlog: now.backlog,
+        unfinished: now.unfinished,
+      };
+      lastAnswered = loop.answered;
+      samples.push(sample);
+      process.stdout.write(
+        `${String(t).padStart(6)} ${fmt(sample.rps).padStart(9)} ${fmt(sample.p50).padStart(7)} ${fmt(sample.p99).padStart(7)}  ` +
+          `${names.map((name) => fmt(sample.rssMb[name]!, 0).padStart(12)).join(' ')} ${String(sample.backlog).padStart(8)} ` +
+          `${String(sample.unfinished).padStart(10)}\n`,
+      );
+    }
+  } finally {
+    loop.stop();
+  }
+  for (let waited = 0; loop.inFlight > 0 && waited < 30; waited += 1) await sleep(1000);
+  loop.close();
+  let end = await state(url);
+  for (let waited = 0; end.unfinished + end.backlog > 0 && waited < FINISH_TIMEOUT_S; waited += 1) {
+    await sleep(1000);
+    end = await state(url);
+  }
+
+  const first = samples[0]!;
+  const last = samples[samples.length - 1]!;
+  const p99Growth = last.p99 / first.p99;
+  const rssGrowth = Object.fromEntries(
+    names.map((name) => [name, last.rssMb[name]! / first.rssMb[name]! - 1]),
+  );
+  const worstRss = Math.max(...Object.values(rssGrowth));
+  const backlogFlat = last.backlog <= Math.max(first.backlog, rate);
+  const checks = {
+    p99: p99Growth <= 1.2,
+    rss: worstRss < 0.1,
+    backlog: backlogFlat,
+    answers: loop.failed === 0,
+    finished: end.unfinished === 0 && end.backlog === 0,
+  };
+  const timingOk = checks.p99 && checks.rss && checks.backlog;
+  const pass = checks.answers && checks.finished && (timingOk || !STRICT);
+  process.stdout.write(
+    `\nsoak: ${pass ? 'PASS' : 'FAIL'} — p99 last/first × ${fmt(p99Growth, 2)} (≤ 1.2 ${checks.p99 ? 'ok' : 'MISSED'}), ` +
+      `RSS growth at most ${fmt(worstRss * 100, 1)} % (< 10 % ${checks.rss ? 'ok' : 'MISSED'}), backlog ${first.backlog} → ` +
+      `${last.backlog} (${checks.backlog ? 'flat' : 'GROWING'}), ${loop.sent} creates, ${loop.failed} not 201, ` +
+      `${end.unfinished} unfinished and ${end.backlog} unsent at the end\n`,
+  );
+  if (!checks.answers) loud(`${loop.failed} creates were not answered 201`);
+  if (!checks.finished)
+    loud(`${end.unfinished} payouts unfinished, ${end.backlog} messages unsent at the end`);
+  if (STRICT && !timingOk) loud('the service drifted: see the verdict');
+
+  const times = samples.map((sample) => sample.t);
+  const plot = join(RESULTS, `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.png`);
+  await writePng(
+    chartSvg(`make soak: ${rate} creates/s for ${SECONDS} s`, times, [
+      {
+        title: 'create latency',
+        unit: 'ms',
+        series: [
+          { name: 'p50', values: samples.map((sample) => sample.p50) },
+          { name: 'p99', values: samples.map((sample) => sample.p99) },
+        ],
+      },
+      {
+        title: 'resident memory per role',
+        unit: 'MB',
+        series: names.map((name) => ({ name, values: samples.map((sample) => sample.rssMb[name]!) })),
+      },
+      {
+        title: 'outbox backlog and unfinished payouts',
+        unit: '',
+        series: [
+          { name: 'backlog', values: samples.map((sample) => sample.backlog) },
+          { name: 'unfinished', values: samples.map((sample) => sample.unfinished) },
+        ],
+      },
+    ]),
+    plot,
+  );
+  const file = writeResults('soak', {
+    rate,
+    maxRps: max.rps,
+    seconds: SECONDS,
+    interval: INTERVAL,
+    samples,
+    checks,
+    pass,
+    problems,
+  });
+  process.stdout.write(`plot: ${plot}\nresults: ${file}\n`);
+  reportProblems();
+}
+
+await runMain('soak', main, { deleteTopology: true });
