@@ -51,6 +51,8 @@ export interface Config {
   databaseIdleInTransactionTimeoutMs: number;
   /** RabbitMQ connection string. */
   amqpUrl: string;
+  /** `host:port` of every node of a RabbitMQ cluster (`AMQP_HOSTS`); empty: the host of `AMQP_URL` alone. */
+  amqpHosts: string[];
   /** Suffix appended to every queue and exchange name (tests use one per run). */
   amqpNamespace: string;
   /** Queues are deleted after this long unused, in milliseconds; 0 keeps them forever (tests set it so a crashed run leaves nothing). */
@@ -197,6 +199,17 @@ function list(env: Env, key: string, fallback: string): string[] {
     .split(',')
     .map((item) => item.trim())
     .filter((item) => item !== '');
+}
+
+/** `host:port,host:port,…` (a name or an IPv4 address, and a port); empty when not set. */
+function hostList(env: Env, key: string): string[] {
+  const hosts = list(env, key, '');
+  for (const host of hosts) {
+    const match = /^([A-Za-z0-9.-]+):(\d{1,5})$/.exec(host);
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535)
+      throw new ConfigError(key, `expected host:port[,host:port…], got "${host}"`);
+  }
+  return hosts;
 }
 
 function bool(env: Env, key: string, fallback: boolean): boolean {
@@ -352,6 +365,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseLockTimeoutMs,
     databaseIdleInTransactionTimeoutMs,
     amqpUrl: url(env, 'AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']),
+    amqpHosts: hostList(env, 'AMQP_HOSTS'),
     amqpNamespace: namespace,
     amqpQueueExpiresMs: int(env, 'AMQP_QUEUE_EXPIRES_MS', 0, 0, 2 ** 31 - 1),
     port: int(env, 'PORT', 8000, 0, 65535),

@@ -13,7 +13,8 @@ import type {
 } from '../dlq/dead-letters.js';
 import { dropDeadLetters, listDeadLetters, replayDeadLetters } from '../dlq/dead-letters.js';
 import type { Logger } from '../logger.js';
-import { BrokerUnreachable } from '../messaging/amqp.js';
+import type { BrokerSettings } from '../messaging/amqp.js';
+import { BrokerUnreachable, brokerEndpoints } from '../messaging/amqp.js';
 import { topologyNames } from '../messaging/topology.js';
 
 export type { DeadLetter, DropReport, ReplayReport };
@@ -29,14 +30,14 @@ export interface DeadLetterDesk {
 export const CONSOLE_BROKER_WAIT_MS = 3_000;
 
 export function brokerDeadLetters(
-  broker: { amqpUrl: string; amqpNamespace: string },
+  broker: BrokerSettings & { amqpNamespace: string },
   log: Logger,
   waitMs = CONSOLE_BROKER_WAIT_MS,
 ): DeadLetterDesk {
   const names = topologyNames(broker.amqpNamespace);
   async function withConnection<T>(fn: (connection: Connection) => Promise<T>): Promise<T> {
     const connection = new Connection({
-      url: broker.amqpUrl,
+      ...brokerEndpoints(broker),
       connectionName: 'payouts-console',
       connectionTimeout: waitMs,
       acquireTimeout: waitMs,
@@ -46,7 +47,7 @@ export function brokerDeadLetters(
     connection.on('error', () => undefined);
     try {
       await connection.onConnect(waitMs, true).catch((error: unknown) => {
-        throw new BrokerUnreachable(broker.amqpUrl, waitMs, error);
+        throw new BrokerUnreachable(broker, waitMs, error);
       });
       return await fn(connection);
     } finally {

@@ -14,7 +14,7 @@ import type {
   ReplayReport,
 } from './dead-letters.js';
 import { dropDeadLetters, listDeadLetters, replayDeadLetters } from './dead-letters.js';
-import { BrokerUnreachable, brokerAddress, topologyOptions } from '../messaging/amqp.js';
+import { BrokerUnreachable, brokerAddress, brokerEndpoints, topologyOptions } from '../messaging/amqp.js';
 import type { TopologyNames } from '../messaging/topology.js';
 import { declareTopology, topologyNames } from '../messaging/topology.js';
 
@@ -34,21 +34,25 @@ async function withBroker<T>(
   log?: Pick<Logger, 'info'>,
 ): Promise<T> {
   const connection = new Connection({
-    url: config.amqpUrl,
+    ...brokerEndpoints(config),
     connectionName: `payouts-${name}`,
     retryLow: 200,
     retryHigh: 2_000,
   });
   // Errors surface through the calls below; the event only needs a listener so it never crashes the process.
   connection.on('error', () => undefined);
-  const broker = brokerAddress(config.amqpUrl);
+  const broker = brokerAddress(config);
   const waiting = setTimeout(
-    () => log?.info({ broker }, `waiting for RabbitMQ at ${broker} (AMQP_URL)`),
+    () =>
+      log?.info(
+        { broker },
+        `waiting for RabbitMQ at ${broker} (${config.amqpHosts.length > 0 ? 'AMQP_HOSTS' : 'AMQP_URL'})`,
+      ),
     SAY_WAITING_AFTER_MS,
   );
   try {
     await connection.onConnect(CONNECT_WAIT_MS, true).catch((error: unknown) => {
-      throw new BrokerUnreachable(config.amqpUrl, CONNECT_WAIT_MS, error);
+      throw new BrokerUnreachable(config, CONNECT_WAIT_MS, error);
     });
     clearTimeout(waiting);
     return await fn(connection);

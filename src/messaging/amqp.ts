@@ -14,7 +14,7 @@ import { verifyTopology } from './topology.js';
  */
 export function openBrokerConnection(config: Config, log: Logger, name: string): Connection {
   const connection = new Connection({
-    url: config.amqpUrl,
+    ...brokerEndpoints(config),
     connectionName: `payouts-${name}`,
     acquireTimeout: 10_000,
     connectionTimeout: 10_000,
@@ -35,21 +35,37 @@ export function openBrokerConnection(config: Config, log: Logger, name: string):
   return connection;
 }
 
-/** Where `AMQP_URL` points, without its credentials: for messages a person reads. */
-export function brokerAddress(amqpUrl: string): string {
-  const url = new URL(amqpUrl);
-  return `${url.hostname}:${url.port || (url.protocol === 'amqps:' ? 5671 : 5672)}${url.pathname.length > 1 ? url.pathname : ''}`;
+/** Where the broker is: `AMQP_URL`, and every node of `AMQP_HOSTS` when it is a cluster. */
+export type BrokerSettings = Pick<Config, 'amqpUrl' | 'amqpHosts'>;
+
+/**
+ * The part of every connection's options that says where to connect: the URL (credentials, TLS, vhost) and, for
+ * a cluster, its nodes, which rabbitmq-client tries in turn, so that a node that is lost means a reconnect to
+ * another one.
+ */
+export function brokerEndpoints(broker: BrokerSettings): { url: string; hosts?: string[] } {
+  return broker.amqpHosts.length > 0
+    ? { url: broker.amqpUrl, hosts: [...broker.amqpHosts] }
+    : { url: broker.amqpUrl };
+}
+
+/** Where the broker is, without credentials: for messages a person reads. */
+export function brokerAddress(broker: BrokerSettings): string {
+  const url = new URL(broker.amqpUrl);
+  const vhost = url.pathname.length > 1 ? url.pathname : '';
+  if (broker.amqpHosts.length > 0) return `${broker.amqpHosts.join(',')}${vhost}`;
+  return `${url.hostname}:${url.port || (url.protocol === 'amqps:' ? 5671 : 5672)}${vhost}`;
 }
 
 /** A one-shot command's broker could not be reached in time: the message names the address and the setting. */
 export class BrokerUnreachable extends Error {
-  constructor(amqpUrl: string, waitedMs: number, cause: unknown) {
+  constructor(broker: BrokerSettings, waitedMs: number, cause: unknown) {
     // rabbitmq-client's timeout error carries the last connection error (refused, a DNS failure, a login) as its cause.
     const last = cause instanceof Error ? cause.cause : undefined;
     const said = last instanceof Error ? last.message : '';
     super(
-      `RabbitMQ is unreachable at ${brokerAddress(amqpUrl)} after ${waitedMs / 1000} s` +
-        `${said ? ` (${said})` : ''}; check that it runs and AMQP_URL`,
+      `RabbitMQ is unreachable at ${brokerAddress(broker)} after ${waitedMs / 1000} s` +
+        `${said ? ` (${said})` : ''}; check that it runs and ${broker.amqpHosts.length > 0 ? 'AMQP_HOSTS' : 'AMQP_URL'}`,
       { cause },
     );
     this.name = 'BrokerUnreachable';

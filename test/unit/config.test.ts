@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { brokerAddress, brokerEndpoints } from '../../src/messaging/amqp.js';
 
 describe('config', () => {
   it('works with no environment at all, against the local services', () => {
@@ -23,6 +24,20 @@ describe('config', () => {
     expect(loadConfig({ PORT: '0' }).port).to.equal(0);
   });
 
+  it('takes the nodes of a RabbitMQ cluster from AMQP_HOSTS, and the URL alone without it', () => {
+    const cluster = loadConfig({ AMQP_HOSTS: 'rabbit-0:5672, rabbit-1:5672,10.0.0.3:5673' });
+    expect(cluster.amqpHosts).to.deep.equal(['rabbit-0:5672', 'rabbit-1:5672', '10.0.0.3:5673']);
+    expect(brokerEndpoints(cluster)).to.deep.equal({
+      url: cluster.amqpUrl,
+      hosts: ['rabbit-0:5672', 'rabbit-1:5672', '10.0.0.3:5673'],
+    });
+    expect(brokerAddress(cluster)).to.equal('rabbit-0:5672,rabbit-1:5672,10.0.0.3:5673');
+    const single = loadConfig({});
+    expect(single.amqpHosts).to.deep.equal([]);
+    expect(brokerEndpoints(single)).to.deep.equal({ url: 'amqp://guest:guest@127.0.0.1:5672' });
+    expect(brokerAddress(single)).to.equal('127.0.0.1:5672');
+  });
+
   for (const [key, value] of [
     ['PORT', '80a'],
     ['PORT', '70000'],
@@ -38,6 +53,9 @@ describe('config', () => {
     ['PROVIDER_LIMITS', 'XXX:100'],
     ['PROVIDER_LIMITS', 'JPY:100.5'],
     ['AMQP_NAMESPACE', 'a b'],
+    ['AMQP_HOSTS', 'rabbit-0'],
+    ['AMQP_HOSTS', 'rabbit-0:5672,rabbit-1:70000'],
+    ['AMQP_HOSTS', 'amqp://rabbit-0:5672'],
     ['RELAY_LEASE_MS', '100'],
     ['STUCK_AFTER_SECONDS', '30'],
     ['MAX_DESCRIPTION_CHANGES', '0'],
