@@ -184,8 +184,10 @@ export interface SuiteOptions {
   serviceUrl: string;
   floorUrl: string;
   apiKey: string;
-  /** The client whose payouts the reads read (the key's client). */
+  /** The client whose payouts the reads read: the key's, or `readKey`'s when given. */
   clientName: string;
+  /** The key of the reads, when they read another client than the creates write. */
+  readKey?: string;
   /** Further reads of the service, each against the floor's `read1` (`:id`-like) or `list1` (list-like). */
   extraReads?: Array<{ kind: string; floor: 'read1' | 'list1'; path: (ids: string[]) => string | string[] }>;
 }
@@ -232,7 +234,8 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
   // Each reads what its own create runs wrote: the floor its table, the API the payouts of the bench's client.
   const floorIds = await floorFixtures(floorUrl);
   const serviceIds = SELF_TEST ? floorIds : await readFixtures(serviceUrl, options.clientName);
-  const base = { method: 'GET' as const, headers, seconds: SECONDS, connections: CONNECTIONS };
+  const readHeaders = { ...headers, authorization: `Bearer ${options.readKey ?? apiKey}` };
+  const base = { method: 'GET' as const, headers: readHeaders, seconds: SECONDS, connections: CONNECTIONS };
   const reads: Array<{
     kind: string;
     floor: 'read1' | 'list1';
