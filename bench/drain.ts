@@ -30,7 +30,7 @@ import type { Principal } from '../src/domain/principal.js';
 import { printSummary, summariseFile } from './cpuprofile.js';
 import type { Child } from './lib.js';
 /** The harness's settings and types. */
-import { BENCH_AMQP_ENV, BENCH_LOG_LEVEL, CREATE_INPUT, HarnessError, LIMITS, MAIN, RESULTS } from './lib.js';
+import { CREATE_INPUT, HarnessError, LIMITS, MAIN, RESULTS } from './lib.js';
 /** The harness's steps. */
 import * as harness from './lib.js';
 
@@ -51,17 +51,9 @@ const TARGET_RATIO = 0.8;
 /** Most resident memory a worker may reach while draining. */
 const TARGET_WORKER_RSS_MB = 150;
 
-function roleEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    DATABASE_URL: databaseUrl,
-    // Its own queues; if this harness.run dies before deleting them, the broker removes them after 10 idle minutes.
-    ...BENCH_AMQP_ENV,
-    PROVIDER_DELAY_MS: '0',
-    PROVIDER_FAULT_RATE: '0',
-    LOG_LEVEL: BENCH_LOG_LEVEL,
-    ...(WORKER_CONCURRENCY ? { WORKER_CONCURRENCY } : {}),
-    ...extra,
-  };
+/** The pipeline's environment here: `BENCH_WORKER_CONCURRENCY` as `WORKER_CONCURRENCY` when set. */
+function roleEnv(databaseUrl: string): Record<string, string> {
+  return harness.pipelineEnv(databaseUrl, WORKER_CONCURRENCY ? { WORKER_CONCURRENCY } : {});
 }
 
 /** N payouts through the service (compiled, from dist/), in-process, `LANES` at a time, each with its own idempotency key. */
@@ -126,22 +118,13 @@ async function statusCounts(databaseUrl: string): Promise<Record<string, number>
 const finalOf = (counts: Record<string, number>) =>
   (counts.completed ?? 0) + (counts.failed ?? 0) + (counts.cancelled ?? 0);
 
-async function startRole(role: 'worker' | 'relay', index: number, databaseUrl: string): Promise<Child> {
-  const port = await harness.freePort();
-  const child = harness.start(
-    `${role} ${index}`,
-    'node',
-    [
-      ...(PROFILE
-        ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${role}-${index}.cpuprofile`]
-        : []),
-      MAIN,
-      role,
-    ],
-    roleEnv(databaseUrl, { METRICS_PORT: String(port) }),
-  );
-  await harness.waitForHttp(child, port, '/readyz', 60_000, true);
-  return child;
+function startRole(role: 'worker' | 'relay', index: number, databaseUrl: string): Promise<Child> {
+  return harness.startPipelineRole(`${role} ${index}`, role, databaseUrl, {
+    env: WORKER_CONCURRENCY ? { WORKER_CONCURRENCY } : {},
+    nodeArgs: PROFILE
+      ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${role}-${index}.cpuprofile`]
+      : [],
+  });
 }
 
 /** Starts the workers (idle: nothing is published yet), then the relay; polls until every payout is final. */

@@ -195,9 +195,22 @@ export function cpuTimeMs(pid: number | undefined): number {
 
 /** Peak resident set size of a live process, in MB (VmHWM of /proc/<pid>/status). */
 export function peakRssMb(pid: number | undefined): number {
+  return statusMb(pid, 'VmHWM');
+}
+
+/** Resident set size of a live process now, in MB (VmRSS); NaN once it is gone. */
+export function rssMb(pid: number | undefined): number {
+  try {
+    return statusMb(pid, 'VmRSS');
+  } catch {
+    return NaN;
+  }
+}
+
+function statusMb(pid: number | undefined, field: 'VmHWM' | 'VmRSS'): number {
   if (pid === undefined) return NaN;
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
@@ -286,15 +299,30 @@ export async function deleteBenchTopology(): Promise<void> {
   }
 }
 
-/** A fresh, migrated service database and a client key on it (`main key` prints the key as its last line). */
-export async function prepareServiceDatabase(name: string): Promise<{ url: string; apiKey: string }> {
+/**
+ * A fresh, migrated service database and a key of the client `bench` on it. `fill` runs between the migration and
+ * the key (a seed).
+ */
+export async function prepareServiceDatabase(
+  name: string,
+  fill?: (url: string) => Promise<void>,
+): Promise<{ url: string; apiKey: string }> {
   const url = await recreateDatabase(name);
-  const env = { ...BENCH_AMQP_ENV, DATABASE_URL: url, LOG_LEVEL: 'warn' };
-  await run('node', [MAIN, 'migrate'], env);
-  const out = await run('node', [MAIN, 'key', 'bench', 'client'], env);
-  const apiKey = out.trim().split('\n').pop() ?? '';
-  if (!apiKey.startsWith('pk_')) throw new HarnessError(`no API key in the output of \`main key\`: ${out}`);
-  return { url, apiKey };
+  await run('node', [MAIN, 'migrate'], serviceEnv(url));
+  if (fill) await fill(url);
+  return { url, apiKey: await issueKey(url, 'bench') };
+}
+
+/** A new key of the named client (created on its first key): `main key` prints it as its last line. */
+export async function issueKey(url: string, client: string): Promise<string> {
+  const out = await run('node', [MAIN, 'key', client, 'client'], serviceEnv(url));
+  const key = out.trim().split('\n').pop() ?? '';
+  if (!key.startsWith('pk_')) throw new HarnessError(`no API key in the output of \`main key\`: ${out}`);
+  return key;
+}
+
+function serviceEnv(url: string): Record<string, string> {
+  return { ...BENCH_AMQP_ENV, DATABASE_URL: url, LOG_LEVEL: 'warn' };
 }
 
 export async function count(url: string, sql: string): Promise<number> {
@@ -461,6 +489,40 @@ export function runEnv(port: number, databaseUrl: string): Record<string, string
     ...BENCH_AMQP_ENV,
     METRICS_PORT: '0',
   };
+}
+
+/**
+ * Environment of a pipeline role under a benchmark (relay, worker, sweeper): the bench's queues, a provider without
+ * delay or faults, the bench's log level.
+ */
+export function pipelineEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    // Its own queues; if the run dies before deleting them, the broker removes them after 10 idle minutes.
+    ...BENCH_AMQP_ENV,
+    PROVIDER_DELAY_MS: '0',
+    PROVIDER_FAULT_RATE: '0',
+    LOG_LEVEL: BENCH_LOG_LEVEL,
+    ...extra,
+  };
+}
+
+/** Starts `node dist/src/main.js <role>` named `name`, its ops port free, and waits until it is ready. */
+export async function startPipelineRole(
+  name: string,
+  role: 'relay' | 'worker' | 'sweeper',
+  databaseUrl: string,
+  options: { env?: Record<string, string>; nodeArgs?: string[] } = {},
+): Promise<Child> {
+  const port = await freePort();
+  const child = start(
+    name,
+    'node',
+    [...(options.nodeArgs ?? []), MAIN, role],
+    pipelineEnv(databaseUrl, { ...options.env, METRICS_PORT: String(port) }),
+  );
+  await waitForHttp(child, port, '/readyz', 60_000, true);
+  return child;
 }
 
 /** Where the API's log lines of a `make bench` run go (bench/results/, gitignored). */

@@ -15,18 +15,16 @@ import type * as SeedModule from '../scripts/seed.js';
 import type { SuiteOptions, SuiteResult } from './suite.js';
 import { runSuite } from './suite.js';
 import {
-  BENCH_AMQP_ENV,
-  HarnessError,
   LIMITS,
-  MAIN,
   dbUrl,
   envInt,
   fmt,
   freePort,
+  issueKey,
+  prepareServiceDatabase,
   problems,
   recreateDatabase,
   reportProblems,
-  run,
   runMain,
   start,
   stop,
@@ -51,32 +49,25 @@ const EXTRA_READS: SuiteOptions['extraReads'] = [
   { kind: 'read:events', floor: 'read1', path: (ids) => ids.map((id) => `/api/payouts/${id}/events`) },
 ];
 
-/** A migrated service database, seeded when `payouts` is given, and a key of `client` on it. */
+/**
+ * A migrated service database, seeded when `payouts` is given, with a key of the client `bench` for the creates and
+ * one of `client` for the reads: no worker runs here, and tens of thousands of payouts left `created` at the head of
+ * the read client's list would be what no production list looks like.
+ */
 async function serviceDatabase(
   client: string,
   payouts: number,
 ): Promise<{ url: string; apiKey: string; readKey: string }> {
-  const url = await recreateDatabase(DATABASES[0]!);
-  const env = { ...BENCH_AMQP_ENV, DATABASE_URL: url, LOG_LEVEL: 'warn' };
-  await run('node', [MAIN, 'migrate'], env);
-  if (payouts > 0) {
+  const { url, apiKey } = await prepareServiceDatabase(DATABASES[0]!, async (seeded) => {
+    if (payouts === 0) return;
     const { seed }: typeof SeedModule = await import('../scripts/seed.js');
     const started = Date.now();
-    await withPg(url, (pg) => seed(pg, { payouts, clients: CLIENTS, bigClientShare: 0.2 }));
+    await withPg(seeded, (pg) => seed(pg, { payouts, clients: CLIENTS, bigClientShare: 0.2 }));
     process.stdout.write(
       `seeded ${payouts} payouts (${CLIENTS} clients) in ${fmt((Date.now() - started) / 1000)} s\n`,
     );
-  }
-  const keyOf = async (name: string) => {
-    const out = await run('node', [MAIN, 'key', name, 'client'], env);
-    const key = out.trim().split('\n').pop() ?? '';
-    if (!key.startsWith('pk_')) throw new HarnessError(`no API key in the output of \`main key\`: ${out}`);
-    return key;
-  };
-  // The creates are another client's than the reads: no worker runs here, and tens of thousands of payouts left
-  // `created` at the head of the read client's list would be what no production list looks like.
-  const apiKey = await keyOf('bench');
-  return { url, apiKey, readKey: client === 'bench' ? apiKey : await keyOf(client) };
+  });
+  return { url, apiKey, readKey: client === 'bench' ? apiKey : await issueKey(url, client) };
 }
 
 /** The floor's database, its tables made by the floor itself, seeded to `payouts` rows when given. */

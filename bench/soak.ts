@@ -14,16 +14,12 @@
  * `SOAK_STRICT=0` (the gate's short run) fails only on what does not depend on timing — a non-2xx answer, a payout
  * left unfinished, a backlog still there at the end — and reports the rest.
  */
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import type { Child } from './lib.js';
 import {
-  BENCH_AMQP_ENV,
-  BENCH_LOG_LEVEL,
   CONNECTIONS,
   CREATE_BODY,
-  MAIN,
   RESULTS,
   RUN_ARGS,
   apiLogFile,
@@ -36,10 +32,12 @@ import {
   prepareServiceDatabase,
   problems,
   reportProblems,
+  rssMb,
   runEnv,
   runMain,
   sleep,
   start,
+  startPipelineRole,
   waitForHttp,
   withPg,
   writeResults,
@@ -62,16 +60,6 @@ interface Sample {
   rssMb: Record<string, number>;
   backlog: number;
   unfinished: number;
-}
-
-function rssMb(child: Child): number {
-  try {
-    const status = readFileSync(`/proc/${child.proc.pid}/status`, 'utf8');
-    const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
-    return match ? Number(match[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -158,20 +146,6 @@ class OpenLoop {
   }
 }
 
-async function startRole(role: string, databaseUrl: string): Promise<Child> {
-  const port = await freePort();
-  const child = start(role, 'node', [MAIN, role.replace(/ \d+$/, '')], {
-    DATABASE_URL: databaseUrl,
-    ...BENCH_AMQP_ENV,
-    PROVIDER_DELAY_MS: '0',
-    PROVIDER_FAULT_RATE: '0',
-    LOG_LEVEL: BENCH_LOG_LEVEL,
-    METRICS_PORT: String(port),
-  });
-  await waitForHttp(child, port, '/readyz', 60_000, true);
-  return child;
-}
-
 async function state(url: string): Promise<{ backlog: number; unfinished: number }> {
   return withPg(url, async (client) => {
     const { rows } = await client.query<{ backlog: string; unfinished: string }>(
@@ -191,7 +165,13 @@ async function main(): Promise<void> {
   });
   await waitForHttp(api, apiPort);
   const roles: Record<string, Child> = { api };
-  for (const role of ['relay', 'worker 1', 'worker 2', 'sweeper']) roles[role] = await startRole(role, url);
+  for (const [name, role] of [
+    ['relay', 'relay'],
+    ['worker 1', 'worker'],
+    ['worker 2', 'worker'],
+    ['sweeper', 'sweeper'],
+  ] as const)
+    roles[name] = await startPipelineRole(name, role, url);
 
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` };
   const max = await load({ ...createLoad(headers, 5, CONNECTIONS), port: apiPort });
@@ -226,7 +206,7 @@ async function main(): Promise<void> {
         rps: (loop.answered - lastAnswered) / INTERVAL,
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
-        rssMb: Object.fromEntries(names.map((name) => [name, rssMb(roles[name]!)])),
+        rssMb: Object.fromEntries(names.map((name) => [name, rssMb(roles[name]!.proc.pid)])),
         backlog: now.backlog,
         unfinished: now.unfinished,
       };

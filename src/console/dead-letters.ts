@@ -3,7 +3,7 @@
  * (src/dlq/dead-letters.ts), each call on a connection of its own that gives up quickly, so a page never hangs on
  * a broker that is away (`BrokerUnreachable`, shown as a 503 page). The API's readiness never asks the broker.
  */
-import { Connection } from 'rabbitmq-client';
+import type { Connection } from 'rabbitmq-client';
 import type {
   DeadLetter,
   DropOptions,
@@ -14,7 +14,7 @@ import type {
 import { dropDeadLetters, listDeadLetters, replayDeadLetters } from '../dlq/dead-letters.js';
 import type { Logger } from '../logger.js';
 import type { BrokerSettings } from '../messaging/amqp.js';
-import { BrokerUnreachable, brokerEndpoints } from '../messaging/amqp.js';
+import { withBrokerConnection } from '../messaging/amqp.js';
 import { topologyNames } from '../messaging/topology.js';
 
 export type { DeadLetter, DropReport, ReplayReport };
@@ -35,25 +35,8 @@ export function brokerDeadLetters(
   waitMs = CONSOLE_BROKER_WAIT_MS,
 ): DeadLetterDesk {
   const names = topologyNames(broker.amqpNamespace);
-  async function withConnection<T>(fn: (connection: Connection) => Promise<T>): Promise<T> {
-    const connection = new Connection({
-      ...brokerEndpoints(broker),
-      connectionName: 'payouts-console',
-      connectionTimeout: waitMs,
-      acquireTimeout: waitMs,
-      retryLow: 200,
-      retryHigh: 1_000,
-    });
-    connection.on('error', () => undefined);
-    try {
-      await connection.onConnect(waitMs, true).catch((error: unknown) => {
-        throw new BrokerUnreachable(broker, waitMs, error);
-      });
-      return await fn(connection);
-    } finally {
-      await connection.close().catch(() => undefined);
-    }
-  }
+  const withConnection = <T>(fn: (connection: Connection) => Promise<T>): Promise<T> =>
+    withBrokerConnection(broker, 'console', { waitMs }, fn);
   return {
     list: (limit) => withConnection((connection) => listDeadLetters(connection, names, limit)),
     replay: (options) => withConnection((connection) => replayDeadLetters(connection, names, log, options)),

@@ -2,7 +2,7 @@
  * One-shot broker commands of the program: the topology step of `migrate`, `dlq-list`, `dlq-replay` and `dlq-drop`. Each opens
  * its own connection and closes it, whatever happens.
  */
-import { Connection } from 'rabbitmq-client';
+import type { Connection } from 'rabbitmq-client';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type {
@@ -14,52 +14,20 @@ import type {
   ReplayReport,
 } from './dead-letters.js';
 import { dropDeadLetters, listDeadLetters, replayDeadLetters } from './dead-letters.js';
-import { BrokerUnreachable, brokerAddress, brokerEndpoints, topologyOptions } from '../messaging/amqp.js';
+import { topologyOptions, withBrokerConnection } from '../messaging/amqp.js';
 import type { TopologyNames } from '../messaging/topology.js';
 import { declareTopology, topologyNames } from '../messaging/topology.js';
 
-/** How long a one-shot command waits for the broker in all, and before it says that it waits. */
+/** How long a one-shot command waits for the broker in all (it says that it waits after a second). */
 const CONNECT_WAIT_MS = 15_000;
-const SAY_WAITING_AFTER_MS = 1_000;
 
-/**
- * Runs `fn` on a connection of its own. A broker that does not answer at once is said (`waiting for RabbitMQ at
- * …`) rather than waited for in silence, and one that does not answer in `CONNECT_WAIT_MS` fails the command with
- * `BrokerUnreachable`, which names the address and `AMQP_URL`.
- */
-async function withBroker<T>(
+function withBroker<T>(
   config: Config,
   name: string,
   fn: (connection: Connection) => Promise<T>,
   log?: Pick<Logger, 'info'>,
 ): Promise<T> {
-  const connection = new Connection({
-    ...brokerEndpoints(config),
-    connectionName: `payouts-${name}`,
-    retryLow: 200,
-    retryHigh: 2_000,
-  });
-  // Errors surface through the calls below; the event only needs a listener so it never crashes the process.
-  connection.on('error', () => undefined);
-  const broker = brokerAddress(config);
-  const waiting = setTimeout(
-    () =>
-      log?.info(
-        { broker },
-        `waiting for RabbitMQ at ${broker} (${config.amqpHosts.length > 0 ? 'AMQP_HOSTS' : 'AMQP_URL'})`,
-      ),
-    SAY_WAITING_AFTER_MS,
-  );
-  try {
-    await connection.onConnect(CONNECT_WAIT_MS, true).catch((error: unknown) => {
-      throw new BrokerUnreachable(config, CONNECT_WAIT_MS, error);
-    });
-    clearTimeout(waiting);
-    return await fn(connection);
-  } finally {
-    clearTimeout(waiting);
-    await connection.close().catch(() => undefined);
-  }
+  return withBrokerConnection(config, name, { waitMs: CONNECT_WAIT_MS, log }, fn);
 }
 
 /** The topology step of `migrate`: declares the exchanges and queues, fails loudly on changed queue arguments. */

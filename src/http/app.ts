@@ -36,7 +36,7 @@ import {
   fieldProblems,
 } from './problem.js';
 import { requestContext, requestStart } from './request-context.js';
-import { withHotPaths } from './hot-paths.js';
+import { bearerToken, withHotPaths } from './hot-paths.js';
 import type { ApiSpec } from './spec.js';
 import { loadSpec } from './spec.js';
 import {
@@ -168,13 +168,6 @@ function toApiRequest(req: Request): ApiRequest {
     // The JSON parser turns an empty body into `{}`; a request without a body must read as missing its body.
     body: req.headers['content-length'] === '0' ? undefined : (req.body as unknown),
   };
-}
-
-/** `Authorization: Bearer <key>` → the key; anything else → undefined, which `authenticate` refuses. */
-function bearerToken(header: unknown): string | undefined {
-  if (typeof header !== 'string') return undefined;
-  const match = /^Bearer +(\S+) *$/i.exec(header);
-  return match ? match[1] : undefined;
 }
 
 /** The longest path served, in bytes (the path as sent, percent-encoded; the query is not counted). */

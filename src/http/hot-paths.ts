@@ -57,16 +57,13 @@ const LIST_PARAMETERS = new Set([
   'created_lt',
 ]);
 const JSON_TYPES = new Set(['application/json', 'application/json; charset=utf-8']);
-const BEARER = /^Bearer +(\S+) *$/i;
 
 /** The app, with the hot paths served in front of it. */
 export function withHotPaths(app: RequestListener, deps: HotPathDeps): RequestListener {
   const { keys, service, start, validators } = deps;
 
   function remembered(req: IncomingMessage): Principal | undefined {
-    const header = req.headers.authorization;
-    const match = header === undefined ? null : BEARER.exec(header);
-    return match ? keys.remembered(match[1]) : undefined;
+    return keys.remembered(bearerToken(req.headers.authorization));
   }
 
   /** Serves a reply, or the error it ended with; a refused remembered key is forgotten. */
@@ -196,4 +193,11 @@ function listQuery(query: string): Record<string, unknown> | undefined {
     parameters[name] = equals === -1 ? '' : pair.slice(equals + 1);
   }
   return parameters;
+}
+
+/** `Authorization: Bearer <key>` → the key; anything else → undefined, which `authenticate` refuses. */
+export function bearerToken(header: unknown): string | undefined {
+  if (typeof header !== 'string') return undefined;
+  const match = /^Bearer +(\S+) *$/i.exec(header);
+  return match ? match[1] : undefined;
 }

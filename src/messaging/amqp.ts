@@ -72,6 +72,53 @@ export class BrokerUnreachable extends Error {
   }
 }
 
+export interface ShortConnectionOptions {
+  /** How long to wait for the broker in all before `BrokerUnreachable`. */
+  waitMs: number;
+  /** Told once, after a second, that the broker is being waited for (one-shot commands say so). */
+  log?: Pick<Logger, 'info'>;
+}
+
+/**
+ * Runs `fn` on a connection of its own, closed however `fn` ends: what the one-shot commands and the console's
+ * dead-letters page use. A broker that does not answer within `waitMs` fails the call with `BrokerUnreachable`,
+ * which names where it was looked for and the setting.
+ */
+export async function withBrokerConnection<T>(
+  broker: BrokerSettings,
+  name: string,
+  options: ShortConnectionOptions,
+  fn: (connection: Connection) => Promise<T>,
+): Promise<T> {
+  const { waitMs, log } = options;
+  const connection = new Connection({
+    ...brokerEndpoints(broker),
+    connectionName: `payouts-${name}`,
+    connectionTimeout: Math.min(waitMs, 10_000),
+    acquireTimeout: waitMs,
+    retryLow: 200,
+    retryHigh: Math.min(2_000, Math.round(waitMs / 3)),
+  });
+  // Errors surface through the calls below; the event only needs a listener so it never crashes the process.
+  connection.on('error', () => undefined);
+  const address = brokerAddress(broker);
+  const setting = broker.amqpHosts.length > 0 ? 'AMQP_HOSTS' : 'AMQP_URL';
+  const waiting = setTimeout(
+    () => log?.info({ broker: address }, `waiting for RabbitMQ at ${address} (${setting})`),
+    1_000,
+  );
+  try {
+    await connection.onConnect(waitMs, true).catch((error: unknown) => {
+      throw new BrokerUnreachable(broker, waitMs, error);
+    });
+    clearTimeout(waiting);
+    return await fn(connection);
+  } finally {
+    clearTimeout(waiting);
+    await connection.close().catch(() => undefined);
+  }
+}
+
 /** The broker confirmed the publish but could route it nowhere (a missing queue or binding): nothing was stored. */
 export class UnroutableMessage extends Error {
   constructor(destination: string, replyText: string) {
