@@ -182,7 +182,7 @@ export interface PayoutStore {
    * longer than `stuckAfterSeconds`, oldest first (the longest in their status first), at most `limit`.
    */
   listNeedingAttention(clientId: string, stuckAfterSeconds: number, limit: number): Promise<Payout[]>;
-  /** Forgets idempotency outcomes past their retention; returns how many. */
+  /** Forgets idempotency outcomes past their retention, as many as a sweep's time allows; returns how many. */
   deleteExpiredOutcomes(ttlHours: number): Promise<number>;
 }
 

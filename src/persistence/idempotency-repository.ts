@@ -30,11 +30,11 @@ export async function findIdempotentOutcome(
 export async function deleteExpiredIdempotencyKeys(
   runner: Runner,
   ttlHours: number,
-  limit = 10_000,
+  limit: number,
 ): Promise<number> {
   const result = await runner.raw<{ rowCount: number }>(
     `DELETE FROM idempotency_keys WHERE ctid IN (
-       SELECT ctid FROM idempotency_keys WHERE created_at < now() - make_interval(hours => ?) LIMIT ?)`,
+       SELECT ctid FROM idempotency_keys WHERE created_at < now() - make_interval(hours => ?) LIMIT ? FOR UPDATE SKIP LOCKED)`,
     [ttlHours, limit],
   );
   return result.rowCount;

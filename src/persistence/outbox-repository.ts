@@ -81,10 +81,14 @@ export async function releaseOutboxMessage(
     .where({ id });
 }
 
-export async function pruneOutbox(runner: Runner, retentionHours: number, limit = 10_000): Promise<number> {
+/**
+ * Deletes up to `limit` published rows older than the retention. Rows another relay is deleting at the same moment
+ * are skipped rather than waited for.
+ */
+export async function pruneOutbox(runner: Runner, retentionHours: number, limit: number): Promise<number> {
   const result = await runner.raw<{ rowCount: number }>(
     `DELETE FROM outbox WHERE id IN (
-       SELECT id FROM outbox WHERE published_at < now() - make_interval(hours => ?) LIMIT ?)`,
+       SELECT id FROM outbox WHERE published_at < now() - make_interval(hours => ?) LIMIT ? FOR UPDATE SKIP LOCKED)`,
     [retentionHours, limit],
   );
   return result.rowCount;

@@ -14,6 +14,14 @@ import { Batcher } from './batcher.js';
 import { isDataError, isDatabaseUnavailable } from '../database-errors.js';
 import { deleteExpiredIdempotencyKeys, findIdempotentOutcome } from './idempotency-repository.js';
 import * as payouts from './payout-repository.js';
+import { pruneInBatches } from './pruning.js';
+
+/**
+ * Expired idempotency outcomes are deleted this many per statement, for at most this long per sweep. A sweep every
+ * 30 s at 500 creates a second has 15,000 to remove (test/integration/consumers/pruning.test.ts removes 12,000 in
+ * one sweep).
+ */
+const OUTCOME_PRUNING = { batchSize: 5_000, budgetMs: 2_000 };
 
 export class PgPayoutStore implements port.PayoutStore {
   /** Reads and versioned changes outside a transaction: concurrent calls share a statement. */
@@ -101,8 +109,11 @@ export class PgPayoutStore implements port.PayoutStore {
     return translated(() => payouts.listNeedingAttention(this.db, clientId, stuckAfterSeconds, limit));
   }
 
-  deleteExpiredOutcomes(ttlHours: number): Promise<number> {
-    return translated(() => deleteExpiredIdempotencyKeys(this.db, ttlHours));
+  async deleteExpiredOutcomes(ttlHours: number): Promise<number> {
+    const { deleted } = await translated(() =>
+      pruneInBatches((limit) => deleteExpiredIdempotencyKeys(this.db, ttlHours, limit), OUTCOME_PRUNING),
+    );
+    return deleted;
   }
 }
 

@@ -33,6 +33,7 @@ import { ConfirmedPublisher, backoffMs, openBrokerConnection, sleep } from '../m
 import type { RoleDeps, RoleHandle, RoleOptions } from '../ops-server.js';
 import { startRoleOpsServer } from '../ops-server.js';
 import { closeBrokerConnection, ensureTopology } from '../messaging/amqp.js';
+import { pruneInBatches } from '../persistence/pruning.js';
 import type { TopologyNames } from '../messaging/topology.js';
 import {
   delayTierFor,
@@ -45,8 +46,13 @@ import {
 
 /** Gauges are refreshed at most this often (a COUNT over the partial index of unsent rows). */
 const GAUGE_INTERVAL_MS = 5_000;
-/** Published rows older than the retention are pruned at most this often. */
-const PRUNE_INTERVAL_MS = 10 * 60_000;
+/**
+ * Published rows older than the retention are pruned once a minute, batch after batch for at most a quarter of a
+ * second per round, so publishing is never held up for long. A round that ran out of time before catching up is
+ * followed by another at the next round, until the pruner has caught up.
+ */
+const PRUNE_INTERVAL_MS = 60_000;
+const OUTBOX_PRUNING = { batchSize: 5_000, budgetMs: 250 };
 /** The LISTEN statement's answer is waited for at most this long; then the listener reconnects. */
 const LISTEN_TIMEOUT_MS = 10_000;
 
@@ -170,6 +176,7 @@ export class OutboxRelay {
   private readonly abort = new AbortController();
   private lastGauges = 0;
   private lastPrune = 0;
+  private pruneBehind = false;
 
   constructor(
     private readonly ctx: RelayDeps,
@@ -266,10 +273,14 @@ export class OutboxRelay {
         metrics.outboxBacklog.set(backlog.count);
         metrics.outboxOldestAge.set(backlog.oldestAgeSeconds);
       }
-      if (now - this.lastPrune >= PRUNE_INTERVAL_MS) {
+      if (this.pruneBehind || now - this.lastPrune >= PRUNE_INTERVAL_MS) {
         this.lastPrune = now;
-        const pruned = await pruneOutbox(db, config.outboxRetentionHours);
-        if (pruned > 0) this.log.info({ pruned }, 'pruned published outbox rows');
+        const { deleted, caughtUp } = await pruneInBatches(
+          (limit) => pruneOutbox(db, config.outboxRetentionHours, limit),
+          OUTBOX_PRUNING,
+        );
+        this.pruneBehind = !caughtUp;
+        if (deleted > 0) this.log.info({ pruned: deleted, caughtUp }, 'pruned published outbox rows');
       }
     } catch (error) {
       this.log.warn({ err: error }, 'outbox maintenance failed');
