@@ -6,15 +6,24 @@
  * the creates' p50 and p99, each role's resident memory, the outbox backlog and the payouts not yet final. At the
  * end the load stops and the payouts must all finish.
  *
- * Pass: p99 of the last interval ≤ 1.2 × the first's; every role's RSS grows < 10 % from the first interval (after
- * the warm-up) to the last; the backlog does not grow (the last sample ≤ the first, or ≤ one second of creates);
- * every create 2xx; no payout unfinished at the end. Prints the per-interval table, a one-line verdict, and writes
- * a PNG plot of the same to bench/results/.
+ * A service that has run for days prunes as many rows as it writes: published outbox rows past OUTBOX_RETENTION_HOURS
+ * (the relay) and idempotency outcomes past IDEMPOTENCY_TTL_HOURS (the sweeper). A ten-minute run starts with
+ * neither, so before the clock starts the soak writes that edge: as many aged rows as the run will write, timed to
+ * expire at the rate the creates add new ones. Pruning that keeps up then holds both tables flat; one that falls
+ * behind leaves expired rows piling up, which the table shows.
+ *
+ * Pass: p99 of the last interval ≤ 1.2 × the first's; every role's RSS (the median of a sample every 2 s) grows
+ * < 10 % from the first interval after the warm-up (the second) to the last; the backlog does not grow (the last
+ * sample ≤ the first, or ≤ one second of creates); the expired rows waiting for their pruner at the end are no more
+ * than one pruning interval adds; every create 2xx; no payout unfinished at the end. Prints the per-interval table
+ * (with PostgreSQL's checkpoints and autovacuum runs in each interval, the usual causes of a latency spike), a
+ * one-line verdict, and writes a PNG plot of the same to bench/results/.
  *
  * `SOAK_STRICT=0` (the gate's short run) fails only on what does not depend on timing — a non-2xx answer, a payout
  * left unfinished, a backlog still there at the end — and reports the rest.
  */
 import http from 'node:http';
+import type * as ConfigModule from '../src/config.js';
 import { join } from 'node:path';
 import type { Child } from './lib.js';
 import {
@@ -27,8 +36,11 @@ import {
   envInt,
   fmt,
   freePort,
+  fromDist,
+  median,
   load,
   loud,
+  pipelineEnv,
   prepareServiceDatabase,
   problems,
   reportProblems,
@@ -60,11 +72,58 @@ interface Sample {
   rssMb: Record<string, number>;
   backlog: number;
   unfinished: number;
+  tables: Tables;
+  /** PostgreSQL's checkpoints and autovacuum/autoanalyze runs during the interval. */
+  checkpoints: number;
+  autovacuums: number;
 }
+
+/** The rows the pruners keep bounded: all of them, and those past their retention still waiting. */
+interface Tables {
+  outbox: number;
+  outboxExpired: number;
+  outcomes: number;
+  outcomesExpired: number;
+}
+
+/** The relay prunes once a minute, the sweeper every SWEEP_INTERVAL_MS (30 s by default). */
+const OUTBOX_PRUNE_INTERVAL_S = 60;
+const OUTCOME_PRUNE_INTERVAL_S = 30;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Resident memory of each role, sampled every 2 s; `take()` gives each role's median since the last call. */
+class RssSampler {
+  private readonly samples = new Map<string, number[]>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly roles: Record<string, Child>) {
+    this.timer = setInterval(() => {
+      for (const [name, child] of Object.entries(this.roles)) {
+        const list = this.samples.get(name) ?? [];
+        list.push(rssMb(child.proc.pid));
+        this.samples.set(name, list);
+      }
+    }, 2_000);
+  }
+
+  take(): Record<string, number> {
+    const medians = Object.fromEntries(
+      Object.entries(this.roles).map(([name, child]) => {
+        const list = this.samples.get(name) ?? [];
+        return [name, list.length > 0 ? median(list) : rssMb(child.proc.pid)];
+      }),
+    );
+    this.samples.clear();
+    return medians;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
 }
 
 /** Open-loop creates at `rate` per second: latencies of the answers, by the interval they were sent in. */
@@ -156,6 +215,86 @@ async function state(url: string): Promise<{ backlog: number; unfinished: number
   });
 }
 
+async function tables(url: string, retention: Retention): Promise<Tables> {
+  return withPg(url, async (client) => {
+    const { rows } = await client.query<Record<keyof Tables, string>>(
+      `SELECT (SELECT count(*) FROM outbox) AS outbox,
+              (SELECT count(*) FROM outbox WHERE published_at < now() - make_interval(hours => $1)) AS "outboxExpired",
+              (SELECT count(*) FROM idempotency_keys) AS outcomes,
+              (SELECT count(*) FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $2))
+                AS "outcomesExpired"`,
+      [retention.outboxHours, retention.outcomeHours],
+    );
+    const row = rows[0]!;
+    return {
+      outbox: Number(row.outbox),
+      outboxExpired: Number(row.outboxExpired),
+      outcomes: Number(row.outcomes),
+      outcomesExpired: Number(row.outcomesExpired),
+    };
+  });
+}
+
+/** PostgreSQL's checkpoints so far, and the autovacuum and autoanalyze runs on the service's tables. */
+async function maintenanceCounters(url: string): Promise<{ checkpoints: number; autovacuums: number }> {
+  return withPg(url, async (client) => {
+    const { rows } = await client.query<{ checkpoints: string; autovacuums: string }>(
+      `SELECT (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS checkpoints,
+              (SELECT sum(autovacuum_count + autoanalyze_count) FROM pg_stat_user_tables) AS autovacuums`,
+    );
+    return { checkpoints: Number(rows[0]!.checkpoints), autovacuums: Number(rows[0]!.autovacuums) };
+  });
+}
+
+interface Retention {
+  outboxHours: number;
+  outcomeHours: number;
+}
+
+/**
+ * The state of a service that has run longer than its retentions: `outboxPerSecond` published outbox rows and
+ * `outcomesPerSecond` idempotency outcomes written `seconds` before their retention ends, one batch of them
+ * expiring every moment of the run, as fast as the creates add new ones. The outcomes answer one payout of the
+ * soak's client (their keys are never sent).
+ */
+async function seedRetentionEdge(
+  url: string,
+  retention: Retention,
+  seconds: number,
+  outboxPerSecond: number,
+  outcomesPerSecond: number,
+): Promise<void> {
+  await withPg(url, async (client) => {
+    await client.query(
+      `INSERT INTO outbox (id, topic, payload, created_at, published_at)
+       SELECT gen_random_uuid(), 'soak.aged', '{}'::jsonb, at, at
+         FROM (SELECT now() - make_interval(hours => $1) + make_interval(secs => $2::float8 * n / $3) AS at
+                 FROM generate_series(1, $3::int) n) aged`,
+      [retention.outboxHours, seconds, Math.round(outboxPerSecond * seconds)],
+    );
+    await client.query(
+      `INSERT INTO idempotency_keys (client_id, key, request_hash, payout_id, response_status, response_body, created_at)
+       SELECT payout.client_id, 'soak-aged-' || n, 'aged', payout.id, 201, '{}'::json,
+              now() - make_interval(hours => $1) + make_interval(secs => $2::float8 * n / $3)
+         FROM generate_series(1, $3::int) n, (SELECT id, client_id FROM payouts LIMIT 1) payout`,
+      [retention.outcomeHours, seconds, Math.round(outcomesPerSecond * seconds)],
+    );
+    await client.query('VACUUM ANALYZE outbox, idempotency_keys');
+  });
+}
+
+/** Rows each create adds to the outbox and to the idempotency outcomes, from what the maximum run left. */
+async function rowsPerCreate(url: string): Promise<{ outbox: number; outcomes: number }> {
+  return withPg(url, async (client) => {
+    const { rows } = await client.query<{ payouts: string; outbox: string; outcomes: string }>(
+      `SELECT (SELECT count(*) FROM payouts) AS payouts, (SELECT count(*) FROM outbox) AS outbox,
+              (SELECT count(*) FROM idempotency_keys) AS outcomes`,
+    );
+    const payouts = Math.max(1, Number(rows[0]!.payouts));
+    return { outbox: Number(rows[0]!.outbox) / payouts, outcomes: Number(rows[0]!.outcomes) / payouts };
+  });
+}
+
 async function main(): Promise<void> {
   const { url, apiKey } = await prepareServiceDatabase('payouts_bench_soak');
   const apiPort = await freePort();
@@ -183,14 +322,27 @@ async function main(): Promise<void> {
   // What the maximum run left is drained before the clock starts.
   for (let waited = 0; (await state(url)).unfinished > 0 && waited < FINISH_TIMEOUT_S; waited += 1)
     await sleep(1000);
+  const { loadConfig } = await fromDist<typeof ConfigModule>('src/config.ts');
+  const config = loadConfig(pipelineEnv(url));
+  const retention = { outboxHours: config.outboxRetentionHours, outcomeHours: config.idempotencyTtlHours };
+  const perCreate = await rowsPerCreate(url);
+  await seedRetentionEdge(url, retention, SECONDS, rate * perCreate.outbox, rate * perCreate.outcomes);
+  process.stdout.write(
+    `retention edge: ${fmt(rate * perCreate.outbox * SECONDS, 0)} outbox rows and ${fmt(rate * perCreate.outcomes * SECONDS, 0)} ` +
+      `idempotency outcomes expiring over the run (${fmt(perCreate.outbox, 2)} and ${fmt(perCreate.outcomes, 2)} per create)\n`,
+  );
 
   const names = Object.keys(roles);
   process.stdout.write(
     `\n${'t (s)'.padStart(6)} ${'creates/s'.padStart(9)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}  ` +
-      `${names.map((name) => `${name} MB`.padStart(12)).join(' ')} ${'backlog'.padStart(8)} ${'unfinished'.padStart(10)}\n`,
+      `${names.map((name) => `${name} MB`.padStart(12)).join(' ')} ${'backlog'.padStart(8)} ${'unfinished'.padStart(10)} ` +
+      `${'outbox'.padStart(8)} ${'expired'.padStart(8)} ${'outcomes'.padStart(9)} ${'expired'.padStart(8)} ` +
+      `${'ckpt'.padStart(5)} ${'autovac'.padStart(8)}\n`,
   );
   const loop = new OpenLoop(apiPort, apiKey, rate);
+  const rss = new RssSampler(roles);
   const samples: Sample[] = [];
+  let counters = await maintenanceCounters(url);
   const started = performance.now();
   loop.start();
   let lastAnswered = 0;
@@ -199,6 +351,7 @@ async function main(): Promise<void> {
       await sleep(started + t * 1000 - performance.now());
       const latencies = loop.take();
       const now = await state(url);
+      const counted = await maintenanceCounters(url);
       const sample: Sample = {
         t,
         sent: loop.sent,
@@ -206,20 +359,28 @@ async function main(): Promise<void> {
         rps: (loop.answered - lastAnswered) / INTERVAL,
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
-        rssMb: Object.fromEntries(names.map((name) => [name, rssMb(roles[name]!.proc.pid)])),
+        rssMb: rss.take(),
         backlog: now.backlog,
         unfinished: now.unfinished,
+        tables: await tables(url, retention),
+        checkpoints: counted.checkpoints - counters.checkpoints,
+        autovacuums: counted.autovacuums - counters.autovacuums,
       };
+      counters = counted;
       lastAnswered = loop.answered;
       samples.push(sample);
       process.stdout.write(
         `${String(t).padStart(6)} ${fmt(sample.rps).padStart(9)} ${fmt(sample.p50).padStart(7)} ${fmt(sample.p99).padStart(7)}  ` +
           `${names.map((name) => fmt(sample.rssMb[name]!, 0).padStart(12)).join(' ')} ${String(sample.backlog).padStart(8)} ` +
-          `${String(sample.unfinished).padStart(10)}\n`,
+          `${String(sample.unfinished).padStart(10)} ${String(sample.tables.outbox).padStart(8)} ` +
+          `${String(sample.tables.outboxExpired).padStart(8)} ${String(sample.tables.outcomes).padStart(9)} ` +
+          `${String(sample.tables.outcomesExpired).padStart(8)} ${String(sample.checkpoints).padStart(5)} ` +
+          `${String(sample.autovacuums).padStart(8)}\n`,
       );
     }
   } finally {
     loop.stop();
+    rss.stop();
   }
   for (let waited = 0; loop.inFlight > 0 && waited < 30; waited += 1) await sleep(1000);
   loop.close();
@@ -231,25 +392,34 @@ async function main(): Promise<void> {
 
   const first = samples[0]!;
   const last = samples[samples.length - 1]!;
+  // The first interval is the warm-up of memory (V8's heaps grow to their working size); the second is the baseline.
+  const warm = samples[Math.min(1, samples.length - 1)]!;
   const p99Growth = last.p99 / first.p99;
   const rssGrowth = Object.fromEntries(
-    names.map((name) => [name, last.rssMb[name]! / first.rssMb[name]! - 1]),
+    names.map((name) => [name, last.rssMb[name]! / warm.rssMb[name]! - 1]),
   );
   const worstRss = Math.max(...Object.values(rssGrowth));
   const backlogFlat = last.backlog <= Math.max(first.backlog, rate);
+  // Expired rows still there at the end: no more than one pruning interval's worth (and a tenth for the timing).
+  const prunedOutbox = last.tables.outboxExpired <= 1.1 * rate * perCreate.outbox * OUTBOX_PRUNE_INTERVAL_S;
+  const prunedOutcomes =
+    last.tables.outcomesExpired <= 1.1 * rate * perCreate.outcomes * OUTCOME_PRUNE_INTERVAL_S;
   const checks = {
     p99: p99Growth <= 1.2,
     rss: worstRss < 0.1,
     backlog: backlogFlat,
+    pruning: prunedOutbox && prunedOutcomes,
     answers: loop.failed === 0,
     finished: end.unfinished === 0 && end.backlog === 0,
   };
-  const timingOk = checks.p99 && checks.rss && checks.backlog;
+  const timingOk = checks.p99 && checks.rss && checks.backlog && checks.pruning;
   const pass = checks.answers && checks.finished && (timingOk || !STRICT);
   process.stdout.write(
     `\nsoak: ${pass ? 'PASS' : 'FAIL'} — p99 last/first × ${fmt(p99Growth, 2)} (≤ 1.2 ${checks.p99 ? 'ok' : 'MISSED'}), ` +
       `RSS growth at most ${fmt(worstRss * 100, 1)} % (< 10 % ${checks.rss ? 'ok' : 'MISSED'}), backlog ${first.backlog} → ` +
-      `${last.backlog} (${checks.backlog ? 'flat' : 'GROWING'}), ${loop.sent} creates, ${loop.failed} not 201, ` +
+      `${last.backlog} (${checks.backlog ? 'flat' : 'GROWING'}), expired rows waiting at the end: outbox ` +
+      `${last.tables.outboxExpired}, outcomes ${last.tables.outcomesExpired} (${checks.pruning ? 'pruning keeps up' : 'PRUNING BEHIND'}), ` +
+      `${loop.sent} creates, ${loop.failed} not 201, ` +
       `${end.unfinished} unfinished and ${end.backlog} unsent at the end\n`,
   );
   if (!checks.answers) loud(`${loop.failed} creates were not answered 201`);
@@ -273,6 +443,14 @@ async function main(): Promise<void> {
         title: 'resident memory per role',
         unit: 'MB',
         series: names.map((name) => ({ name, values: samples.map((sample) => sample.rssMb[name]!) })),
+      },
+      {
+        title: 'rows past their retention, waiting for the pruners',
+        unit: '',
+        series: [
+          { name: 'outbox', values: samples.map((sample) => sample.tables.outboxExpired) },
+          { name: 'idempotency outcomes', values: samples.map((sample) => sample.tables.outcomesExpired) },
+        ],
       },
       {
         title: 'outbox backlog and unfinished payouts',
