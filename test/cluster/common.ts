@@ -175,6 +175,24 @@ export async function waitAllFinal(url: string, timeoutMs: number): Promise<{ co
   return { counts, ms: Date.now() - t0 };
 }
 
+/** Polls until every outbox row is sent, or `timeoutMs` has passed; the rows still unsent. */
+export async function waitOutboxSent(url: string, timeoutMs: number): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  const unsent = () =>
+    withPg(url, async (client) => {
+      const { rows } = await client.query<{ n: string }>(
+        'SELECT count(*) AS n FROM outbox WHERE published_at IS NULL',
+      );
+      return Number(rows[0]?.n ?? 0);
+    });
+  let left = await unsent();
+  while (left > 0 && Date.now() < until) {
+    await sleep(250);
+    left = await unsent();
+  }
+  return left;
+}
+
 export interface Audit {
   payouts: number;
   counts: Counts;
