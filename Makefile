@@ -188,3 +188,10 @@ soak-check: build ## The gate's short soak: 60 s, failing only on what does not 
 
 bench-drain: build ## End-to-end drain rate vs pgbench's transition floor, in one run
 	node --import tsx bench/drain.ts
+
+.PHONY: test-cluster-database test-cluster-processes
+test-cluster-database: build ## PostgreSQL failover under load: a synchronous standby of its own promoted behind HAProxy; no 201 lost, none paid twice, every role back within 30 s, no restart (root, pg_createcluster, haproxy)
+	node --import tsx test/cluster/database.ts
+
+test-cluster-processes: build ## Two APIs behind HAProxy, three workers, two relays, a sweeper: 3,000 creates with same-key twins and cancel races, then the audits
+	node --import tsx test/cluster/processes.ts
