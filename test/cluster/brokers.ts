@@ -23,6 +23,7 @@
  * provider transfer per payout (none paid twice); both dead-letter queues empty; no unsent outbox row; no role died.
  * Needs `npm run build` (the make target builds first). Exits 1 on FAIL.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Connection } from 'rabbitmq-client';
 import type { Child } from '../../bench/lib.js';
@@ -59,19 +60,27 @@ const say = (line: string) => process.stdout.write(`[${elapsed().padStart(8)}] $
 
 // ---------------------------------------------------------------------------------------------- database
 
+const DROP = `DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`;
+let databaseExists = false;
+
 async function recreateDatabase(): Promise<string> {
+  databaseExists = true;
   await harness.withPg(harness.dbUrl('postgres'), async (client) => {
-    await client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+    await client.query(DROP);
     await client.query(`CREATE DATABASE ${DATABASE}`);
   });
   return harness.dbUrl(DATABASE);
 }
 
 async function dropDatabase(): Promise<void> {
-  await harness.withPg(harness.dbUrl('postgres'), (client) =>
-    client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`),
-  );
+  await harness.withPg(harness.dbUrl('postgres'), (client) => client.query(DROP));
+  databaseExists = false;
 }
+
+// Interrupted (SIGINT, SIGTERM: the harness exits at once), the run still drops its database, synchronously.
+process.on('exit', () => {
+  if (databaseExists) spawnSync('psql', [harness.dbUrl('postgres'), '-qc', DROP], { stdio: 'ignore' });
+});
 
 async function statusCounts(url: string): Promise<Record<string, number>> {
   return harness.withPg(url, async (client) => {
@@ -192,8 +201,12 @@ class Progress {
   start(): void {
     this.loop = (async () => {
       while (this.running) {
-        this.final = finalOf(await statusCounts(this.url));
-        this.samples.push({ at: Date.now(), final: this.final });
+        try {
+          this.final = finalOf(await statusCounts(this.url));
+          this.samples.push({ at: Date.now(), final: this.final });
+        } catch (error) {
+          say(`could not read the status counts: ${String(error)}`);
+        }
         await harness.sleep(200);
       }
     })();
@@ -263,7 +276,12 @@ async function startPipeline(
     'api',
     'node',
     RUN_ARGS,
-    { ...harness.runEnv(apiPort, url), ...clusterEnv(cluster), LOG_LEVEL: 'warn' },
+    {
+      ...harness.runEnv(apiPort, url),
+      ...clusterEnv(cluster),
+      ...rabbit.markEnv(cluster),
+      LOG_LEVEL: 'warn',
+    },
     { stdoutFile: harness.apiLogFile(), onlyEnv: true },
   );
   await harness.waitForHttp(api, apiPort);
@@ -552,6 +570,11 @@ async function main(): Promise<void> {
   if (!existsSync(MAIN)) throw new HarnessError(`${MAIN} is missing: run \`npm run build\` first`);
   say(`starting a 3-node RabbitMQ cluster of our own…`);
   const cluster = await rabbit.startCluster();
+  // Every child of this run (`migrate`, `key`, the roles) inherits the cluster: none falls back to the default node,
+  // and each is swept with the cluster should this process be killed before it stops them.
+  rabbit.markChildren(cluster);
+  process.env.AMQP_URL = rabbit.amqpUrl(cluster);
+  process.env.AMQP_HOSTS = rabbit.amqpHosts(cluster);
   try {
     say(
       `cluster up: ${cluster.nodes.map((node) => `${node.name} amqp ${node.amqpPort}`).join(', ')} ` +

@@ -9,12 +9,24 @@
  * a free port (ERL_EPMD_PORT), so the shared epmd on 4369 is neither used nor stopped. The scripts are called from
  * /usr/lib/rabbitmq/bin: the /usr/sbin wrappers switch to the rabbitmq user and write the default node's startup log.
  *
- * Each node's server runs in a process group of its own; `destroyCluster` (and, however the test process ends, an
- * exit handler) kills those groups and the epmd, by pid, and removes the directory. Nothing else is ever killed.
+ * Each node's server runs in a process group of its own; `destroyCluster` (and, when the test process ends otherwise,
+ * its exit and SIGINT/SIGTERM handlers) kills those groups and the epmd, by pid, and removes the directory. Every
+ * process of a cluster carries its directory in its environment (PAYOUTS_TEST_CLUSTER): a test process killed too
+ * hard to clean up (SIGKILL) leaves a directory whose owner is gone, and the next `startCluster` kills exactly the
+ * processes so marked and removes it. Nothing else is ever killed.
  */
 import type { ChildProcess } from 'node:child_process';
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,6 +162,19 @@ for (const name of ['SIGINT', 'SIGTERM'] as const) {
     // Another handler (the bench harness's) may still stop its own children and exit; if none does, we exit.
     if (process.listenerCount(name) === 1) process.exit(130);
   });
+}
+
+/**
+ * Marks every process this test process starts from now on (its service roles, commands) as the cluster's: they are
+ * killed with it, also by the sweep of a later run when this one died too hard to clean up.
+ */
+export function markChildren(cluster: Cluster): void {
+  Object.assign(process.env, markEnv(cluster));
+}
+
+/** The mark for the environment of a process started with an environment of its own (not this process's). */
+export function markEnv(cluster: Cluster): Record<string, string> {
+  return { [MARK]: cluster.root };
 }
 
 /**
@@ -434,8 +459,8 @@ function writeNodeFiles(node: ClusterNode): void {
  * `join_cluster`, `start_app`) and waits until a sees all three running. On failure everything started is killed.
  */
 export async function startCluster(prefix = 'payouts-test'): Promise<Cluster> {
-  if (spawnSync(join(BIN, 'rabbitmqctl'), ['version'], { env: { PATH: process.env.PATH ?? '' } }).error)
-    throw new ClusterError(`${BIN}/rabbitmqctl not found: is RabbitMQ installed?`);
+  if (!existsSync(join(BIN, 'rabbitmq-server')) || !existsSync(EPMD))
+    throw new ClusterError(`${BIN}/rabbitmq-server or ${EPMD} not found: is RabbitMQ installed?`);
   sweepOrphans(prefix);
   const root = mkdtempSync(join(tmpdir(), `${prefix}-rabbitmq-`));
   writeFileSync(join(root, OWNER_FILE), String(process.pid));
