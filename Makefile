@@ -21,7 +21,8 @@ DLQ_FILTERS = --reason "$(REASON)" --id "$(ID)" --limit "$(LIMIT)" --dry-run "$(
 
 .PHONY: help install up down logs migrate run worker relay sweeper webhooks dev build test test-unit test-integration \
         lint fmt typecheck deps-check spec-lint compose-check rules-check diagram diagram-check client client-check \
-        client-pack plans-check k8s-check key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-scale bench-drain soak soak-check
+        client-pack plans-check k8s-check key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-scale bench-drain soak soak-check \
+        test-cluster test-cluster-brokers test-cluster-database test-cluster-processes
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -62,7 +63,7 @@ dev: ## Migrate, print a development key, run api + relay + worker + sweeper + w
 build: ## Compile to dist/, with Redoc's bundle copied to dist/assets/redoc/ (a dev dependency: not in the image's node_modules)
 	npm run --silent build
 
-test: lint typecheck deps-check prod-deps-check spec-lint compose-check rules-check diagram-check client-check client-pack generated-clients-check k8s-check test-unit test-integration plans-check soak-check ## The one gate: lint, typecheck, folder layering, production dependency count, spec lint, compose check, alert rules, diagram and client up to date, generated clients type-check, Kubernetes manifests, unit and integration tests, query plans, a short soak
+test: lint typecheck deps-check prod-deps-check spec-lint compose-check rules-check diagram-check client-check client-pack generated-clients-check k8s-check test-unit test-integration plans-check soak-check test-cluster ## The one gate: lint, typecheck, folder layering, production dependency count, spec lint, compose check, alert rules, diagram and client up to date, generated clients type-check, Kubernetes manifests, unit and integration tests, query plans, a short soak, the cluster scenarios (RabbitMQ cluster, PostgreSQL failover, many processes)
 
 .PHONY: prod-deps-check
 prod-deps-check: ## Fail when the production dependencies (npm ls --omit=dev) reach 170 packages: build and docs tools belong in devDependencies
@@ -189,9 +190,16 @@ soak-check: build ## The gate's short soak: 60 s, failing only on what does not 
 bench-drain: build ## End-to-end drain rate vs pgbench's transition floor, in one run
 	node --import tsx bench/drain.ts
 
-.PHONY: test-cluster-database test-cluster-processes
+test-cluster: build ## Beyond one machine, with real engines of its own: a 3-node RabbitMQ cluster losing its queue leader, a PostgreSQL primary failed over to its synchronous standby, many processes of each role (root, haproxy, pg_createcluster)
+	node --import tsx test/cluster/brokers.ts
+	node --import tsx test/cluster/database.ts
+	node --import tsx test/cluster/processes.ts
+
 test-cluster-database: build ## PostgreSQL failover under load: a synchronous standby of its own promoted behind HAProxy; no 201 lost, none paid twice, every role back within 30 s, no restart (root, pg_createcluster, haproxy)
 	node --import tsx test/cluster/database.ts
 
 test-cluster-processes: build ## Two APIs behind HAProxy, three workers, two relays, a sweeper: 3,000 creates with same-key twins and cancel races, then the audits
 	node --import tsx test/cluster/processes.ts
+
+test-cluster-brokers: build ## A 3-node RabbitMQ cluster of its own: 2,000 payouts through API + relay + 2 workers, the queue leader SIGKILLed mid-drain, every node restarted under load
+	node --import tsx test/cluster/brokers.ts
