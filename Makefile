@@ -21,7 +21,7 @@ DLQ_FILTERS = --reason "$(REASON)" --id "$(ID)" --limit "$(LIMIT)" --dry-run "$(
 
 .PHONY: help install up down logs migrate run worker relay sweeper webhooks dev build test test-unit test-integration \
         lint fmt typecheck deps-check spec-lint compose-check rules-check diagram diagram-check client client-check \
-        client-pack plans-check key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-scale bench-drain soak soak-check
+        client-pack plans-check key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-scale bench-drain bench-capacity soak soak-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -185,3 +185,6 @@ soak-check: build ## The gate's short soak: 60 s, failing only on what does not 
 
 bench-drain: build ## End-to-end drain rate vs pgbench's transition floor, in one run
 	node --import tsx bench/drain.ts
+
+bench-capacity: build ## Per-process rates and CPU per create and per payout of every part, one API vs two (docs/capacity.md)
+	node --import tsx bench/capacity.ts
