@@ -21,7 +21,7 @@ DLQ_FILTERS = --reason "$(REASON)" --id "$(ID)" --limit "$(LIMIT)" --dry-run "$(
 
 .PHONY: help install up down logs migrate run worker relay sweeper webhooks dev build test test-unit test-integration \
         lint fmt typecheck deps-check spec-lint compose-check rules-check diagram diagram-check client client-check \
-        client-pack plans-check k8s-check key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-scale bench-drain soak soak-check \
+        client-pack plans-check k8s-check key key-revoke key-list dlq-list dlq-replay dlq-drop screenshots shell psql bench bench-scale bench-drain bench-capacity soak soak-check \
         test-cluster test-cluster-brokers test-cluster-database test-cluster-processes
 
 help: ## List the targets
@@ -203,3 +203,6 @@ test-cluster-processes: build ## Two APIs behind HAProxy, three workers, two rel
 
 test-cluster-brokers: build ## A 3-node RabbitMQ cluster of its own: 2,000 payouts through API + relay + 2 workers, the queue leader SIGKILLed mid-drain, every node restarted under load
 	node --import tsx test/cluster/brokers.ts
+
+bench-capacity: build ## Per-process rates and CPU per create and per payout of every part, one API vs two (docs/capacity.md)
+	node --import tsx bench/capacity.ts

@@ -11,6 +11,8 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  readdirSync,
+  readlinkSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -214,7 +216,73 @@ function statusMb(pid: number | undefined, field: 'VmHWM' | 'VmRSS'): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
-function cpuTimes(): { busy: number; total: number } {
+/**
+ * CPU time (user + system) of process `root` and of its children, with the children they have all reaped, in ms:
+ * a PostgreSQL server is its postmaster (`root`) and the background processes and backends it forks; a backend
+ * that has ended is counted in the postmaster's reaped time. Read-only from /proc; NaN when `root` is gone.
+ */
+export function processTreeCpuMs(root: number | undefined): number {
+  if (root === undefined) return NaN;
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    // After "pid (comm) ": ppid is field 4; utime, stime, cutime, cstime are fields 14-17 (proc(5)), in 10 ms ticks.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(entry) !== root && Number(fields[1]) !== root) continue;
+    total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 10;
+  }
+  return total;
+}
+
+/**
+ * The process listening on TCP `port` (the default RabbitMQ node on 5672, whatever other brokers run beside it):
+ * the socket's inode from /proc/net/tcp{,6}, then the process holding it. Undefined when none is found.
+ */
+export function pidListeningOn(port: number): number | undefined {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(table)) continue;
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is "ADDR:PORT" in hex; state 0A is LISTEN; the inode is field 10.
+      if (f[3] === '0A' && parseInt(f[1]?.split(':')[1] ?? '', 16) === port) inodes.add(f[9]!);
+    }
+  }
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${entry}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${entry}/fd/${fd}`));
+        if (match && inodes.has(match[1]!)) return Number(entry);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return undefined;
+}
+
+/** CPU time of the children this process has waited for (`wrk`, the commands it ran), in ms: cutime + cstime. */
+export function reapedChildrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) * 10;
+}
+
+/** The machine's CPU time so far, busy and in all, in ticks summed over every core (/proc/stat). */
+export function cpuTimes(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
   const fields = line.trim().split(/\s+/).slice(1).map(Number);
   const total = fields.reduce((sum, value) => sum + value, 0);
@@ -492,7 +560,7 @@ export function runEnv(port: number, databaseUrl: string): Record<string, string
 }
 
 /**
- * Environment of a pipeline role under a benchmark (relay, worker, sweeper): the bench's queues, a provider without
+ * Environment of a pipeline role under a benchmark (relay, worker, sweeper, webhooks): the bench's queues, a provider without
  * delay or faults, the bench's log level.
  */
 export function pipelineEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -510,7 +578,7 @@ export function pipelineEnv(databaseUrl: string, extra: Record<string, string> =
 /** Starts `node dist/src/main.js <role>` named `name`, its ops port free, and waits until it is ready. */
 export async function startPipelineRole(
   name: string,
-  role: 'relay' | 'worker' | 'sweeper',
+  role: 'relay' | 'worker' | 'sweeper' | 'webhooks',
   databaseUrl: string,
   options: { env?: Record<string, string>; nodeArgs?: string[] } = {},
 ): Promise<Child> {
