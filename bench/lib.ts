@@ -183,6 +183,16 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms));
 }
 
+/** Whether a process with this pid exists (signal 0: nothing is sent). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * CPU time (user + system) a live process has used so far, in ms, from /proc/<pid>/stat. Unlike a profile's
  * non-idle time it does not count time the process spent runnable but descheduled, so it holds on a busy machine.

@@ -1,17 +1,23 @@
 /**
- * What the cluster scenarios share on top of bench/lib.ts: the service's roles with their ops port known (to poll
- * /readyz), one create over HTTP reduced to what the audits need, waiting until every payout is final, and the
- * audits themselves (nothing lost, nothing paid twice, nothing left in the outbox or the dead-letter queue).
+ * What the cluster scenarios share on top of bench/lib.ts: a database of a scenario's own on the default PostgreSQL,
+ * the service's roles with their ops port known (to poll /readyz), one create over HTTP reduced to what the audits
+ * need, waiting until every payout is final, and the audit itself (nothing lost, nothing paid twice, nothing left in
+ * the outbox or the dead-letter queues), asked of the default broker or of a scenario's own cluster, with its
+ * failures as sentences.
  */
+import { spawnSync } from 'node:child_process';
 import { Connection } from 'rabbitmq-client';
 import type * as ConfigModule from '../../src/config.js';
+import type * as AmqpModule from '../../src/messaging/amqp.js';
 import type * as TopologyModule from '../../src/messaging/topology.js';
 import type { Child } from '../../bench/lib.js';
 import {
   BENCH_AMQP_ENV,
   BENCH_NAMESPACE,
   CREATE_BODY,
+  HarnessError,
   MAIN,
+  dbUrl,
   freePort,
   fromDist,
   pipelineEnv,
@@ -20,6 +26,36 @@ import {
   waitForHttp,
   withPg,
 } from '../../bench/lib.js';
+
+// ---------------------------------------------------------------------------------------------- database
+
+/** The databases this process created and has not dropped yet. */
+const ownDatabases = new Set<string>();
+const dropSql = (name: string) => `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`;
+
+/** Creates `name` afresh on the default PostgreSQL (dropping what an earlier run left); its URL. */
+export async function createDatabase(name: string): Promise<string> {
+  if (!/^payouts_[a-z0-9_]+$/.test(name)) throw new HarnessError(`refusing to create ${name}`);
+  ownDatabases.add(name);
+  await withPg(dbUrl('postgres'), async (client) => {
+    await client.query(dropSql(name));
+    await client.query(`CREATE DATABASE ${name}`);
+  });
+  return dbUrl(name);
+}
+
+export async function dropDatabase(name: string): Promise<void> {
+  await withPg(dbUrl('postgres'), (client) => client.query(dropSql(name)));
+  ownDatabases.delete(name);
+}
+
+// Interrupted (SIGINT, SIGTERM: the harness exits at once), the run still drops its databases, synchronously.
+process.on('exit', () => {
+  for (const name of ownDatabases)
+    spawnSync('psql', [dbUrl('postgres'), '-qc', dropSql(name)], { stdio: 'ignore' });
+});
+
+// ---------------------------------------------------------------------------------------------- roles
 
 export type RoleName = 'api' | 'relay' | 'worker' | 'sweeper';
 
@@ -146,6 +182,8 @@ export async function createUntilCreated(
   }
 }
 
+// ---------------------------------------------------------------------------------------------- audits
+
 export type Counts = Record<string, number>;
 
 export async function statusCounts(url: string): Promise<Counts> {
@@ -193,6 +231,24 @@ export async function waitOutboxSent(url: string, timeoutMs: number): Promise<nu
   return left;
 }
 
+/** Where the audit asks the broker: its endpoints (AMQP_URL, and AMQP_HOSTS for a cluster) and the AMQP namespace. */
+export interface BrokerTarget {
+  url: string;
+  /** `host:port` of every node of a cluster, tried in turn; absent: the host of `url` alone. */
+  hosts?: string[];
+  namespace: string;
+}
+
+/** The broker the service's environment names (AMQP_URL, AMQP_HOSTS), under the bench's namespace. */
+export async function benchBroker(): Promise<BrokerTarget> {
+  const { loadConfig } = await fromDist<typeof ConfigModule>('src/config.ts');
+  const { brokerEndpoints } = await fromDist<typeof AmqpModule>('src/messaging/amqp.ts');
+  return {
+    ...brokerEndpoints(loadConfig({ ...process.env, ...BENCH_AMQP_ENV })),
+    namespace: BENCH_NAMESPACE,
+  };
+}
+
 export interface Audit {
   payouts: number;
   counts: Counts;
@@ -200,17 +256,27 @@ export interface Audit {
   missing: string[];
   /** Payouts in the database that no 201 answered (a create that was never acknowledged, or one too many). */
   unanswered: number;
+  /** Payouts with more than one provider transfer (of any result). */
   paidTwice: number;
-  /** Completed payouts without a provider transfer. */
+  /**
+   * Completed payouts without a succeeded provider transfer. With `paidTwice` 0: every completed payout has exactly
+   * one provider transfer, and it succeeded.
+   */
   completedUnpaid: number;
   /** Provider transfers of payouts that are not completed (a cancelled or failed payout that was paid). */
   paidNotCompleted: number;
   unsentOutbox: number;
+  /** Messages in the namespace's dead-letter queues (payouts and webhooks). */
   dlq: number;
+  /** Messages ready in the namespace's work queue (printed, not a failure: a duplicate may still be on its way). */
+  workQueue: number;
 }
 
-/** The database's and the broker's account of the run, against the ids the clients were answered 201. */
-export async function audit(url: string, answeredIds: Set<string>): Promise<Audit> {
+/**
+ * The database's and the broker's account of the run, against the ids the clients were answered 201. The broker
+ * asked is `broker` (a scenario's own cluster), else the one the environment names under the bench's namespace.
+ */
+export async function audit(url: string, answeredIds: Set<string>, broker?: BrokerTarget): Promise<Audit> {
   const ids = [...answeredIds];
   const db = await withPg(url, async (client) => {
     const one = async (sql: string, params: unknown[] = []) =>
@@ -237,25 +303,26 @@ export async function audit(url: string, answeredIds: Set<string>): Promise<Audi
       unsentOutbox: await one('SELECT count(*) AS n FROM outbox WHERE published_at IS NULL'),
     };
   });
-  return { ...db, counts: await statusCounts(url), dlq: await deadLetters() };
+  const depths = await queueDepths(broker ?? (await benchBroker()));
+  return { ...db, counts: await statusCounts(url), ...depths };
 }
 
-/** Messages in the namespace's dead-letter queues (payouts and webhooks). */
-export async function deadLetters(): Promise<number> {
-  const { loadConfig } = await fromDist<typeof ConfigModule>('src/config.ts');
+/** Messages in the namespace's dead-letter queues (payouts and webhooks) and ready in its work queue. */
+export async function queueDepths(broker: BrokerTarget): Promise<{ dlq: number; workQueue: number }> {
   const { topologyNames } = await fromDist<typeof TopologyModule>('src/messaging/topology.ts');
-  const config = loadConfig({ ...process.env, ...BENCH_AMQP_ENV });
-  const names = topologyNames(BENCH_NAMESPACE);
-  const connection = new Connection({ url: config.amqpUrl, retryLow: 100, retryHigh: 200 });
+  const names = topologyNames(broker.namespace);
+  const connection = new Connection({ url: broker.url, hosts: broker.hosts, retryLow: 100, retryHigh: 200 });
+  // A node of a cluster that refuses the connection is no error here: the next one in `hosts` is tried.
+  connection.on('error', () => undefined);
   try {
     const channel = await connection.acquire();
     try {
-      let total = 0;
-      for (const queue of [names.deadLetterQueue, names.webhookDeadLetterQueue]) {
-        const { messageCount } = await channel.queueDeclare({ queue, passive: true });
-        total += messageCount;
-      }
-      return total;
+      const depth = async (queue: string) =>
+        (await channel.queueDeclare({ queue, passive: true })).messageCount;
+      return {
+        dlq: (await depth(names.deadLetterQueue)) + (await depth(names.webhookDeadLetterQueue)),
+        workQueue: await depth(names.workQueue),
+      };
     } finally {
       await channel.close();
     }
@@ -286,8 +353,17 @@ export function printAudit(result: Audit): void {
   process.stdout.write(
     `audit: ${result.payouts} payouts ${JSON.stringify(result.counts)}; answered 201 but missing ${result.missing.length}; ` +
       `never answered 201 ${result.unanswered}; paid twice ${result.paidTwice}; completed unpaid ${result.completedUnpaid}; ` +
-      `paid not completed ${result.paidNotCompleted}; unsent outbox ${result.unsentOutbox}; dead letters ${result.dlq}\n`,
+      `paid not completed ${result.paidNotCompleted}; unsent outbox ${result.unsentOutbox}; dead letters ${result.dlq}; ` +
+      `ready in the work queue ${result.workQueue}\n`,
   );
+}
+
+/** Prints PASS, or FAIL and every failure, and sets the exit status to 1 on FAIL. */
+export function printVerdict(failures: string[]): void {
+  process.stdout.write(
+    failures.length === 0 ? '\nPASS\n' : `\nFAIL:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`,
+  );
+  if (failures.length > 0) process.exitCode = 1;
 }
 
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;

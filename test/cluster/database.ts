@@ -32,6 +32,7 @@ import {
   createUntilCreated,
   isReady,
   printAudit,
+  printVerdict,
   seconds,
   startRole,
   stillRunning,
@@ -333,10 +334,7 @@ async function main(): Promise<void> {
   } finally {
     dropClusters();
   }
-  process.stdout.write(
-    failures.length === 0 ? '\nPASS\n' : `\nFAIL:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`,
-  );
-  if (failures.length > 0) process.exitCode = 1;
+  printVerdict(failures);
 }
 
 await runMain('test-cluster-database', main, { deleteTopology: true });

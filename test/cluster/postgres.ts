@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { HarnessError, freePort, run, sleep, withPg } from '../../bench/lib.js';
+import { HarnessError, freePort, isAlive, run, sleep, withPg } from '../../bench/lib.js';
 
 export const PG_VERSION = process.env.CLUSTER_PG_VERSION ?? '15';
 const PREFIX = 'payouts-ha-';
@@ -63,21 +63,12 @@ function listClusters(): ListedCluster[] {
     }));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Drops `payouts-ha-<pid>-*` clusters whose process is gone (a run killed with SIGKILL). */
 export function dropLeftovers(): string[] {
   const dropped: string[] = [];
   for (const cluster of listClusters()) {
     const match = new RegExp(`^${PREFIX}(\\d+)-[ab]$`).exec(cluster.name);
-    if (!match || alive(Number(match[1]))) continue;
+    if (!match || isAlive(Number(match[1]))) continue;
     spawnSync('pg_dropcluster', ['--stop', PG_VERSION, cluster.name], { stdio: 'ignore' });
     dropped.push(cluster.name);
   }

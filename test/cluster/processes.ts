@@ -25,7 +25,9 @@ import {
   auditFailures,
   createPayout,
   createUntilCreated,
+  dropDatabase,
   printAudit,
+  printVerdict,
   seconds,
   startRole,
   stillRunning,
@@ -35,7 +37,6 @@ import { startProxy } from './haproxy.js';
 import {
   HarnessError,
   MAIN,
-  dbUrl,
   envInt,
   prepareServiceDatabase,
   runMain,
@@ -192,12 +193,6 @@ async function replaySample(proxyPort: number, apiKey: string, creates: Answer[]
   return failures;
 }
 
-async function dropDatabase(): Promise<void> {
-  await withPg(dbUrl('postgres'), (client) =>
-    client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`),
-  );
-}
-
 async function main(): Promise<void> {
   if (!existsSync(MAIN)) throw new HarnessError(`${MAIN} is missing: run \`npm run build\` first`);
   const failures: string[] = [];
@@ -274,12 +269,9 @@ async function main(): Promise<void> {
     for (const role of [...roles].reverse()) await stop(role.child);
     await proxy.stop();
   } finally {
-    await dropDatabase();
+    await dropDatabase(DATABASE);
   }
-  process.stdout.write(
-    failures.length === 0 ? '\nPASS\n' : `\nFAIL:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`,
-  );
-  if (failures.length > 0) process.exitCode = 1;
+  printVerdict(failures);
 }
 
 await runMain('test-cluster-processes', main, { deleteTopology: true });

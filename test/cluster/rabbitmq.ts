@@ -30,6 +30,7 @@ import {
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isAlive, sleep } from '../../bench/lib.js';
 
 const BIN = '/usr/lib/rabbitmq/bin';
 const EPMD = '/usr/bin/epmd';
@@ -138,7 +139,7 @@ function sweepOrphans(prefix: string): void {
     } catch {
       continue; // no owner file yet: a cluster being created right now, or not one of ours
     }
-    if (Number.isInteger(owner) && owner > 0 && alive(owner)) continue;
+    if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) continue;
     const killed = killMarked(root);
     rmSync(root, { recursive: true, force: true });
     process.stderr.write(`removed an orphaned test cluster (${root}, ${killed} processes killed)\n`);
@@ -291,15 +292,6 @@ export function vmPid(node: ClusterNode): number | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Starts a node's server (a process group of its own) with its own directories: a known node rejoins its cluster. */
 function spawnServer(cluster: Cluster, node: ClusterNode): void {
   rmSync(node.pidFile, { force: true });
@@ -359,7 +351,7 @@ async function waitForServerExit(node: ClusterNode, timeoutMs: number): Promise<
   while (node.server && Date.now() < until) await sleep(100);
   if (node.server) throw new ClusterError(`${node.name}'s server did not exit within ${timeoutMs} ms`);
   const pid = vmPid(node);
-  if (pid !== undefined && alive(pid))
+  if (pid !== undefined && isAlive(pid))
     throw new ClusterError(`${node.name}'s VM (pid ${pid}) is still alive`);
 }
 
@@ -522,8 +514,4 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
     await sleep(50);
   }
   throw new ClusterError(`nothing listens on port ${port} after ${timeoutMs} ms`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
 }
