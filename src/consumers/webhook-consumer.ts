@@ -32,6 +32,7 @@ import {
 import { WEBHOOK_HEADERS, decodeWebhookMessage, webhookEnvelope } from '../messaging/webhook-message.js';
 import type { RoleDeps, RoleHandle, RoleOptions } from '../ops-server.js';
 import { startRoleOpsServer } from '../ops-server.js';
+import { pruneInBatches } from '../persistence/pruning.js';
 
 /** The outcomes of `payouts_webhook_deliveries_total`, created at 0. */
 const OUTCOMES = ['delivered', 'retried', 'failed', 'skipped', 'dead_letter'] as const;
@@ -45,9 +46,12 @@ export interface WebhookBacklog {
   pruneDeliveries(days: number, limit: number): Promise<number>;
 }
 
-/** Settled deliveries are pruned at most this often, this many per statement. */
+/**
+ * Settled deliveries are pruned this often, this many per statement, until none is left: the round runs beside the
+ * consumer, never in its way, so it needs no time budget.
+ */
 const PRUNE_INTERVAL_MS = 10 * 60_000;
-const PRUNE_BATCH = 5_000;
+const DELIVERY_PRUNING = { batchSize: 5_000, budgetMs: Number.POSITIVE_INFINITY };
 
 /** Lost deliveries queued again per round, at most. */
 const REDRIVE_BATCH = 500;
@@ -222,13 +226,11 @@ export async function startWebhooks(ctx: WebhooksDeps, options: RoleOptions = {}
   const prune = setInterval(() => {
     void (async () => {
       try {
-        let pruned = 0;
-        let batch: number;
-        do {
-          batch = await ctx.backlog.pruneDeliveries(config.webhookRetentionDays, PRUNE_BATCH);
-          pruned += batch;
-        } while (batch === PRUNE_BATCH);
-        if (pruned > 0) log.info({ pruned }, 'pruned settled webhook deliveries');
+        const { deleted } = await pruneInBatches(
+          (limit) => ctx.backlog.pruneDeliveries(config.webhookRetentionDays, limit),
+          DELIVERY_PRUNING,
+        );
+        if (deleted > 0) log.info({ pruned: deleted }, 'pruned settled webhook deliveries');
       } catch (error) {
         log.warn({ err: error }, 'webhook delivery pruning failed; tried again later');
       }

@@ -1,5 +1,5 @@
 /**
- * Removing expired rows (published outbox messages, idempotency outcomes) in batches. One `DELETE … LIMIT n` per
+ * Removing expired rows (published outbox messages, idempotency outcomes, settled webhook deliveries) in batches. One `DELETE … LIMIT n` per
  * call is not enough: at 500 creates a second a table gains 30,000 rows a minute, so a pruner that removes one
  * batch per round falls behind for good. A pruner here deletes batch after batch until a batch comes back short
  * (caught up) or its time budget is spent, so a round never holds the caller for long and the caller knows whether
