@@ -215,34 +215,43 @@ async function state(url: string): Promise<{ backlog: number; unfinished: number
   });
 }
 
-async function tables(url: string, retention: Retention): Promise<Tables> {
+/** What one interval records of the database, in one statement: the backlog, the pruned tables, the counters. */
+interface DatabaseSample {
+  backlog: number;
+  unfinished: number;
+  tables: Tables;
+  /** PostgreSQL's checkpoints so far, and the autovacuum and autoanalyze runs on the service's tables. */
+  checkpoints: number;
+  autovacuums: number;
+}
+
+async function sampleDatabase(url: string, retention: Retention): Promise<DatabaseSample> {
   return withPg(url, async (client) => {
-    const { rows } = await client.query<Record<keyof Tables, string>>(
-      `SELECT (SELECT count(*) FROM outbox) AS outbox,
+    const { rows } = await client.query<Record<string, string>>(
+      `SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS backlog,
+              (SELECT count(*) FROM payouts WHERE status IN ('created', 'processing')) AS unfinished,
+              (SELECT count(*) FROM outbox) AS outbox,
               (SELECT count(*) FROM outbox WHERE published_at < now() - make_interval(hours => $1)) AS "outboxExpired",
               (SELECT count(*) FROM idempotency_keys) AS outcomes,
               (SELECT count(*) FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $2))
-                AS "outcomesExpired"`,
+                AS "outcomesExpired",
+              (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS checkpoints,
+              (SELECT sum(autovacuum_count + autoanalyze_count) FROM pg_stat_user_tables) AS autovacuums`,
       [retention.outboxHours, retention.outcomeHours],
     );
-    const row = rows[0]!;
+    const n = (name: string) => Number(rows[0]![name]);
     return {
-      outbox: Number(row.outbox),
-      outboxExpired: Number(row.outboxExpired),
-      outcomes: Number(row.outcomes),
-      outcomesExpired: Number(row.outcomesExpired),
+      backlog: n('backlog'),
+      unfinished: n('unfinished'),
+      tables: {
+        outbox: n('outbox'),
+        outboxExpired: n('outboxExpired'),
+        outcomes: n('outcomes'),
+        outcomesExpired: n('outcomesExpired'),
+      },
+      checkpoints: n('checkpoints'),
+      autovacuums: n('autovacuums'),
     };
-  });
-}
-
-/** PostgreSQL's checkpoints so far, and the autovacuum and autoanalyze runs on the service's tables. */
-async function maintenanceCounters(url: string): Promise<{ checkpoints: number; autovacuums: number }> {
-  return withPg(url, async (client) => {
-    const { rows } = await client.query<{ checkpoints: string; autovacuums: string }>(
-      `SELECT (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS checkpoints,
-              (SELECT sum(autovacuum_count + autoanalyze_count) FROM pg_stat_user_tables) AS autovacuums`,
-    );
-    return { checkpoints: Number(rows[0]!.checkpoints), autovacuums: Number(rows[0]!.autovacuums) };
   });
 }
 
@@ -342,7 +351,7 @@ async function main(): Promise<void> {
   const loop = new OpenLoop(apiPort, apiKey, rate);
   const rss = new RssSampler(roles);
   const samples: Sample[] = [];
-  let counters = await maintenanceCounters(url);
+  let counters = await sampleDatabase(url, retention);
   const started = performance.now();
   loop.start();
   let lastAnswered = 0;
@@ -350,8 +359,7 @@ async function main(): Promise<void> {
     for (let t = INTERVAL; t <= SECONDS; t += INTERVAL) {
       await sleep(started + t * 1000 - performance.now());
       const latencies = loop.take();
-      const now = await state(url);
-      const counted = await maintenanceCounters(url);
+      const counted = await sampleDatabase(url, retention);
       const sample: Sample = {
         t,
         sent: loop.sent,
@@ -360,9 +368,9 @@ async function main(): Promise<void> {
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
         rssMb: rss.take(),
-        backlog: now.backlog,
-        unfinished: now.unfinished,
-        tables: await tables(url, retention),
+        backlog: counted.backlog,
+        unfinished: counted.unfinished,
+        tables: counted.tables,
         checkpoints: counted.checkpoints - counters.checkpoints,
         autovacuums: counted.autovacuums - counters.autovacuums,
       };
