@@ -15,9 +15,10 @@ export interface BatcherOptions<I> {
   /**
    * Items with the same key never run at the same time: the later one waits until the statement holding the
    * earlier one has settled, so each statement's items are distinct (say, one change per payout, each
-   * answered by its own row) and a change does not find its payout busy with the change before it.
+   * answered by its own row) and a change does not find its payout busy with the change before it. An item
+   * without a key (undefined) is never held.
    */
-  keyOf?: (item: I) => string;
+  keyOf?: (item: I) => string | undefined;
 }
 
 /** Most items in one statement unless told otherwise: big enough for a worker's handlers, small enough to plan fast. */
@@ -83,7 +84,12 @@ export class Batcher<I, O> {
   private async send(batch: Array<Pending<I, O>>): Promise<void> {
     await this.execute(batch);
     const { keyOf } = this.options;
-    if (keyOf) for (const pending of batch) this.inFlight.delete(keyOf(pending.item));
+    if (keyOf) {
+      for (const pending of batch) {
+        const key = keyOf(pending.item);
+        if (key !== undefined) this.inFlight.delete(key);
+      }
+    }
     if (this.held.length > 0) {
       const held = this.held;
       this.held = [];

@@ -135,158 +135,180 @@ export function activeKeyProof(hash: string, clientId: string, role: string): st
          AND ak.revoked_at IS NULL AND (ak.expires_at IS NULL OR ak.expires_at > now())`;
 }
 
+/** One create as the store writes it: the payout as decided, its first history row, its message and the rest. */
+export interface NewPayoutWrite {
+  payout: Payout;
+  first: Omit<NewHistoryEntry, 'payoutId' | 'from' | 'to'>;
+  message: ScheduledMessage;
+  /** With an idempotency key: the outcome stored under it (the answer to replay). */
+  outcome: IdempotentOutcome | null;
+  webhookEvent?: NewWebhookEvent;
+  /** A remembered caller's key, checked inside the statement. */
+  proof?: KeyProof;
+}
+
+/** The columns of one create in the statement's input (`json_to_recordset`), named as `createInputRow` writes them. */
+const CREATE_INPUT_COLUMNS = `n integer, lock_key text,
+         id uuid, client_id uuid, amount_minor bigint, currency text, recipient jsonb, status text, stage text,
+         snapshot jsonb, machine_version integer, version integer, description text, created_at timestamptz,
+         key text, request_hash text, response_status integer, response_body json, ttl_hours integer,
+         event text, actor text, actor_role text, reason text, request_id text,
+         message_id uuid, topic text, payload jsonb, command_seq integer,
+         event_id text, event_type text, key_hash text, key_role text`;
+
 /**
- * The whole create as one statement, hence one transaction (data-modifying CTEs, committed together or not at
- * all): the idempotency key's advisory lock, the stored outcome, the payout, its first history row, its
- * processing message and its `payout.created` webhook deliveries. One round trip on the hottest path.
+ * Creates as one statement, hence one transaction (data-modifying CTEs, committed together or not at all): for
+ * each create of the input `r` (one row per create, `$1`, a JSON array), the idempotency key's advisory lock, the
+ * stored outcome, the payout, its first history row, its processing message and its `payout.created` webhook
+ * deliveries. The creates a process receives at the same time share the statement (`PgPayoutStore.create`), and
+ * so its round trip, its plan's start-up and its commit; each create's rows are decided on their own:
  *
- * - `a`: for a remembered caller (`proof`), whether its key is still active; when not, nothing is written and the
- *   create is refused as unauthenticated, so that remembering a key never saves a revoked one a request.
- * - `l`: with a key, its transaction-scoped advisory lock (`pg_try_advisory_xact_lock`, volatile, so evaluated
- *   once); when another transaction holds it nothing is written: a duplicate in flight. And whether the client
- *   has an enabled endpoint subscribed to the event (`subscribed`), by one probe of a partial index.
+ * - `l`: for a remembered caller (`key_hash`), whether its key is still active (`authorized`); when not, nothing
+ *   of that create is written and it is refused as unauthenticated, so that remembering a key never saves a
+ *   revoked one a request. With a key, its transaction-scoped advisory lock (`pg_try_advisory_xact_lock`,
+ *   volatile, and `l` is materialized, so taken once); when another transaction holds it nothing is written: a
+ *   duplicate in flight. And whether the client has an enabled endpoint subscribed to the event (`subscribed`),
+ *   by one probe of a partial index.
  * - `k`: the outcome, unless a live (unexpired) one is already stored under (client, key); an expired row the
  *   sweeper has not removed yet is replaced. Under the lock no other transaction with this key is in flight, so
- *   ON CONFLICT meets only committed rows.
+ *   ON CONFLICT meets only committed rows; two creates of one statement never share a key (the store holds the
+ *   second back until the first has settled).
  * - `p`, `h`, `o`: the payout, only when the lock was taken and the outcome stored (without a key: always), then
- *   its history row and its message from the payout row written. The first history row is dated like the payout.
+ *   its history row and its message. The first history row is dated like the payout.
  *
  * It comes in two forms, so that a client without endpoints pays for no webhook table: the plain one
- * (`payouts.insert`) writes nothing at all when the client is `subscribed`, and the create is then written by the
- * form with deliveries (`payouts.insert.webhooks`), whose `w` adds one delivery per subscribed endpoint and whose
- * `o` their outbox rows. A measured ~5 % of a create's cost, paid only by clients with endpoints (README,
- * "Webhooks").
+ * (`payouts.insert`) writes nothing at all of a create whose client is `subscribed`, and that create is then
+ * written by the form with deliveries (`payouts.insert.webhooks`), whose `w` adds one delivery per subscribed
+ * endpoint and whose `o` their outbox rows. A measured ~5 % of a create's cost, paid only by clients with
+ * endpoints (README, "Webhooks").
  */
-function insertPayoutSql(withWebhooks: boolean): string {
-  const subscribed = `EXISTS (SELECT FROM webhook_endpoints e WHERE $28::text IS NOT NULL AND e.client_id = $3::uuid
-           AND e.status = 'enabled' AND $29::text = ANY (e.events))`;
+function insertPayoutsSql(withWebhooks: boolean): string {
+  const subscribed = `EXISTS (SELECT FROM webhook_endpoints e WHERE r.event_id IS NOT NULL AND e.client_id = r.client_id
+           AND e.status = 'enabled' AND r.event_type = ANY (e.events))`;
   const unlessSubscribed = withWebhooks ? '' : ' AND NOT l.subscribed';
-  return `WITH a AS (
-       SELECT $30::text IS NULL OR EXISTS (${activeKeyProof('$30::text', '$3::uuid', '$31::text')}) AS authorized),
-     l AS (
-       SELECT a.authorized, CASE WHEN NOT a.authorized THEN false WHEN $1::text IS NULL THEN true
-           ELSE pg_try_advisory_xact_lock(hashtextextended($1, 0)) END AS locked,
+  return `WITH r AS (SELECT * FROM json_to_recordset($1::json) AS r (${CREATE_INPUT_COLUMNS})),
+     l AS MATERIALIZED (
+       SELECT r.*, a.authorized,
+         CASE WHEN NOT a.authorized THEN false WHEN r.lock_key IS NULL THEN true
+           ELSE pg_try_advisory_xact_lock(hashtextextended(r.lock_key, 0)) END AS locked,
          ${withWebhooks ? 'true' : subscribed} AS subscribed
-       FROM a),
+       FROM r CROSS JOIN LATERAL (SELECT r.key_hash IS NULL
+           OR EXISTS (${activeKeyProof('r.key_hash', 'r.client_id', 'r.key_role')}) AS authorized) a),
      k AS (
        INSERT INTO idempotency_keys AS k
          (client_id, key, request_hash, payout_id, response_status, response_body, created_at)
-       SELECT $3::uuid, $13::text, $14::text, $2::uuid, $27::integer, $15::json, now() FROM l
-        WHERE l.locked AND $1 IS NOT NULL${unlessSubscribed}
+       SELECT l.client_id, l.key, l.request_hash, l.id, l.response_status, l.response_body, now() FROM l
+        WHERE l.locked AND l.lock_key IS NOT NULL${unlessSubscribed}
        ON CONFLICT (client_id, key) DO UPDATE SET
          request_hash = EXCLUDED.request_hash, payout_id = EXCLUDED.payout_id,
          response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body, created_at = now()
-       WHERE k.created_at < now() - make_interval(hours => $16::integer)
-       RETURNING 1),
+       WHERE k.created_at < now() - make_interval(hours =>
+         (SELECT t.ttl_hours FROM l t WHERE t.client_id = EXCLUDED.client_id AND t.key = EXCLUDED.key))
+       RETURNING client_id, key),
      p AS (
        INSERT INTO payouts (id, client_id, amount_minor, currency, recipient, status, snapshot, machine_version,
          version, description, created_at, updated_at, status_changed_at, stage)
-       SELECT $2, $3, $4::bigint, $5::text, $6::jsonb, $7::text, $8::jsonb, $9::integer, $10::integer, $11::text,
-         $12::timestamptz, $12, $12, $25::text
-       FROM l WHERE l.locked AND ($1 IS NULL OR EXISTS (SELECT FROM k))${unlessSubscribed}
-       RETURNING id, status, created_at),
+       SELECT l.id, l.client_id, l.amount_minor, l.currency, l.recipient, l.status, l.snapshot, l.machine_version,
+         l.version, l.description, l.created_at, l.created_at, l.created_at, l.stage
+       FROM l WHERE l.locked${unlessSubscribed}
+         AND (l.lock_key IS NULL OR EXISTS (SELECT FROM k WHERE k.client_id = l.client_id AND k.key = l.key))
+       RETURNING id),
+     s AS (
+       SELECT l.*, NULL::text AS failure_code, NULL::text AS failure_message, l.created_at AS updated_at
+         FROM p JOIN l ON l.id = p.id),
      h AS (
        INSERT INTO payout_events
          (payout_id, from_status, to_status, event, actor, actor_role, reason, request_id, at)
-       SELECT p.id, NULL, p.status, $17::text, $18::text, $19::text, $20::text, $21::text, p.created_at FROM p),
-     ${
-       withWebhooks
-         ? `w AS (
-       INSERT INTO webhook_deliveries
-         (id, event_id, endpoint_id, client_id, type, payout_id, payout_version, payout, created_at)
-       SELECT gen_random_uuid(), $28::text, e.id, $3::uuid, $29::text, $2::uuid, $10::integer,
-              jsonb_build_object('id', $2::uuid, 'client_id', $3::uuid, 'amount_minor', $4::text,
-                'currency', $5::text, 'recipient', $6::jsonb, 'status', $7::text, 'stage', $25::text,
-                'snapshot', $8::jsonb, 'machine_version', $9::integer, 'version', $10::integer,
-                'description', $11::text, 'failure_code', NULL, 'failure_message', NULL,
-                'created_at', $12::timestamptz, 'updated_at', $12::timestamptz),
-              $12::timestamptz
-         FROM webhook_endpoints e
-        WHERE $28::text IS NOT NULL AND EXISTS (SELECT FROM p)
-          AND e.client_id = $3::uuid AND e.status = 'enabled' AND $29::text = ANY (e.events)
-       RETURNING id),
+       SELECT s.id, NULL, s.status, s.event, s.actor, s.actor_role, s.reason, s.request_id, s.created_at FROM s),
+     ${withWebhooks ? `${webhookDeliveries('s')},` : ''}
      o AS (
        INSERT INTO outbox (id, topic, payload, payout_id, command_seq)
-       SELECT $22::uuid, $23::text, $24::jsonb, p.id, $26::integer FROM p
-       UNION ALL ${webhookOutboxRows(5)})`
-         : `o AS (
-       INSERT INTO outbox (id, topic, payload, payout_id, command_seq)
-       SELECT $22::uuid, $23::text, $24::jsonb, p.id, $26::integer FROM p)`
-     }
-     SELECT l.authorized, l.locked, l.subscribed, EXISTS (SELECT FROM p) AS created FROM l`;
+       SELECT s.message_id, s.topic, s.payload, s.id, s.command_seq FROM s${
+         withWebhooks ? ` UNION ALL ${webhookOutboxRows(5)}` : ''
+       })
+     SELECT l.n, l.authorized, l.locked, l.subscribed, s.id IS NOT NULL AS created
+       FROM l LEFT JOIN s ON s.id = l.id ORDER BY l.n`;
 }
 
-const INSERT_PAYOUT = insertPayoutSql(false);
-const INSERT_PAYOUT_WITH_WEBHOOKS = insertPayoutSql(true);
+const INSERT_PAYOUTS = insertPayoutsSql(false);
+const INSERT_PAYOUTS_WITH_WEBHOOKS = insertPayoutsSql(true);
+
+/** A create as one row of the statement's input (`CREATE_INPUT_COLUMNS`). */
+function createInputRow(create: NewPayoutWrite, n: number): Record<string, unknown> {
+  const { payout, first, message, outcome, webhookEvent, proof } = create;
+  return {
+    n,
+    lock_key: outcome && `${payout.clientId}:${outcome.key}`,
+    id: payout.id,
+    client_id: payout.clientId,
+    amount_minor: payout.amount.minor.toString(),
+    currency: payout.amount.currency,
+    recipient: payout.recipient,
+    status: payout.status,
+    stage: payout.stage,
+    snapshot: payout.snapshot,
+    machine_version: payout.machineVersion,
+    version: payout.version,
+    description: payout.description,
+    created_at: payout.createdAt,
+    key: outcome?.key,
+    request_hash: outcome?.requestHash,
+    response_status: outcome?.status,
+    response_body: outcome?.body,
+    ttl_hours: outcome?.ttlHours,
+    event: first.event,
+    actor: first.actor,
+    actor_role: first.actorRole,
+    reason: first.reason,
+    request_id: first.requestId,
+    message_id: message.id,
+    topic: message.topic,
+    payload: message.payload,
+    command_seq: message.commandSeq,
+    event_id: webhookEvent?.eventId,
+    event_type: webhookEvent?.type,
+    key_hash: proof?.keyHash,
+    key_role: proof?.role,
+  };
+}
+
+interface CreateRow {
+  n: number;
+  authorized: boolean;
+  locked: boolean;
+  subscribed: boolean;
+  created: boolean;
+}
 
 /**
- * Writes a new payout as the create decided it (version 1, no failure), dated `payout.createdAt`, with its first
- * history row, its processing message, with an idempotency key its outcome, and its webhook deliveries: see
- * `insertPayoutSql`. Named statements, so each connection parses and plans them once.
+ * Writes new payouts as their creates decided them (version 1, no failure), each dated `payout.createdAt`, with
+ * its first history row, its processing message, with an idempotency key its outcome, and its webhook deliveries,
+ * in one statement (`insertPayoutsSql`); one outcome per create, in their order. Named statements, so each
+ * connection parses and plans them once.
  */
-export async function insertPayout(
-  db: Knex,
-  payout: Payout,
-  first: Omit<NewHistoryEntry, 'payoutId' | 'from' | 'to'>,
-  message: ScheduledMessage,
-  outcome: IdempotentOutcome | null,
-  webhookEvent?: NewWebhookEvent,
-  proof?: KeyProof,
-): Promise<CreateOutcome> {
-  const values = [
-    outcome && `${payout.clientId}:${outcome.key}`,
-    // $2-$12: the payout
-    payout.id,
-    payout.clientId,
-    payout.amount.minor.toString(),
-    payout.amount.currency,
-    JSON.stringify(payout.recipient),
-    payout.status,
-    JSON.stringify(payout.snapshot),
-    payout.machineVersion,
-    payout.version,
-    payout.description,
-    payout.createdAt,
-    // $13-$16: the outcome
-    outcome?.key,
-    outcome?.requestHash,
-    outcome && JSON.stringify(outcome.body),
-    outcome?.ttlHours,
-    // $17-$21: the history row
-    first.event,
-    first.actor,
-    first.actorRole,
-    first.reason,
-    first.requestId,
-    // $22-$24: the message
-    message.id,
-    message.topic,
-    JSON.stringify(message.payload),
-    // $25-$26: the stage and the message's command
-    payout.stage,
-    message.commandSeq,
-    // $27: the status of the stored answer
-    outcome?.status,
-    // $28-$29: the webhook event
-    webhookEvent?.eventId ?? null,
-    webhookEvent?.type ?? null,
-    // $30-$31: a remembered caller's key, checked here
-    proof?.keyHash ?? null,
-    proof?.role ?? null,
-  ];
-  const run = (name: string, text: string) =>
-    withConnection(db, (client) =>
-      client.query<{ authorized: boolean; locked: boolean; subscribed: boolean; created: boolean }>({
-        name,
-        text,
-        values,
-      }),
+export async function insertPayouts(db: Knex, creates: readonly NewPayoutWrite[]): Promise<CreateOutcome[]> {
+  const run = async (name: string, text: string, batch: readonly NewPayoutWrite[]) => {
+    const input = JSON.stringify(batch.map(createInputRow));
+    const { rows } = await withConnection(db, (client) =>
+      client.query<CreateRow>({ name, text, values: [input] }),
     );
-  // The statement selects from `l`: always one row.
-  let row = (await run('payouts.insert', INSERT_PAYOUT)).rows[0]!;
-  if (!row.authorized) return 'unauthenticated';
+    return rows;
+  };
+  const rows = await run('payouts.insert', INSERT_PAYOUTS, creates);
   // A subscribed client's create wrote nothing: it is written, whole, by the form with deliveries.
-  if (row.subscribed) row = (await run('payouts.insert.webhooks', INSERT_PAYOUT_WITH_WEBHOOKS)).rows[0]!;
+  const subscribed = rows.filter((row) => row.authorized && row.subscribed);
+  if (subscribed.length > 0) {
+    const again = await run(
+      'payouts.insert.webhooks',
+      INSERT_PAYOUTS_WITH_WEBHOOKS,
+      subscribed.map((row) => creates[row.n]!),
+    );
+    again.forEach((row, index) => (rows[subscribed[index]!.n] = { ...row, n: subscribed[index]!.n }));
+  }
+  return rows.map(createOutcome);
+}
+
+function createOutcome(row: CreateRow): CreateOutcome {
   if (!row.authorized) return 'unauthenticated';
   if (row.created) return 'created';
   return row.locked ? 'key_used' : 'in_flight';

@@ -1,6 +1,7 @@
 /**
  * The payout store on PostgreSQL: the domain's `PayoutStore` port. Its inner business is how: a create is one
- * named statement; concurrent reads and versioned changes share statements (`Batcher`), a batch skipping rows
+ * named statement; concurrent creates, reads and versioned changes share statements (`Batcher`), a batch of
+ * changes skipping rows
  * another transaction holds (those changes are written alone, waiting for the row); the last resort of a busy
  * payout reads it `FOR UPDATE` in a transaction. PostgreSQL's errors leave as the domain's: unreachable →
  * `StoreUnavailable`, a value it refuses → `ValueRejected`.
@@ -24,11 +25,17 @@ import { pruneInBatches } from './pruning.js';
 const OUTCOME_PRUNING = { batchSize: 5_000, budgetMs: 2_000 };
 
 export class PgPayoutStore implements port.PayoutStore {
-  /** Reads and versioned changes outside a transaction: concurrent calls share a statement. */
+  /** Creates, reads and versioned changes outside a transaction: concurrent calls share a statement. */
+  private readonly creates: Batcher<payouts.NewPayoutWrite, port.CreateOutcome>;
   private readonly reads: Batcher<port.PayoutRead, Payout | null | typeof payouts.KEY_REFUSED>;
   private readonly changes: Batcher<port.VersionedChange, Payout | null | typeof payouts.ROW_LOCKED>;
 
   constructor(private readonly db: Knex) {
+    // Two creates with one idempotency key never share a statement: the later waits for the earlier to settle,
+    // then finds its outcome stored (a replay) instead of its lock taken.
+    this.creates = new Batcher((creates) => payouts.insertPayouts(db, creates), {
+      keyOf: ({ payout, outcome }) => (outcome ? `${payout.clientId}:${outcome.key}` : undefined),
+    });
     this.reads = new Batcher((reads) => payouts.findPayouts(db, reads), {});
     this.changes = new Batcher((changes) => payouts.updateUnlockedPayoutsVersioned(db, changes), {
       keyOf: (change) => change.id,
@@ -43,9 +50,7 @@ export class PgPayoutStore implements port.PayoutStore {
     webhookEvent?: port.NewWebhookEvent,
     proof?: KeyProof,
   ): Promise<port.CreateOutcome> {
-    return translated(() =>
-      payouts.insertPayout(this.db, payout, first, message, outcome, webhookEvent, proof),
-    );
+    return translated(() => this.creates.run({ payout, first, message, outcome, webhookEvent, proof }));
   }
 
   findOutcome(clientId: string, key: string, ttlHours: number): Promise<port.StoredOutcome | null> {

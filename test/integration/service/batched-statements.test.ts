@@ -1,4 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
+import type { CreateResult } from '../../../src/domain/payout-service.js';
+import type { Principal } from '../../../src/domain/principal.js';
+import { hashApiKey } from '../../../src/domain/api-keys.js';
+import { IdempotencyKeyInFlight, Unauthenticated } from '../../../src/domain/errors.js';
 import type { TestContext as AppContext } from '../../support/context.js';
 import { workerPrincipal } from '../../../src/domain/principal.js';
 import type { Payout } from '../../../src/domain/payout.js';
@@ -12,7 +17,7 @@ import {
 } from '../../../src/persistence/payout-repository.js';
 import { serviceTestContext } from '../../support/database.js';
 import type { TestClient } from '../../support/fixtures.js';
-import { createTestClient, payoutIn } from '../../support/fixtures.js';
+import { createTestClient, payoutIn, payoutInput } from '../../support/fixtures.js';
 
 /** A START of `payout` as the worker sends it, written under `version`. */
 function start(client: TestClient, id: string, version: number): VersionedChange {
@@ -191,5 +196,115 @@ describe('batched reads and changes (real PostgreSQL)', () => {
       await tx.rollback();
     }
     expect(await busyStarted).to.include({ status: 'processing', version: 2 });
+  });
+
+  describe('creates', () => {
+    /** A create through the service, as the API makes it: its stored answer names the payout. */
+    const createAs = (principal: Principal, key?: string, input = payoutInput()) =>
+      ctx.service.createPayout(principal, input, {
+        requestId: 'req-batch-create',
+        ...(key === undefined ? {} : { idempotencyKey: key }),
+        answer: (payout) => ({ status: 201, body: { id: payout.id } }),
+      });
+    const idOf = (result: CreateResult) => String(result.answer.body.id);
+    /** The transaction ids that wrote these payouts: one id, one statement. */
+    const writersOf = async (ids: string[]) =>
+      (await ctx.db('payouts').whereIn('id', ids).distinct(ctx.db.raw('xmin::text AS xmin'))).map(
+        (row: { xmin: string }) => row.xmin,
+      );
+    const rowsOf = async (table: string, ids: string[]) =>
+      Number((await ctx.db(table).whereIn('payout_id', ids).count({ n: '*' }))[0]!.n);
+
+    it('writes the creates of one turn in one statement, each whole: payout, history, message, outcome', async () => {
+      const keys = Array.from({ length: 6 }, () => randomUUID());
+      const results = await Promise.all([
+        ...keys.map((key) => createAs(client.principal, key)),
+        createAs(client.principal),
+      ]);
+      const ids = results.map(idOf);
+      expect(results.map((result) => result.replayed)).to.deep.equal(results.map(() => false));
+      expect(new Set(ids).size).to.equal(7);
+      expect(await writersOf(ids)).to.have.length(1);
+      expect(await rowsOf('payout_events', ids)).to.equal(7);
+      expect(await rowsOf('outbox', ids)).to.equal(7);
+      const outcomes = await ctx.db('idempotency_keys').whereIn('key', keys).select('key', 'payout_id');
+      expect(
+        Object.fromEntries(
+          outcomes.map((row: { key: string; payout_id: string }) => [row.key, row.payout_id]),
+        ),
+      ).to.deep.equal(Object.fromEntries(keys.map((key, index) => [key, ids[index]])));
+    });
+
+    it('decides each create of a statement on its own: a revoked key, a key in flight, a key used, a key sent twice', async () => {
+      const revoked = await createTestClient(ctx.db, 'batch-revoked');
+      const remembered: Principal = {
+        ...revoked.principal,
+        proof: { keyHash: hashApiKey(revoked.key), role: 'client' },
+      };
+      await ctx.db('api_keys').where({ client_id: revoked.clientId }).update({ revoked_at: ctx.db.fn.now() });
+      const used = randomUUID();
+      const first = await createAs(client.principal, used);
+      const [inFlight, twice] = [randomUUID(), randomUUID()];
+      const holder = await ctx.db.client.acquireConnection();
+      let settled: Array<PromiseSettledResult<CreateResult>>;
+      try {
+        await holder.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [
+          `${client.clientId}:${inFlight}`,
+        ]);
+        settled = await Promise.allSettled([
+          createAs(client.principal),
+          createAs(remembered),
+          createAs(client.principal, inFlight),
+          createAs(client.principal, used),
+          createAs(client.principal, twice),
+          createAs(client.principal, twice),
+          createAs(client.principal),
+        ]);
+      } finally {
+        await holder.query('SELECT pg_advisory_unlock_all()');
+        await ctx.db.client.releaseConnection(holder);
+      }
+      const [plain, refused, busy, replay, once, again, plainToo] = settled;
+      const value = (result: PromiseSettledResult<CreateResult> | undefined) => {
+        if (result?.status !== 'fulfilled')
+          throw new Error(`expected a result, got ${JSON.stringify(result)}`);
+        return result.value;
+      };
+      expect(refused).to.have.property('status', 'rejected');
+      expect((refused as PromiseRejectedResult).reason).to.be.instanceOf(Unauthenticated);
+      expect(busy).to.have.property('status', 'rejected');
+      expect((busy as PromiseRejectedResult).reason).to.be.instanceOf(IdempotencyKeyInFlight);
+      expect(value(replay)).to.deep.include({ replayed: true });
+      expect(idOf(value(replay))).to.equal(idOf(first));
+      expect(value(once).replayed).to.equal(false);
+      // The second create with the key waited for the first to settle, then found its outcome.
+      expect(value(again)).to.deep.include({ replayed: true });
+      expect(idOf(value(again))).to.equal(idOf(value(once)));
+      const written = [plain, once, plainToo].map((result) => idOf(value(result)));
+      expect(await writersOf(written)).to.have.length(1);
+      expect(await ctx.db('payouts').where({ client_id: revoked.clientId })).to.deep.equal([]);
+      expect(
+        await ctx.db('idempotency_keys').where({ client_id: client.clientId, key: inFlight }),
+      ).to.deep.equal([]);
+      expect(await rowsOf('outbox', written)).to.equal(3);
+    });
+
+    it('writes the create of a client with a subscribed endpoint with its delivery, beside the others', async () => {
+      const subscriber = await createTestClient(ctx.db, 'batch-subscribed');
+      await ctx.webhooks.createEndpoint(subscriber.principal, { url: 'https://hooks.example.com/in' });
+      const [plain, subscribed] = await Promise.all([
+        createAs(client.principal),
+        createAs(subscriber.principal),
+      ]);
+      const deliveries = await ctx
+        .db('webhook_deliveries')
+        .whereIn('payout_id', [idOf(plain), idOf(subscribed)]);
+      expect(
+        deliveries.map((row: { payout_id: string; type: string }) => [row.payout_id, row.type]),
+      ).to.deep.equal([[idOf(subscribed), 'payout.created']]);
+      const messages = await ctx.db('outbox').whereRaw(`payload->>'delivery_id' = ?`, [deliveries[0].id]);
+      expect(messages).to.have.length(1);
+      expect(await rowsOf('outbox', [idOf(plain), idOf(subscribed)])).to.equal(2);
+    });
   });
 });
