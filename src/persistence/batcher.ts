@@ -19,6 +19,11 @@ export interface BatcherOptions<I> {
    * without a key (undefined) is never held.
    */
   keyOf?: (item: I) => string | undefined;
+  /**
+   * Most statements in flight at once (default: no limit). The items that arrive while all of them run wait, and
+   * go together in the next statement when one settles: under load, fewer and fuller statements.
+   */
+  maxStatements?: number;
 }
 
 /** Most items in one statement unless told otherwise: big enough for a worker's handlers, small enough to plan fast. */
@@ -36,6 +41,8 @@ export class Batcher<I, O> {
   /** Keys of the items in statements not yet settled, and the items held back because their key is among them. */
   private readonly inFlight = new Set<string>();
   private held: Array<Pending<I, O>> = [];
+  /** Statements sent and not yet settled. */
+  private statements = 0;
 
   /** `runBatch` answers one result per item, in the items' order. */
   constructor(
@@ -58,9 +65,13 @@ export class Batcher<I, O> {
 
   private flush(): void {
     this.scheduled = false;
-    const { keyOf, maxBatch = DEFAULT_MAX_BATCH } = this.options;
+    const { keyOf, maxBatch = DEFAULT_MAX_BATCH, maxStatements = Infinity } = this.options;
     let batch: Array<Pending<I, O>> = [];
+    let taken = 0;
     for (const pending of this.queue) {
+      // Every statement allowed is running: the rest waits for one to settle, and goes with it then.
+      if (batch.length === 0 && this.statements >= maxStatements) break;
+      taken += 1;
       const key = keyOf?.(pending.item);
       if (key !== undefined) {
         // In a statement already: it would only find its row busy (or changed) while that statement runs.
@@ -77,12 +88,14 @@ export class Batcher<I, O> {
       }
     }
     if (batch.length > 0) void this.send(batch);
-    this.queue = [];
+    this.queue = this.queue.slice(taken);
   }
 
   /** Runs one statement, then frees its keys and lets the items held back for them try again. */
   private async send(batch: Array<Pending<I, O>>): Promise<void> {
+    this.statements += 1;
     await this.execute(batch);
+    this.statements -= 1;
     const { keyOf } = this.options;
     if (keyOf) {
       for (const pending of batch) {
@@ -94,8 +107,8 @@ export class Batcher<I, O> {
       const held = this.held;
       this.held = [];
       this.queue = held.concat(this.queue);
-      this.schedule();
     }
+    if (this.queue.length > 0) this.schedule();
   }
 
   /** Settles every item of the batch; never throws. */

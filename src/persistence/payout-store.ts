@@ -24,6 +24,9 @@ import { pruneInBatches } from './pruning.js';
  */
 const OUTCOME_PRUNING = { batchSize: 5_000, budgetMs: 2_000 };
 
+/** Create statements in flight at once (see the constructor). */
+const CREATE_STATEMENTS = 2;
+
 export class PgPayoutStore implements port.PayoutStore {
   /** Creates, reads and versioned changes outside a transaction: concurrent calls share a statement. */
   private readonly creates: Batcher<payouts.NewPayoutWrite, port.CreateOutcome>;
@@ -32,9 +35,12 @@ export class PgPayoutStore implements port.PayoutStore {
 
   constructor(private readonly db: Knex) {
     // Two creates with one idempotency key never share a statement: the later waits for the earlier to settle,
-    // then finds its outcome stored (a replay) instead of its lock taken.
+    // then finds its outcome stored (a replay) instead of its lock taken. At most two create statements run at
+    // once (one filling while the other commits): under load the creates gather into fuller statements, and
+    // a burst of creates leaves the pool's other connections to the reads.
     this.creates = new Batcher((creates) => payouts.insertPayouts(db, creates), {
       keyOf: ({ payout, outcome }) => (outcome ? `${payout.clientId}:${outcome.key}` : undefined),
+      maxStatements: CREATE_STATEMENTS,
     });
     this.reads = new Batcher((reads) => payouts.findPayouts(db, reads), {});
     this.changes = new Batcher((changes) => payouts.updateUnlockedPayoutsVersioned(db, changes), {

@@ -108,4 +108,29 @@ describe('Batcher', () => {
     );
     expect(batches).to.deep.equal([[1, 2, 3]]);
   });
+
+  it('with maxStatements, the items arriving while every statement runs wait and go together in the next', async () => {
+    const started: number[][] = [];
+    const releases: Array<() => void> = [];
+    const batcher = new Batcher(
+      (items: number[]) => {
+        started.push([...items]);
+        return new Promise<number[]>((resolve) => releases.push(() => resolve(items)));
+      },
+      { maxStatements: 1 },
+    );
+    const first = batcher.run(1);
+    await pause(5);
+    const later = [2, 3, 4].map((item) => batcher.run(item));
+    await pause(5);
+    const last = batcher.run(5);
+    await pause(5);
+    expect(started).to.deep.equal([[1]]);
+    releases[0]!();
+    expect(await first).to.equal(1);
+    await pause(5);
+    expect(started).to.deep.equal([[1], [2, 3, 4, 5]]);
+    releases[1]!();
+    expect(await Promise.all([...later, last])).to.deep.equal([2, 3, 4, 5]);
+  });
 });
