@@ -4,7 +4,8 @@
  * JSON body of a few KiB, a path and query of the expected shape. They run the same checks as the app (the
  * contract's own compiled validators, the service's rules, the key checked again inside the statement that serves
  * the request: see `ApiKeys.remembered`) and answer through the same functions (`sendReply`, `answerError`), minus
- * the framework's routing, parsing and the separate key lookup: a create is one round trip to PostgreSQL.
+ * the framework's routing, parsing and the separate key lookup: a create is one round trip to PostgreSQL (shared
+ * with the creates received at the same time: see `PgPayoutStore`).
  *
  * Anything else, and any request the contract refuses, goes to the app, which answers it as it always has (the
  * errors of a refused request are the app's, in its order: 401 before 400). A body read here is handed over

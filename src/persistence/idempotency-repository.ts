@@ -1,6 +1,6 @@
 /**
  * Stored outcomes of `POST /api/payouts` per (client, Idempotency-Key). They are written by the create's own
- * statement (`insertPayout`), in the transaction of the payout they answer.
+ * statement (`insertPayouts`), in the transaction of the payout they answer.
  */
 import type { Knex } from 'knex';
 import type { StoredOutcome } from '../domain/ports.js';
