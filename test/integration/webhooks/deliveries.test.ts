@@ -103,7 +103,16 @@ describe('webhooks: the delivery log, redelivery, disabling', () => {
 
     const endpoint = await api.request('GET', `/api/webhook-endpoints/${endpointId}`, { key: client.key });
     expect(endpoint.body).to.include({ status: 'disabled', disabled_reason: 'consecutive_failures' });
-    const scraped = await (await fetch(`http://127.0.0.1:${webhooks.opsPort}/metrics`)).text();
+    // The counters move right after the rows they count are written: the scrape waits for them.
+    const scrape = async () => (await fetch(`http://127.0.0.1:${webhooks.opsPort}/metrics`)).text();
+    await waitFor(
+      async () => /^payouts_webhook_deliveries_total\{outcome="failed"\} 2$/m.test(await scrape()),
+      {
+        timeoutMs: 5_000,
+        message: 'two failed deliveries counted',
+      },
+    );
+    const scraped = await scrape();
     expect(scraped).to.match(/^payouts_webhook_endpoints_disabled_total 1$/m);
     expect(scraped).to.match(/^payouts_webhook_deliveries_total\{outcome="failed"\} 2$/m);
 
