@@ -305,6 +305,9 @@ describe('batched reads and changes (real PostgreSQL)', () => {
       const messages = await ctx.db('outbox').whereRaw(`payload->>'delivery_id' = ?`, [deliveries[0].id]);
       expect(messages).to.have.length(1);
       expect(await rowsOf('outbox', [idOf(plain), idOf(subscribed)])).to.equal(2);
+      // The delivery is not this file's to send: the relay of a later file would carry it to an endpoint that
+      // does not exist, and that file would count its failure.
+      await ctx.db('outbox').where({ id: messages[0].id }).update({ published_at: ctx.db.fn.now() });
     });
   });
 });
