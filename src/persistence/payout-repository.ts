@@ -147,6 +147,14 @@ export interface NewPayoutWrite {
   proof?: KeyProof;
 }
 
+/**
+ * The idempotency lock of a create with a key: what its advisory lock is taken on, and what keeps two creates with
+ * the same key out of one statement (`PgPayoutStore`); none without a key.
+ */
+export function createLockKey({ payout, outcome }: NewPayoutWrite): string | undefined {
+  return outcome ? `${payout.clientId}:${outcome.key}` : undefined;
+}
+
 /** The columns of one create in the statement's input (`json_to_recordset`), named as `createInputRow` writes them. */
 const CREATE_INPUT_COLUMNS = `n integer, lock_key text,
          id uuid, client_id uuid, amount_minor bigint, currency text, recipient jsonb, status text, stage text,
@@ -238,7 +246,7 @@ function createInputRow(create: NewPayoutWrite, n: number): Record<string, unkno
   const { payout, first, message, outcome, webhookEvent, proof } = create;
   return {
     n,
-    lock_key: outcome && `${payout.clientId}:${outcome.key}`,
+    lock_key: createLockKey(create),
     id: payout.id,
     client_id: payout.clientId,
     amount_minor: payout.amount.minor.toString(),

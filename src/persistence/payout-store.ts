@@ -1,10 +1,9 @@
 /**
  * The payout store on PostgreSQL: the domain's `PayoutStore` port. Its inner business is how: a create is one
  * named statement; concurrent creates, reads and versioned changes share statements (`Batcher`), a batch of
- * changes skipping rows
- * another transaction holds (those changes are written alone, waiting for the row); the last resort of a busy
- * payout reads it `FOR UPDATE` in a transaction. PostgreSQL's errors leave as the domain's: unreachable →
- * `StoreUnavailable`, a value it refuses → `ValueRejected`.
+ * changes skipping rows another transaction holds (those changes are written alone, waiting for the row); the
+ * last resort of a busy payout reads it `FOR UPDATE` in a transaction. PostgreSQL's errors leave as the
+ * domain's: unreachable → `StoreUnavailable`, a value it refuses → `ValueRejected`.
  */
 import type { Knex } from 'knex';
 import { KEY_NOT_ACTIVE, StoreUnavailable, Unauthenticated, ValueRejected } from '../domain/errors.js';
@@ -39,7 +38,7 @@ export class PgPayoutStore implements port.PayoutStore {
     // once (one filling while the other commits): under load the creates gather into fuller statements, and
     // a burst of creates leaves the pool's other connections to the reads.
     this.creates = new Batcher((creates) => payouts.insertPayouts(db, creates), {
-      keyOf: ({ payout, outcome }) => (outcome ? `${payout.clientId}:${outcome.key}` : undefined),
+      keyOf: payouts.createLockKey,
       maxStatements: CREATE_STATEMENTS,
     });
     this.reads = new Batcher((reads) => payouts.findPayouts(db, reads), {});
