@@ -55,7 +55,18 @@ describe('consumers: operations', function () {
     // Whatever was in flight finished; the rest waits in the queue or the outbox for the next worker.
     const counts = await statusCounts(harness.ctx.db, client.clientId);
     expect(Object.values(counts).reduce((sum, count) => sum + count, 0)).to.equal(ids.length);
-    expect(counts.processing ?? 0, `nothing half done: ${JSON.stringify(counts)}`).to.equal(0);
+    // What any payout left in processing was doing, and what its history says: the message names it on failure.
+    const halfDone = await harness.ctx
+      .db('payouts as p')
+      .where({ 'p.client_id': client.clientId, 'p.status': 'processing' })
+      .select(
+        'p.stage',
+        harness.ctx.db.raw(
+          `(SELECT string_agg(e.event, ',' ORDER BY e.id) FROM payout_events e WHERE e.payout_id = p.id) AS events`,
+        ),
+        harness.ctx.db.raw(`p.snapshot->'context'->'last_error' AS last_error`),
+      );
+    expect(counts.processing ?? 0, `nothing half done: ${JSON.stringify({ counts, halfDone })}`).to.equal(0);
     expect(counts.completed ?? 0, `some completed: ${JSON.stringify(counts)}`).to.be.at.least(5);
 
     await harness.startRelay();
