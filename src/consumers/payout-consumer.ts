@@ -15,6 +15,7 @@ import { zeroed } from '../metrics.js';
 import { PAYOUT_STATUSES } from '../machines/payout-lifecycle.js';
 import type { ProcessMessage } from '../messaging/payout-message.js';
 import { ConfirmedPublisher, openBrokerConnection, sleep } from '../messaging/amqp.js';
+import { createDrainingConsumer } from '../messaging/draining-consumer.js';
 import { decodeProcessMessage } from '../messaging/payout-message.js';
 import { keepRawBodiesOn, rawBody } from '../messaging/raw-bodies.js';
 import type { ProcessOutcome } from './process-payout.js';
@@ -273,7 +274,8 @@ export async function startWorker(ctx: WorkerDeps, options: WorkerOptions = {}):
   // connection per handler: it is what fills the batches. Prefetch twice the concurrency keeps the next messages
   // at hand without hoarding work other workers could do.
   // The queue is declared passively: the topology step owns its arguments.
-  const consumer = connection.createConsumer(
+  const { consumer, close: closeConsumer } = createDrainingConsumer(
+    connection,
     {
       queue: names.workQueue,
       queueOptions: { passive: true },
@@ -317,20 +319,25 @@ export async function startWorker(ctx: WorkerDeps, options: WorkerOptions = {}):
     'worker started',
   );
 
+  let stopping: Promise<void> | undefined;
   return {
     opsPort: ops?.port,
-    async stop() {
-      abort.abort();
-      clearInterval(watchdog);
-      await starting;
-      // Cancels the subscription, waits for the handlers in flight (each ends with its ack), and closes the
-      // channel: prefetched messages not yet started go back to the queue.
-      // A lost connection makes the cancel fail; the broker then returns the unacknowledged messages itself.
-      await consumer.close().catch((error: unknown) => log.warn({ err: error }, 'consumer close failed'));
-      await publisher.close().catch(() => undefined);
-      await closeBrokerConnection(connection, log);
-      await ops?.close();
-      log.info('worker stopped');
+    /** Stops once: a second call waits for the first. */
+    stop() {
+      stopping ??= (async () => {
+        abort.abort();
+        clearInterval(watchdog);
+        await starting;
+        // Cancels the subscription, waits for the handlers in flight (each ends with its ack), and closes the
+        // channel: prefetched messages not yet started go back to the queue.
+        // A lost connection makes the cancel fail; the broker then returns the unacknowledged messages itself.
+        await closeConsumer().catch((error: unknown) => log.warn({ err: error }, 'consumer close failed'));
+        await publisher.close().catch(() => undefined);
+        await closeBrokerConnection(connection, log);
+        await ops?.close();
+        log.info('worker stopped');
+      })();
+      return stopping;
     },
   };
 }

@@ -18,6 +18,7 @@ import {
   openBrokerConnection,
   sleep,
 } from '../messaging/amqp.js';
+import { createDrainingConsumer } from '../messaging/draining-consumer.js';
 import { keepRawBodiesOn, rawBody } from '../messaging/raw-bodies.js';
 import type { TopologyNames } from '../messaging/topology.js';
 import {
@@ -175,7 +176,8 @@ export async function startWebhooks(ctx: WebhooksDeps, options: RoleOptions = {}
   const connection: Connection = keepRawBodiesOn(openBrokerConnection(config, log, 'webhooks'));
   const publisher = new ConfirmedPublisher(connection);
   const handler = new WebhookMessageHandler({ dispatcher: ctx.dispatcher, publisher, names, metrics, log });
-  const consumer = connection.createConsumer(
+  const { consumer, close: closeConsumer } = createDrainingConsumer(
+    connection,
     {
       queue: names.webhookQueue,
       queueOptions: { passive: true },
@@ -258,9 +260,9 @@ export async function startWebhooks(ctx: WebhooksDeps, options: RoleOptions = {}
         clearInterval(redrive);
         clearInterval(prune);
         await starting;
-        await consumer
-          .close()
-          .catch((error: unknown) => log.warn({ err: error }, 'webhook consumer close failed'));
+        await closeConsumer().catch((error: unknown) =>
+          log.warn({ err: error }, 'webhook consumer close failed'),
+        );
         await publisher.close().catch(() => undefined);
         await closeBrokerConnection(connection, log);
         await ops?.close();
