@@ -3,7 +3,7 @@
  * webhook event carries as its `data.object`, so both say the same thing in the same words. Snake case, decimal
  * strings, the account masked, RFC 3339 times; `available_actions` as the given principal may act.
  */
-import type { Payout, PayoutAction } from './payout.js';
+import type { Payout, PayoutAction, PayoutSummary } from './payout.js';
 import { availableActions, lastErrorOf } from './payout.js';
 import type { Principal } from './principal.js';
 import type { MaskedRecipient } from './recipient.js';
@@ -28,7 +28,7 @@ export interface PayoutResource {
   version: number;
 }
 
-export function toPayoutResource(payout: Payout, principal: Principal): PayoutResource {
+export function toPayoutResource(payout: Payout | PayoutSummary, principal: Principal): PayoutResource {
   return {
     id: payout.id,
     amount: payout.amount.toDecimal(),

@@ -32,7 +32,7 @@ import {
   ValidationFailed,
   VersionMismatch,
 } from './errors.js';
-import type { Payout, PayoutHistoryEntry } from './payout.js';
+import type { Payout, PayoutHistoryEntry, PayoutSummary } from './payout.js';
 import { availableActions } from './payout.js';
 import type { CreatePayoutInput } from './payout-request.js';
 import { checkCreate, checkReason, createProblems, fingerprint, normaliseNote } from './payout-request.js';
@@ -112,7 +112,7 @@ export interface PayoutChangeResult {
 export type ListPayoutsQuery = PayoutListFilter;
 
 export interface PayoutPage {
-  items: Payout[];
+  items: PayoutSummary[];
   /** The position to ask the next page after, or null on the last page. */
   next: string | null;
 }

@@ -7,7 +7,7 @@
  */
 import type { PayoutFailure } from '../machines/payout.machine.js';
 import type { PayoutStage, PayoutStatus, PersistedPayoutSnapshot } from '../machines/payout-lifecycle.js';
-import type { Payout, PayoutHistoryEntry } from './payout.js';
+import type { Payout, PayoutHistoryEntry, PayoutSummary } from './payout.js';
 import type { KeyProof, Role } from './principal.js';
 import type { ScheduledMessage } from './scheduling.js';
 
@@ -105,7 +105,7 @@ export interface PayoutListFilter {
 
 /** A page of payouts, newest first, with the position of its last one and whether more follow. */
 export interface PayoutListPage {
-  payouts: Payout[];
+  payouts: PayoutSummary[];
   last: string | null;
   hasMore: boolean;
 }

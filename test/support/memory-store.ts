@@ -6,7 +6,8 @@
  * its idempotency key. Time is the injected `now()`, so that tests can move the clock (TTLs, stuck payouts).
  */
 import { ValueRejected } from '../../src/domain/errors.js';
-import type { Payout, PayoutHistoryEntry } from '../../src/domain/payout.js';
+import type { Payout, PayoutHistoryEntry, PayoutSummary } from '../../src/domain/payout.js';
+import { lastErrorOf } from '../../src/domain/payout.js';
 import type { KeyProof } from '../../src/domain/principal.js';
 import type {
   CreateOutcome,
@@ -177,7 +178,7 @@ export class MemoryPayoutStore implements PayoutStore {
       .sort((a, b) => b.seq - a.seq);
     const page = matching.slice(0, filter.limit);
     return {
-      payouts: page.map((row) => copy(row.payout)),
+      payouts: page.map((row) => summaryOf(copy(row.payout))),
       last: page.length > 0 ? String(page[page.length - 1]!.seq) : null,
       hasMore: matching.length > filter.limit,
     };
@@ -393,4 +394,10 @@ function copy(payout: Payout): Payout {
     createdAt: new Date(payout.createdAt),
     updatedAt: new Date(payout.updatedAt),
   };
+}
+
+/** A payout as the list reads it (as the SQL store's page does): no snapshot, its last error. */
+function summaryOf(payout: Payout): PayoutSummary {
+  const { snapshot: _snapshot, machineVersion: _machineVersion, ...summary } = payout;
+  return { ...summary, lastError: lastErrorOf(payout) };
 }

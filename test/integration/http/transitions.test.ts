@@ -145,6 +145,13 @@ describe('PATCH status: every (role, status, requested status)', () => {
     expect(seen.body).to.include({ status: 'processing', stage: 'needs_attention' });
     expect(seen.body.available_actions).to.deep.equal(['succeed', 'fail', 'retry']);
     expect(seen.body.last_error).to.include({ code: 'processing_error', message: 'boom' });
+    // A list page reads no snapshot, only its last error: the payout listed is the payout read.
+    const listed = await api.request('GET', '/api/payouts?stage=needs_attention&limit=100', {
+      key: client.operatorKey,
+    });
+    expect(listed.status).to.equal(200);
+    const row = (listed.body.data as Array<{ id: string }>).find((item) => item.id === payout.id);
+    expect(row).to.deep.equal(seen.body);
     const asClient = await api.request('POST', `/api/payouts/${payout.id}/retry`, {
       key: client.key,
       json: { reason: 'try again' },
