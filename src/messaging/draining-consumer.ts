@@ -8,8 +8,9 @@
  * `close()` returned — after a role's pool and process are gone — and its acknowledgement fails on the closed
  * channel. Measured on a worker: eight payouts left mid-way (`submitting`) after a graceful stop.
  *
- * Here, a message that arrives once closing began is handed straight back (a `basic.nack` with requeue, which is
- * not counted as a failed delivery), and `close()` also waits for every handler this consumer started.
+ * Here, a message that arrives once closing began is handed straight back (a `basic.nack` with requeue, which the
+ * broker counts as the channel's close returning it would; from RabbitMQ 4.3 on, a nack is not counted), and
+ * `close()` also waits for every handler this consumer started.
  */
 import type { AsyncMessage, Connection, Consumer, ConsumerProps } from 'rabbitmq-client';
 import { ConsumerStatus } from 'rabbitmq-client';
