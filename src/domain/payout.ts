@@ -30,8 +30,8 @@ export interface Payout {
 
 /**
  * A payout as a page of the list shows it: everything but its machine's snapshot, of which a list needs only the
- * last error. A page's rows are read without their snapshots: reading and parsing them was a fifth of the CPU a
- * page cost (bench/README.md).
+ * last error. A page's rows are read without their snapshots: reading and parsing them cost a fifth to a third of
+ * the page statement's CPU, the API's and PostgreSQL's together (bench/README.md).
  */
 export interface PayoutSummary extends Omit<Payout, 'snapshot' | 'machineVersion'> {
   lastError: PayoutLastError | null;

@@ -59,7 +59,7 @@ type PayoutColumns = Pick<PayoutRow, (typeof PAYOUT_COLUMNS)[number]>;
 
 /**
  * The columns of a list page: those of a read but the machine's snapshot (and its version), of which a page shows
- * only the last error, selected as `last_error`. The snapshots were a fifth of a page's CPU (bench/README.md).
+ * only the last error, selected as `last_error` (see `PayoutSummary`).
  */
 const SUMMARY_COLUMNS = [
   ...PAYOUT_COLUMNS.filter((column) => column !== 'snapshot' && column !== 'machine_version'),
