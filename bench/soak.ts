@@ -344,6 +344,16 @@ async function main(): Promise<void> {
     `retention edge: ${fmt(rate * perCreate.outbox * SECONDS, 0)} outbox rows and ${fmt(rate * perCreate.outcomes * SECONDS, 0)} ` +
       `idempotency outcomes expiring over the run (${fmt(perCreate.outbox, 2)} and ${fmt(perCreate.outcomes, 2)} per create)\n`,
   );
+  // The outbox, the payouts and the outcomes churn (updates, pruning): without autovacuum their dead rows pile up
+  // through the run, which a production server (autovacuum on by default) does not show.
+  const autovacuum = await withPg(
+    url,
+    async (client) => (await client.query<{ autovacuum: string }>('SHOW autovacuum')).rows[0]?.autovacuum,
+  );
+  if (autovacuum !== 'on')
+    process.stdout.write(
+      `PostgreSQL runs with autovacuum = ${autovacuum}: dead rows accumulate through the run\n`,
+    );
 
   const names = Object.keys(roles);
   process.stdout.write(
