@@ -1,8 +1,8 @@
 /**
  * `make soak`: the service over time. The API, a relay, two workers and the sweeper run as `make run` and the
  * role commands start them; creates arrive at 70 % of the rate the API reached just before (a 5 s wrk run at 32
- * connections, after a first such run warmed the roles and was drained), open loop (one request every 1/rate s, whatever the answers), for `SOAK_SECONDS` (600), while the
- * relay and the workers drain. Every interval (`SOAK_INTERVAL_SECONDS`: 60, or a sixth of a shorter run) it records
+ * connections, after a first such run warmed the roles and was drained), open loop (one request every 1/rate s,
+ * whatever the answers), for `SOAK_SECONDS` (600), while the relay and the workers drain. Every interval (`SOAK_INTERVAL_SECONDS`: 60, or a sixth of a shorter run) it records
  * the creates' p50 and p99, each role's resident memory, the outbox backlog and the payouts not yet final. At the
  * end the load stops and the payouts must all finish.
  *
@@ -213,6 +213,12 @@ async function state(url: string): Promise<{ backlog: number; unfinished: number
     );
     return { backlog: Number(rows[0]!.backlog), unfinished: Number(rows[0]!.unfinished) };
   });
+}
+
+/** Waits until no payout is unfinished (at most `FINISH_TIMEOUT_S`). */
+async function drained(url: string): Promise<void> {
+  for (let waited = 0; (await state(url)).unfinished > 0 && waited < FINISH_TIMEOUT_S; waited += 1)
+    await sleep(1000);
 }
 
 /** What one interval records of the database, in one statement: the backlog, the pruned tables, the counters. */
@@ -500,9 +506,3 @@ async function main(): Promise<void> {
 }
 
 await runMain('soak', main, { deleteTopology: true });
-
-/** Waits until no payout is unfinished (at most `FINISH_TIMEOUT_S`). */
-async function drained(url: string): Promise<void> {
-  for (let waited = 0; (await state(url)).unfinished > 0 && waited < FINISH_TIMEOUT_S; waited += 1)
-    await sleep(1000);
-}

@@ -65,10 +65,6 @@ export function availableActions(payout: Payout | PayoutSummary, principal: Prin
 /** The last thing that went wrong on the way, from the machine's context; null when nothing did. */
 export function lastErrorOf(payout: Payout | PayoutSummary): PayoutLastError | null {
   if (!('snapshot' in payout)) return payout.lastError;
-  return lastErrorInContext(payout.snapshot.context);
-}
-
-/** `last_error` of a machine's context as it is stored (the list reads only this part of the snapshot). */
-export function lastErrorInContext(context: unknown): PayoutLastError | null {
-  return (context as { last_error?: PayoutLastError | null } | undefined)?.last_error ?? null;
+  const context = payout.snapshot.context as { last_error?: PayoutLastError | null } | undefined;
+  return context?.last_error ?? null;
 }

@@ -3,13 +3,12 @@
  * service's transaction) and, for payouts, the client id: there is no unscoped read of a payout.
  */
 import type { Knex } from 'knex';
-import type { PayoutFailure } from '../machines/payout.machine.js';
+import type { PayoutFailure, PayoutLastError } from '../machines/payout.machine.js';
 import type { PayoutStage, PayoutStatus } from '../machines/payout-lifecycle.js';
 import { ATTENTION_STAGE, UNFINISHED_STATUSES } from '../machines/payout-lifecycle.js';
 import { MINOR_DIGITS } from '../domain/currency.js';
 import { Money } from '../domain/money.js';
 import type { Payout, PayoutHistoryEntry, PayoutSummary } from '../domain/payout.js';
-import { lastErrorInContext } from '../domain/payout.js';
 import type { KeyProof } from '../domain/principal.js';
 import type { Recipient } from '../domain/recipient.js';
 import type {
@@ -66,7 +65,10 @@ const SUMMARY_COLUMNS = [
   `snapshot->'context'->'last_error' AS last_error`,
 ].join(', ');
 
-type SummaryColumns = Omit<PayoutColumns, 'snapshot' | 'machine_version'> & { last_error: unknown };
+type SummaryColumns = Omit<PayoutColumns, 'snapshot' | 'machine_version'> & {
+  /** The snapshot's `context.last_error`: SQL null when the path is missing, JSON null when nothing went wrong. */
+  last_error: PayoutLastError | null;
+};
 
 /** `PAYOUT_COLUMNS` of the table aliased `alias` (or unqualified). */
 function payoutColumns(alias?: string): string {
@@ -78,7 +80,7 @@ export function toPayout(row: PayoutColumns): Payout {
 }
 
 function toPayoutSummary(row: SummaryColumns): PayoutSummary {
-  return { ...summaryFields(row), lastError: lastErrorInContext({ last_error: row.last_error }) };
+  return { ...summaryFields(row), lastError: row.last_error };
 }
 
 /** What a payout and its summary both read from a row. */
