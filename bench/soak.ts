@@ -1,10 +1,11 @@
 /**
  * `make soak`: the service over time. The API, a relay, two workers and the sweeper run as `make run` and the
  * role commands start them; creates arrive at 70 % of the rate the API reached just before (a 5 s wrk run at 32
- * connections, after a first such run warmed the roles and was drained), open loop (one request every 1/rate s,
- * whatever the answers), for `SOAK_SECONDS` (600), while the relay and the workers drain. Every interval (`SOAK_INTERVAL_SECONDS`: 60, or a sixth of a shorter run) it records
- * the creates' p50 and p99, each role's resident memory, the outbox backlog and the payouts not yet final. At the
- * end the load stops and the payouts must all finish.
+ * connections, after a first such run warmed the roles and was drained), or at `SOAK_RATE` per second, open loop
+ * (one request every 1/rate s, whatever the answers), for `SOAK_SECONDS` (600), while the relay and the workers
+ * drain. Every interval (`SOAK_INTERVAL_SECONDS`: 60, or a sixth of a shorter run) it records the creates' p50 and
+ * p99, each role's resident memory, the outbox backlog and the payouts not yet final. At the end the load stops
+ * and the payouts must all finish.
  *
  * A service that has run for days prunes as many rows as it writes: published outbox rows past OUTBOX_RETENTION_HOURS
  * (the relay) and idempotency outcomes past IDEMPOTENCY_TTL_HOURS (the sweeper). A ten-minute run starts with
@@ -59,6 +60,11 @@ import { chartSvg, writePng } from './chart.js';
 const SECONDS = envInt('SOAK_SECONDS', 600);
 const INTERVAL = envInt('SOAK_INTERVAL_SECONDS', SECONDS >= 360 ? 60 : Math.max(5, Math.floor(SECONDS / 6)));
 const LOAD_SHARE = 0.7;
+/**
+ * `SOAK_RATE`: creates per second, fixed, instead of 70 % of the maximum just measured (which moved by up to × 1.9
+ * from one run to the next on this shared machine): two runs at one rate are the same load.
+ */
+const FIXED_RATE = process.env.SOAK_RATE ? envInt('SOAK_RATE', 1) : undefined;
 const STRICT = process.env.SOAK_STRICT !== '0';
 const FINISH_TIMEOUT_S = envInt('SOAK_FINISH_TIMEOUT_SECONDS', 180);
 
@@ -334,9 +340,11 @@ async function main(): Promise<void> {
   await load({ ...createLoad(headers, 5, CONNECTIONS), port: apiPort });
   await drained(url);
   const max = await load({ ...createLoad(headers, 5, CONNECTIONS), port: apiPort });
-  const rate = Math.max(1, Math.round(max.rps * LOAD_SHARE));
+  const rate = FIXED_RATE ?? Math.max(1, Math.round(max.rps * LOAD_SHARE));
+  const share =
+    FIXED_RATE === undefined ? `${LOAD_SHARE * 100} %` : `SOAK_RATE: ${fmt((rate / max.rps) * 100, 0)} %`;
   process.stdout.write(
-    `make soak: ${SECONDS} s at ${rate} creates/s (${LOAD_SHARE * 100} % of the ${fmt(max.rps)} /s the API just ` +
+    `make soak: ${SECONDS} s at ${rate} creates/s (${share} of the ${fmt(max.rps)} /s the API just ` +
       `reached), relay + 2 workers + sweeper draining; a sample every ${INTERVAL} s${STRICT ? '' : ' (SOAK_STRICT=0)'}\n`,
   );
   // What the maximum run left is drained before the clock starts.

@@ -184,11 +184,12 @@ async function migrate(): Promise<void> {
 }
 
 /**
- * Lets the old generation of a busy role (the API, a worker) grow by half of what survived the last full GC
+ * Lets the old generation of a long-running role grow by half of what survived the last full GC
  * before the next one; V8 would pick up to 4× by itself (it picked 1.8–4× under benchmark load). Under 32
  * concurrent requests the API then peaks near 140 MB resident instead of ~200 MB, for a few more, short full
  * GCs whose cost (mostly concurrent marking on V8's background threads) is within the noise of the CPU per
- * request; a worker draining 10,000 payouts likewise (bench/README.md). V8 applies the flag whenever it sets the
+ * request; a worker draining 10,000 payouts likewise, and the relay, whose resident memory otherwise stepped up by
+ * a fifth within a ten-minute soak (bench/README.md). V8 applies the flag whenever it sets the
  * next limit, so setting it here, before the role is built, works as `node --heap-growing-percent=50` would,
  * however the role is started (image, `make run`, `make bench`).
  */
@@ -210,14 +211,17 @@ const commands: Record<string, Command> = {
   },
 
   async relay() {
+    limitHeapGrowth();
     serve(await runRelay(config, log));
   },
 
   async sweeper() {
+    limitHeapGrowth();
     serve(await runSweeper(config, log));
   },
 
   async webhooks() {
+    limitHeapGrowth();
     serve(await runWebhooks(config, log));
   },
 
