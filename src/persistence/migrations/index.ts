@@ -10,6 +10,7 @@ import * as apiKeyUseAndExpiry from './20261201000003_api_key_use_and_expiry.js'
 import * as webhooks from './20261201000004_webhooks.js';
 import * as consoleSessions from './20261201000005_console_sessions.js';
 import * as payoutsListIndexes from './20261201000006_payouts_list_indexes.js';
+import * as outboxVacuum from './20261202000001_outbox_vacuum.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -24,6 +25,7 @@ const MIGRATIONS: ReadonlyArray<[name: string, migration: Migration]> = [
   ['20261201000004_webhooks', webhooks],
   ['20261201000005_console_sessions', consoleSessions],
   ['20261201000006_payouts_list_indexes', payoutsListIndexes],
+  ['20261202000001_outbox_vacuum', outboxVacuum],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {
