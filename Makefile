@@ -181,7 +181,7 @@ bench: build ## Create throughput and latency vs the bare floor, in one run
 bench-scale: build ## The bench on empty tables, then on 5,000,000 seeded payouts: ratios, filtered-list p99, bytes per payout [SCALE_PAYOUTS=n]
 	node --import tsx bench/scale.ts
 
-soak: build ## Creates at 70 % of the API's maximum for SOAK_SECONDS (600) with relay, workers, sweeper: drift verdict, table, PNG plot
+soak: build ## Creates at 70 % of the API's maximum (or SOAK_RATE per second) for SOAK_SECONDS (600) with relay, workers, sweeper: drift verdict, table, PNG plot
 	node --import tsx bench/soak.ts
 
 soak-check: build ## The gate's short soak: 60 s, failing only on what does not depend on timing (a non-201, a payout left unfinished)
