@@ -5,7 +5,7 @@ import type { Knex } from 'knex';
  * The update leaves a dead entry in the indexes of unsent rows (`outbox_unpublished_idx`,
  * `outbox_unpublished_payout_idx`), at their old end, where no insert comes to clean it up; every claim of the relay
  * reads through those entries until a vacuum removes them. Measured on PostgreSQL 15: a claim took 0.24 ms on a
- * vacuumed outbox, 1.9 ms after 10,000 rows were sent, 8.5 ms after 300,000 (bench/README.md).
+ * vacuumed outbox, 1.9 ms after 10,000 rows were sent, 7 to 9.5 ms after 100,000 to 300,000 (bench/README.md).
  *
  * PostgreSQL's defaults vacuum a table when a fifth of it is dead — for an outbox holding a week of sent rows,
  * hundreds of thousands of dead entries — and, when the dead rows sit on fewer than 2 % of its pages (the sent rows
