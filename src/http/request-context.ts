@@ -40,6 +40,12 @@ export function requestState(res: ServerResponse): RequestState {
   return state;
 }
 
+/** Records the problem code of an error answer for the access line, on a response `requestStart` began. */
+export function noteProblem(res: ServerResponse, code: string): void {
+  const state = states.get(res);
+  if (state !== undefined) state.problem = code;
+}
+
 /** The path of a request, without its query: what routes and logs name. */
 export function pathOf(req: IncomingMessage): string {
   const url = req.url ?? '/';

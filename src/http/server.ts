@@ -10,6 +10,7 @@ import { StoreUnavailable } from '../domain/errors.js';
 import { PROBLEM_CONTENT_TYPE, problemDocument } from '../problem-document.js';
 import type { ApiDeps } from './app.js';
 import { createApp } from './app.js';
+import { noteProblem } from './request-context.js';
 
 /** The API role's needs: the app's, and where to listen. */
 export interface ApiServerDeps extends ApiDeps {
@@ -102,9 +103,8 @@ function answerTimedOut(response: ServerResponse, timeoutMs: number): void {
       requestId,
     }),
   );
-  // For the access log line (src/http/request-context.ts), written when the response closes.
-  const locals = (response as ServerResponse & { locals?: { problem?: string } }).locals;
-  if (locals) locals.problem = 'service_unavailable';
+  // For the access log line, written when the response closes.
+  noteProblem(response, 'service_unavailable');
   response.writeHead(503, {
     'Content-Type': PROBLEM_CONTENT_TYPE,
     'Content-Length': Buffer.byteLength(body),

@@ -25,6 +25,7 @@ import { createTestClient } from '../../support/fixtures.js';
 import type { TestApi } from '../../support/http.js';
 import { startTestApi } from '../../support/http.js';
 import { createPayoutOverHttp } from './helpers.js';
+import { LogCapture } from '../../support/logs.js';
 
 const LIMITS = {
   DATABASE_STATEMENT_TIMEOUT_MS: '400',
@@ -137,9 +138,10 @@ describe('HTTP: database limits on every connection, and every request bounded',
 
   it('a request still unanswered after REQUEST_TIMEOUT_MS is answered 503 problem+json, and its late answer dropped', async () => {
     const config = limitedConfig();
+    const logs = new LogCapture();
     const ctx = createTestContext(config, {
       db: roleDb,
-      log: createLogger({ level: 'silent' }),
+      log: createLogger({ level: 'info', destination: logs }),
       metrics: createMetrics({ defaults: false }),
     });
     let answerLate: () => void = () => undefined;
@@ -175,6 +177,9 @@ describe('HTTP: database limits on every connection, and every request bounded',
       // The handler's answer, when it comes, goes nowhere and breaks nothing.
       answerLate();
       await new Promise((resolve) => setTimeout(resolve, 100));
+      // The access line says why the request failed, as for every other problem answer.
+      const access = logs.records().filter((line) => line.msg === 'request' && line.request_id === 'slow-1');
+      expect(access.map((line) => [line.status, line.problem])).to.deep.equal([[503, 'service_unavailable']]);
     } finally {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
