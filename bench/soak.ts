@@ -501,6 +501,7 @@ async function main(): Promise<void> {
   );
   const file = writeResults('soak', {
     rate,
+    fixedRate: FIXED_RATE !== undefined,
     maxRps: max.rps,
     seconds: SECONDS,
     interval: INTERVAL,
