@@ -31,6 +31,13 @@ export async function insertOutboxMessages(
   );
 }
 
+/** The unpublished rows a claim may take, oldest first (`?`: how many): what every claim reads through. */
+export const CLAIMABLE_ROWS = `SELECT id FROM outbox
+   WHERE published_at IS NULL AND (locked_until IS NULL OR locked_until < now())
+   ORDER BY seq
+   LIMIT ?
+   FOR UPDATE SKIP LOCKED`;
+
 /**
  * Claims up to `limit` unpublished rows whose lease is free or expired and leases them for `leaseMs`. The
  * row locks of `FOR UPDATE SKIP LOCKED` last only for this statement's transaction; the lease is what keeps
@@ -43,12 +50,7 @@ export async function claimOutboxBatch(
 ): Promise<OutboxMessage[]> {
   const result = await runner.raw<{ rows: OutboxMessage[] }>(
     `UPDATE outbox SET locked_until = now() + make_interval(secs => ?::double precision / 1000), attempts = attempts + 1
-      WHERE id IN (
-        SELECT id FROM outbox
-         WHERE published_at IS NULL AND (locked_until IS NULL OR locked_until < now())
-         ORDER BY seq
-         LIMIT ?
-         FOR UPDATE SKIP LOCKED)
+      WHERE id IN (${CLAIMABLE_ROWS})
       RETURNING id, topic, payload, attempts`,
     [leaseMs, limit],
   );

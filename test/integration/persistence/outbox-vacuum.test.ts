@@ -6,17 +6,14 @@
 import { expect } from 'chai';
 import type { Db } from '../../../src/persistence/db.js';
 import { createDb } from '../../../src/persistence/db.js';
+import { CLAIMABLE_ROWS } from '../../../src/persistence/outbox-repository.js';
 import { createTestDatabase, dropTestDatabase } from '../../support/database.js';
 
-/** The relay's claim (`claimOutboxBatch`) without its lease update: what it reads to find unsent rows. */
-const CLAIM = `SELECT id FROM outbox
-  WHERE published_at IS NULL AND (locked_until IS NULL OR locked_until < now())
-  ORDER BY seq LIMIT 100 FOR UPDATE SKIP LOCKED`;
-
-/** Shared buffers the claim touches, planning excluded. */
+/** Shared buffers the relay's claim reads to find its rows (`CLAIMABLE_ROWS`), planning excluded. */
 async function claimBuffers(db: Db): Promise<number> {
   const result = await db.raw<{ rows: Array<{ 'QUERY PLAN': Array<{ Plan: Record<string, number> }> }> }>(
-    `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${CLAIM}`,
+    `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${CLAIMABLE_ROWS}`,
+    [100],
   );
   const plan = result.rows[0]!['QUERY PLAN'][0]!.Plan;
   return plan['Shared Hit Blocks']! + plan['Shared Read Blocks']!;
@@ -60,7 +57,7 @@ describe('outbox vacuum settings (real PostgreSQL)', function () {
   });
 
   it('let a vacuum of a large outbox clear the entries sent rows left where the relay claims', async () => {
-    // A week of sent rows, vacuumed: the claim finds nothing to read through.
+    // A large outbox of sent rows, vacuumed: the claim finds nothing to read through.
     await addRows(db, 400_000, true);
     await db.raw('VACUUM outbox');
     const clean = await claimBuffers(db);
