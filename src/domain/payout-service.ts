@@ -117,6 +117,13 @@ export interface PayoutPage {
   next: string | null;
 }
 
+/** A page of payouts as the API shows them: each one's `PayoutResource` as JSON text. */
+export interface PayoutResourceList {
+  resources: string[];
+  /** The position to ask the next page after, or null on the last page. */
+  next: string | null;
+}
+
 /** A request for a page of a payout's history: its size, and the position to start after. */
 export interface ListEventsQuery {
   limit: number;
@@ -303,6 +310,19 @@ export class PayoutService {
 
   /** A page of the principal's payouts, newest first. */
   async listPayouts(principal: Principal, query: ListPayoutsQuery): Promise<PayoutPage> {
+    this.checkListQuery(query);
+    const page: PayoutListPage = await this.store.list(principal.clientId, query, principal.proof);
+    return { items: page.payouts, next: page.hasMore ? page.last : null };
+  }
+
+  /** The same page, each payout as the API shows it to the principal: its `PayoutResource` as JSON text. */
+  async listPayoutResources(principal: Principal, query: ListPayoutsQuery): Promise<PayoutResourceList> {
+    this.checkListQuery(query);
+    const page = await this.store.listResources(principal.clientId, principal.role, query, principal.proof);
+    return { resources: page.resources, next: page.hasMore ? page.last : null };
+  }
+
+  private checkListQuery(query: ListPayoutsQuery): void {
     const fields: FieldError[] = [];
     if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 100) {
       fields.push({ field: 'limit', message: 'must be an integer from 1 to 100' });
@@ -314,8 +334,6 @@ export class PayoutService {
       });
     }
     if (fields.length > 0) throw new ValidationFailed(fields);
-    const page: PayoutListPage = await this.store.list(principal.clientId, query, principal.proof);
-    return { items: page.payouts, next: page.hasMore ? page.last : null };
   }
 
   /**

@@ -6,7 +6,8 @@ import type {
   PayoutStatus,
   PersistedPayoutSnapshot,
 } from '../machines/payout-lifecycle.js';
-import { PayoutLifecycle } from '../machines/payout-lifecycle.js';
+import { PAYOUT_POSITIONS, PayoutLifecycle } from '../machines/payout-lifecycle.js';
+import { ROLES } from '../machines/payout.machine.js';
 import type { Money } from './money.js';
 import type { Recipient } from './recipient.js';
 import type { Principal } from './principal.js';
@@ -60,6 +61,20 @@ const ACTIONS = new PayoutLifecycle();
  */
 export function availableActions(payout: Payout | PayoutSummary, principal: Principal): PayoutAction[] {
   return ACTIONS.actionsFor(payout.status, payout.stage, principal.role);
+}
+
+/**
+ * `availableActions` for every position of the machine and every role, keyed `role:status.stage` (`role:status.` for a
+ * final status): what a store that renders payouts itself looks them up in.
+ */
+export function availableActionsTable(): Record<string, PayoutAction[]> {
+  const table: Record<string, PayoutAction[]> = {};
+  for (const role of ROLES) {
+    for (const { status, stage } of PAYOUT_POSITIONS) {
+      table[`${role}:${status}.${stage ?? ''}`] = ACTIONS.actionsFor(status, stage, role);
+    }
+  }
+  return table;
 }
 
 /** The last thing that went wrong on the way, from the machine's context; null when nothing did. */

@@ -110,6 +110,16 @@ export interface PayoutListPage {
   hasMore: boolean;
 }
 
+/**
+ * A page as the API shows it to one principal: each payout's `PayoutResource` as JSON text, newest first, and the
+ * page's position.
+ */
+export interface PayoutResourcePage {
+  resources: string[];
+  last: string | null;
+  hasMore: boolean;
+}
+
 /** Which rows of one payout's history: a page, oldest first, after a position. */
 export interface PayoutHistoryQuery {
   /** Rows per page; 0 asks for none (only whether any follow, or the total). */
@@ -164,6 +174,13 @@ export interface PayoutStore {
   saveLocked(read: PayoutRead, prepare: (current: Payout) => VersionedChange): Promise<Payout | null>;
   /** With a `proof`, `Unauthenticated` when the remembered key is no longer active. */
   list(clientId: string, filter: PayoutListFilter, proof?: KeyProof): Promise<PayoutListPage>;
+  /** The same page, each payout as the API shows it to a principal of `role` (`toPayoutResource`). */
+  listResources(
+    clientId: string,
+    role: Role,
+    filter: PayoutListFilter,
+    proof?: KeyProof,
+  ): Promise<PayoutResourcePage>;
   /**
    * A page of a payout's history (not scoped by client: the caller has read the payout first). Positions are the
    * rows' ids, which follow the order the rows were committed in for any one payout: its changes are written one

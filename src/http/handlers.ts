@@ -201,15 +201,17 @@ export interface Reply {
   headers: Record<string, string>;
   /** JSON; none for a 304. */
   body?: unknown;
+  /** The body already serialized, instead of `body`. */
+  json?: string;
 }
 
 /** Writes a reply: JSON (`application/json; charset=utf-8`) with its length, or only the headers. */
 export function sendReply(res: ServerResponse, reply: Reply): void {
-  if (reply.body === undefined) {
+  if (reply.body === undefined && reply.json === undefined) {
     res.writeHead(reply.status, reply.headers).end();
     return;
   }
-  const json = JSON.stringify(reply.body);
+  const json = reply.json ?? JSON.stringify(reply.body);
   res
     .writeHead(reply.status, {
       ...reply.headers,
@@ -267,7 +269,7 @@ export async function listPayoutsReply(
   if (after === null) {
     throw new ContractViolated([{ pointer: '/query/cursor', message: 'is not a cursor this API issued' }]);
   }
-  const page = await service.listPayouts(principal, {
+  const page = await service.listPayoutResources(principal, {
     limit: typeof query.limit === 'number' ? query.limit : 20,
     after,
     status: optionalString(query.status) as PayoutStatus | undefined,
@@ -276,13 +278,12 @@ export async function listPayoutsReply(
     createdGte: optionalDate(query.created_gte, '/query/created_gte'),
     createdLt: optionalDate(query.created_lt, '/query/created_lt'),
   });
+  // The resources come as JSON text (see `PayoutStore.listResources`): the page is written around them.
+  const next = page.next === null ? null : encodeCursor(page.next);
   return {
     status: 200,
     headers: {},
-    body: {
-      data: page.items.map((payout) => toPayoutResource(payout, principal)),
-      next_cursor: page.next === null ? null : encodeCursor(page.next),
-    },
+    json: `{"data":[${page.resources.join(',')}],"next_cursor":${JSON.stringify(next)}}`,
   };
 }
 

@@ -48,6 +48,16 @@ export type PayoutStage = 'queued' | 'needs_attention' | 'submitting' | 'voiding
 export const PAYOUT_STAGES = [
   ...new Set(UNFINISHED_STATUSES.flatMap((status) => Object.keys(TOP_STATES[status]!.states ?? {}))),
 ] as PayoutStage[];
+/** Every position a payout can be in: each final status alone, each unfinished status with each of its stages. */
+export const PAYOUT_POSITIONS: ReadonlyArray<{ status: PayoutStatus; stage: PayoutStage | null }> =
+  PAYOUT_STATUSES.flatMap((status) =>
+    FINAL_STATUSES.includes(status)
+      ? [{ status, stage: null }]
+      : Object.keys(TOP_STATES[status]!.states ?? {}).map((stage) => ({
+          status,
+          stage: stage as PayoutStage | null,
+        })),
+  );
 /** The stage in which a payout waits for a person: the sweeper leaves it alone, a gauge and an alert show it. */
 export const ATTENTION_STAGE: PayoutStage = 'needs_attention';
 

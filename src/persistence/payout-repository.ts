@@ -9,7 +9,7 @@ import { ATTENTION_STAGE, UNFINISHED_STATUSES } from '../machines/payout-lifecyc
 import { MINOR_DIGITS } from '../domain/currency.js';
 import { Money } from '../domain/money.js';
 import type { Payout, PayoutHistoryEntry, PayoutSummary } from '../domain/payout.js';
-import type { KeyProof } from '../domain/principal.js';
+import type { KeyProof, Role } from '../domain/principal.js';
 import type { Recipient } from '../domain/recipient.js';
 import type {
   CreateOutcome,
@@ -21,11 +21,13 @@ import type {
   PayoutListFilter,
   PayoutListPage,
   PayoutRead,
+  PayoutResourcePage,
   ScheduledMessage,
   VersionedChange,
 } from '../domain/ports.js';
 import type { PayoutRow } from './models.js';
 import type { PayoutEventRow } from './models.js';
+import { payoutResourceSql } from './payout-resource-sql.js';
 import { withConnection } from './pg-session.js';
 
 type Runner = Knex | Knex.Transaction;
@@ -547,21 +549,34 @@ const LIST_CONDITIONS = [
   ['createdLt', 'created_at < $::timestamptz'],
 ] as const satisfies ReadonlyArray<readonly [keyof PayoutListFilter, string]>;
 
+/** How a page's rows are selected and turned into its items. */
+interface PageRendering<Row, Item> {
+  /** Names the page's statements. */
+  name: string;
+  /** The select list; its own parameters, if any, are `$3` on (after the client's id and the row count). */
+  columns: string;
+  parameters: (role: Role) => unknown[];
+  item: (row: Row) => Item;
+}
+
 /**
  * One page, newest first; fetches one row more than asked to know whether another page exists. A named statement
- * per combination of the filters given (at most 2^6 per connection, each planned for its own conditions), on a
- * plain connection like the create: the query builder cost more CPU than PostgreSQL spends on a page. With a
- * remembered caller's `proof`, the page comes only if its key is still active, and a row says whether it is.
+ * per rendering and combination of the filters given (at most 2^6 per connection and rendering, each planned for
+ * its own conditions), on a plain connection like the create: the query builder cost more CPU than PostgreSQL
+ * spends on a page. With a remembered caller's `proof`, the page comes only if its key is still active, and a row
+ * says whether it is.
  */
-export async function listPayoutPage(
+async function listPage<Row extends { seq: string }, Item>(
   db: Knex,
+  rendering: PageRendering<Row, Item>,
   clientId: string,
+  role: Role,
   filter: PayoutListFilter,
-  proof?: KeyProof,
-): Promise<PayoutListPage | typeof KEY_REFUSED> {
-  const values: unknown[] = [clientId, filter.limit + 1];
+  proof: KeyProof | undefined,
+): Promise<{ items: Item[]; last: string | null; hasMore: boolean } | typeof KEY_REFUSED> {
+  const values: unknown[] = [clientId, filter.limit + 1, ...rendering.parameters(role)];
   const conditions = ['client_id = $1::uuid', 'deleted_at IS NULL'];
-  let name = 'payouts.list';
+  let name = `payouts.list.${rendering.name}`;
   for (const [field, condition] of LIST_CONDITIONS) {
     const value = filter[field];
     if (value === undefined) continue;
@@ -569,30 +584,74 @@ export async function listPayoutPage(
     conditions.push(condition.replace('$', `$${values.length}`));
     name += `.${field}`;
   }
-  let text = `SELECT ${SUMMARY_COLUMNS} FROM payouts WHERE ${conditions.join(' AND ')}
+  let text = `SELECT ${rendering.columns} FROM payouts WHERE ${conditions.join(' AND ')}
        ORDER BY seq DESC LIMIT $2::integer`;
   if (proof !== undefined) {
     values.push(proof.keyHash, proof.role);
-    const [hash, role] = [`$${values.length - 1}::text`, `$${values.length}::text`];
+    const [hash, keyRole] = [`$${values.length - 1}::text`, `$${values.length}::text`];
     name += '.proven';
     text = `SELECT a.authorized, p.*
-         FROM (SELECT EXISTS (${activeKeyProof(hash, '$1::uuid', role)}) AS authorized) a
+         FROM (SELECT EXISTS (${activeKeyProof(hash, '$1::uuid', keyRole)}) AS authorized) a
          LEFT JOIN LATERAL (${text}) p ON a.authorized`;
   }
   const result = await withConnection(db, (client) =>
-    client.query<SummaryColumns & { authorized?: boolean }>({ name, text, values }),
+    client.query<Row & { authorized?: boolean }>({ name, text, values }),
   );
   let rows = result.rows;
   if (proof !== undefined) {
     if (rows[0]?.authorized !== true) return KEY_REFUSED;
-    rows = rows.filter((row) => row.id !== null);
+    rows = rows.filter((row) => row.seq !== null);
   }
   const page = rows.slice(0, filter.limit);
   return {
-    payouts: page.map(toPayoutSummary),
+    items: page.map(rendering.item),
     last: page.length > 0 ? page[page.length - 1]!.seq : null,
     hasMore: rows.length > filter.limit,
   };
+}
+
+const SUMMARIES: PageRendering<SummaryColumns, PayoutSummary> = {
+  name: 'summary',
+  columns: SUMMARY_COLUMNS,
+  parameters: () => [],
+  item: toPayoutSummary,
+};
+
+/** One page of summaries (see `listPage`). */
+export async function listPayoutPage(
+  db: Knex,
+  clientId: string,
+  filter: PayoutListFilter,
+  proof?: KeyProof,
+): Promise<PayoutListPage | typeof KEY_REFUSED> {
+  // The summary does not depend on the role.
+  const page = await listPage(db, SUMMARIES, clientId, 'client', filter, proof);
+  if (page === KEY_REFUSED) return page;
+  return { payouts: page.items, last: page.last, hasMore: page.hasMore };
+}
+
+/** Each payout's resource for the principal's role, `$3` (see `payoutResourceSql`). */
+const RESOURCES: PageRendering<{ seq: string; resource: string }, string> = {
+  name: 'resource',
+  columns: `seq, ${payoutResourceSql('payouts', '$3::text')} AS resource`,
+  parameters: (role) => [role],
+  item: (row) => row.resource,
+};
+
+/**
+ * One page as the API shows it to a principal of `role`: each payout's `PayoutResource` JSON, written by
+ * PostgreSQL (see `payoutResourceSql`), with the page's position (see `listPage`).
+ */
+export async function listPayoutResourcePage(
+  db: Knex,
+  clientId: string,
+  role: Role,
+  filter: PayoutListFilter,
+  proof?: KeyProof,
+): Promise<PayoutResourcePage | typeof KEY_REFUSED> {
+  const page = await listPage(db, RESOURCES, clientId, role, filter, proof);
+  if (page === KEY_REFUSED) return page;
+  return { resources: page.items, last: page.last, hasMore: page.hasMore };
 }
 
 /**

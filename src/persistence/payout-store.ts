@@ -8,7 +8,7 @@
 import type { Knex } from 'knex';
 import { KEY_NOT_ACTIVE, StoreUnavailable, Unauthenticated, ValueRejected } from '../domain/errors.js';
 import type { Payout } from '../domain/payout.js';
-import type { KeyProof } from '../domain/principal.js';
+import type { KeyProof, Role } from '../domain/principal.js';
 import type * as port from '../domain/ports.js';
 import { Batcher } from './batcher.js';
 import { isDataError, isDatabaseUnavailable } from '../database-errors.js';
@@ -98,6 +98,19 @@ export class PgPayoutStore implements port.PayoutStore {
   list(clientId: string, filter: port.PayoutListFilter, proof?: KeyProof): Promise<port.PayoutListPage> {
     return translated(async () => {
       const page = await payouts.listPayoutPage(this.db, clientId, filter, proof);
+      if (page === payouts.KEY_REFUSED) throw new Unauthenticated(KEY_NOT_ACTIVE);
+      return page;
+    });
+  }
+
+  listResources(
+    clientId: string,
+    role: Role,
+    filter: port.PayoutListFilter,
+    proof?: KeyProof,
+  ): Promise<port.PayoutResourcePage> {
+    return translated(async () => {
+      const page = await payouts.listPayoutResourcePage(this.db, clientId, role, filter, proof);
       if (page === payouts.KEY_REFUSED) throw new Unauthenticated(KEY_NOT_ACTIVE);
       return page;
     });

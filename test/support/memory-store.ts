@@ -8,7 +8,8 @@
 import { ValueRejected } from '../../src/domain/errors.js';
 import type { Payout, PayoutHistoryEntry, PayoutSummary } from '../../src/domain/payout.js';
 import { lastErrorOf } from '../../src/domain/payout.js';
-import type { KeyProof } from '../../src/domain/principal.js';
+import type { KeyProof, Role } from '../../src/domain/principal.js';
+import { toPayoutResource } from '../../src/domain/payout-resource.js';
 import type {
   CreateOutcome,
   IdempotentOutcome,
@@ -19,6 +20,7 @@ import type {
   PayoutListFilter,
   PayoutListPage,
   PayoutRead,
+  PayoutResourcePage,
   PayoutStore,
   ScheduledMessage,
   StoredOutcome,
@@ -155,6 +157,25 @@ export class MemoryPayoutStore implements PayoutStore {
     return settled(() => {
       refuseProof(proof);
       return this.page(clientId, filter);
+    });
+  }
+
+  /** Rendered as the API renders a payout (`toPayoutResource`): the rendering PostgreSQL's is held equal to. */
+  listResources(
+    clientId: string,
+    role: Role,
+    filter: PayoutListFilter,
+    proof?: KeyProof,
+  ): Promise<PayoutResourcePage> {
+    return settled(() => {
+      refuseProof(proof);
+      const { payouts, last, hasMore } = this.page(clientId, filter);
+      const principal = { clientId, role, actor: 'memory-store' };
+      return {
+        resources: payouts.map((payout) => JSON.stringify(toPayoutResource(payout, principal))),
+        last,
+        hasMore,
+      };
     });
   }
 

@@ -75,6 +75,7 @@ class RacingStore implements PayoutStore {
   readonly find: PayoutStore['find'] = (read) => this.inner.find(read);
   readonly saveLocked: PayoutStore['saveLocked'] = (read, prepare) => this.inner.saveLocked(read, prepare);
   readonly list: PayoutStore['list'] = (...args) => this.inner.list(...args);
+  readonly listResources: PayoutStore['listResources'] = (...args) => this.inner.listResources(...args);
   readonly history: PayoutStore['history'] = (id, query) => this.inner.history(id, query);
   readonly claimStuck: PayoutStore['claimStuck'] = (...args) => this.inner.claimStuck(...args);
   readonly countStuck: PayoutStore['countStuck'] = (seconds) => this.inner.countStuck(seconds);
