@@ -40,6 +40,7 @@ import type {
   OutboxWaker,
   PayoutListFilter,
   PayoutListPage,
+  RenderedPayout,
   PayoutRead,
   PayoutStore,
   ProcessingScheduler,
@@ -306,6 +307,14 @@ export class PayoutService {
     const payout = await this.store.find(readOf(principal, id));
     if (!payout) throw new PayoutNotFound(id);
     return payout;
+  }
+
+  /** `getPayout`, as the API shows it to the principal: its `PayoutResource` as JSON text, and its version. */
+  async getPayoutResource(principal: Principal, id: string): Promise<RenderedPayout> {
+    assertPayoutId(id);
+    const rendered = await this.store.findResource(readOf(principal, id), principal.role);
+    if (!rendered) throw new PayoutNotFound(id);
+    return rendered;
   }
 
   /** A page of the principal's payouts, newest first. */

@@ -110,6 +110,12 @@ export interface PayoutListPage {
   hasMore: boolean;
 }
 
+/** A payout as the API shows it to one principal: its `PayoutResource` as JSON text, and its version. */
+export interface RenderedPayout {
+  version: number;
+  resource: string;
+}
+
 /**
  * A page as the API shows it to one principal: each payout's `PayoutResource` as JSON text, newest first, and the
  * page's position.
@@ -173,6 +179,8 @@ export interface PayoutStore {
    */
   saveLocked(read: PayoutRead, prepare: (current: Payout) => VersionedChange): Promise<Payout | null>;
   /** With a `proof`, `Unauthenticated` when the remembered key is no longer active. */
+  /** The same read, the payout as the API shows it to a principal of `role` (`toPayoutResource`), as JSON text. */
+  findResource(read: PayoutRead, role: Role): Promise<RenderedPayout | null>;
   list(clientId: string, filter: PayoutListFilter, proof?: KeyProof): Promise<PayoutListPage>;
   /** The same page, each payout as the API shows it to a principal of `role` (`toPayoutResource`). */
   listResources(

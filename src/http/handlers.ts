@@ -252,10 +252,10 @@ export async function getPayoutReply(
   id: string,
   ifNoneMatch: string | undefined,
 ): Promise<Reply> {
-  const payout = await service.getPayout(principal, id);
+  const payout = await service.getPayoutResource(principal, id);
   const headers = { ETag: etag(payout.version) };
   if (noneMatch(ifNoneMatch, payout.version)) return { status: 304, headers };
-  return { status: 200, headers, body: toPayoutResource(payout, principal) };
+  return { status: 200, headers, json: payout.resource };
 }
 
 /** `GET /api/payouts`, its query checked (and `limit` made a number) against the contract. */

@@ -22,6 +22,7 @@ import type {
   PayoutListPage,
   PayoutRead,
   PayoutResourcePage,
+  RenderedPayout,
   ScheduledMessage,
   VersionedChange,
 } from '../domain/ports.js';
@@ -358,6 +359,39 @@ export async function findPayouts(
   reads: readonly PayoutRead[],
   options: { forUpdate?: boolean } = {},
 ): Promise<Array<Payout | null | typeof KEY_REFUSED>> {
+  return findRows(runner, 'payouts.find', reads, payoutColumns('p'), toPayout, options);
+}
+
+/** The columns of a rendered read: the resource for the role of the read, `r.role`. */
+const RENDERED_COLUMNS = `p.id, p.version, ${payoutResourceSql('p', 'r.role')} AS resource`;
+
+/**
+ * `findPayouts`, each payout as the API shows it to the principal of its read (`role`): its resource written by
+ * PostgreSQL (see `payoutResourceSql`).
+ */
+export async function findPayoutResources(
+  runner: Runner,
+  reads: ReadonlyArray<PayoutRead & { role: Role }>,
+): Promise<Array<RenderedPayout | null | typeof KEY_REFUSED>> {
+  return findRows(runner, 'payouts.find.resource', reads, RENDERED_COLUMNS, (row: RenderedPayout) => ({
+    version: row.version,
+    resource: row.resource,
+  }));
+}
+
+/**
+ * `findPayouts`' statement, selecting `columns` of `p` (and of the read, `r`), each row found made an item. Outside
+ * a transaction it is a named statement (`name`, planned once per connection and kind of batch: the resource's
+ * expression alone took PostgreSQL longer to parse and plan than to run); in one, the transaction's own.
+ */
+async function findRows<Row, Item>(
+  runner: Runner,
+  name: string,
+  reads: ReadonlyArray<PayoutRead & { role?: Role }>,
+  columns: string,
+  item: (row: Row) => Item,
+  options: { forUpdate?: boolean } = {},
+): Promise<Array<Item | null | typeof KEY_REFUSED>> {
   const input = reads.map((read, index) => ({
     n: index,
     id: read.id,
@@ -365,33 +399,38 @@ export async function findPayouts(
     include_deleted: read.includeDeleted,
     key_hash: read.proof?.keyHash,
     key_role: read.proof?.role,
+    role: read.role,
   }));
   const proven = reads.some((read) => read.proof !== undefined);
   if (proven && options.forUpdate) throw new Error('a locking read takes no key proof');
-  const recordset = `json_to_recordset(?::json)
-         AS r(n integer, id uuid, client_id uuid, include_deleted boolean, key_hash text, key_role text)`;
-  const result = await runner.raw<{
-    rows: Array<PayoutColumns & { batch_index: number; authorized?: boolean }>;
-  }>(
-    proven
-      ? // A row per read, even when no payout matched, so that a refused key is told from a payout not found.
-        `SELECT ${payoutColumns('p')}, r.n AS batch_index, a.authorized
+  const recordset = `json_to_recordset($1::json)
+         AS r(n integer, id uuid, client_id uuid, include_deleted boolean, key_hash text, key_role text, role text)`;
+  const text = proven
+    ? // A row per read, even when no payout matched, so that a refused key is told from a payout not found.
+      `SELECT ${columns}, r.n AS batch_index, a.authorized
            FROM ${recordset}
           CROSS JOIN LATERAL (SELECT r.key_hash IS NULL
                 OR EXISTS (${activeKeyProof('r.key_hash', 'r.client_id', 'r.key_role')}) AS authorized) a
            LEFT JOIN payouts p ON a.authorized AND p.id = r.id AND p.client_id = r.client_id
                 AND (p.deleted_at IS NULL OR r.include_deleted)`
-      : `SELECT ${payoutColumns('p')}, r.n AS batch_index
+    : `SELECT ${columns}, r.n AS batch_index
            FROM ${recordset}
            JOIN payouts p ON p.id = r.id AND p.client_id = r.client_id
           WHERE p.deleted_at IS NULL OR r.include_deleted
-         ${options.forUpdate ? 'FOR UPDATE OF p' : ''}`,
-    [JSON.stringify(input)],
-  );
-  const found = new Array<Payout | null | typeof KEY_REFUSED>(reads.length).fill(null);
-  for (const row of result.rows) {
+         ${options.forUpdate ? 'FOR UPDATE OF p' : ''}`;
+  type Found = Row & { id: string | null; batch_index: number; authorized?: boolean };
+  const values = [JSON.stringify(input)];
+  const rows = runner.isTransaction
+    ? (await runner.raw<{ rows: Found[] }>(text.replace('$1', '?'), values)).rows
+    : (
+        await withConnection(runner, (client) =>
+          client.query<Found>({ name: `${name}${proven ? '.proven' : ''}`, text, values }),
+        )
+      ).rows;
+  const found = new Array<Item | null | typeof KEY_REFUSED>(reads.length).fill(null);
+  for (const row of rows) {
     if (row.authorized === false) found[row.batch_index] = KEY_REFUSED;
-    else if (row.id !== null) found[row.batch_index] = toPayout(row);
+    else if (row.id !== null) found[row.batch_index] = item(row);
   }
   return found;
 }

@@ -30,6 +30,10 @@ export class PgPayoutStore implements port.PayoutStore {
   /** Creates, reads and versioned changes outside a transaction: concurrent calls share a statement. */
   private readonly creates: Batcher<payouts.NewPayoutWrite, port.CreateOutcome>;
   private readonly reads: Batcher<port.PayoutRead, Payout | null | typeof payouts.KEY_REFUSED>;
+  private readonly renderedReads: Batcher<
+    port.PayoutRead & { role: Role },
+    port.RenderedPayout | null | typeof payouts.KEY_REFUSED
+  >;
   private readonly changes: Batcher<port.VersionedChange, Payout | null | typeof payouts.ROW_LOCKED>;
 
   constructor(private readonly db: Knex) {
@@ -42,6 +46,7 @@ export class PgPayoutStore implements port.PayoutStore {
       maxStatements: CREATE_STATEMENTS,
     });
     this.reads = new Batcher((reads) => payouts.findPayouts(db, reads), {});
+    this.renderedReads = new Batcher((reads) => payouts.findPayoutResources(db, reads), {});
     this.changes = new Batcher((changes) => payouts.updateUnlockedPayoutsVersioned(db, changes), {
       keyOf: (change) => change.id,
     });
@@ -65,6 +70,14 @@ export class PgPayoutStore implements port.PayoutStore {
   find(read: port.PayoutRead): Promise<Payout | null> {
     return translated(async () => {
       const found = await this.reads.run(read);
+      if (found === payouts.KEY_REFUSED) throw new Unauthenticated(KEY_NOT_ACTIVE);
+      return found;
+    });
+  }
+
+  findResource(read: port.PayoutRead, role: Role): Promise<port.RenderedPayout | null> {
+    return translated(async () => {
+      const found = await this.renderedReads.run({ ...read, role });
       if (found === payouts.KEY_REFUSED) throw new Unauthenticated(KEY_NOT_ACTIVE);
       return found;
     });

@@ -22,6 +22,7 @@ import type {
   PayoutRead,
   PayoutResourcePage,
   PayoutStore,
+  RenderedPayout,
   ScheduledMessage,
   StoredOutcome,
   StuckPayout,
@@ -136,6 +137,14 @@ export class MemoryPayoutStore implements PayoutStore {
       const row = this.visible(read);
       return row ? copy(row.payout) : null;
     });
+  }
+
+  /** Rendered as the API renders a payout (`toPayoutResource`): the rendering PostgreSQL's is held equal to. */
+  async findResource(read: PayoutRead, role: Role): Promise<RenderedPayout | null> {
+    const payout = await this.find(read);
+    if (payout === null) return null;
+    const principal = { clientId: read.clientId, role, actor: 'memory-store' };
+    return { version: payout.version, resource: JSON.stringify(toPayoutResource(payout, principal)) };
   }
 
   save(change: VersionedChange): Promise<Payout | null> {

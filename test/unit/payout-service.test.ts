@@ -73,6 +73,7 @@ class RacingStore implements PayoutStore {
   readonly create: PayoutStore['create'] = (...args) => this.inner.create(...args);
   readonly findOutcome: PayoutStore['findOutcome'] = (...args) => this.inner.findOutcome(...args);
   readonly find: PayoutStore['find'] = (read) => this.inner.find(read);
+  readonly findResource: PayoutStore['findResource'] = (...args) => this.inner.findResource(...args);
   readonly saveLocked: PayoutStore['saveLocked'] = (read, prepare) => this.inner.saveLocked(read, prepare);
   readonly list: PayoutStore['list'] = (...args) => this.inner.list(...args);
   readonly listResources: PayoutStore['listResources'] = (...args) => this.inner.listResources(...args);

@@ -147,8 +147,8 @@ describe('HTTP: database limits on every connection, and every request bounded',
     let answerLate: () => void = () => undefined;
     const plain = await startTestApi(admin);
     const id = await createPayoutOverHttp(plain, client.key).finally(() => plain.close());
-    const payout = await ctx.service.getPayout(client.principal, id);
-    sinon.stub(ctx.service, 'getPayout').callsFake(
+    const payout = await ctx.service.getPayoutResource(client.principal, id);
+    sinon.stub(ctx.service, 'getPayoutResource').callsFake(
       () =>
         new Promise((resolve) => {
           answerLate = () => resolve(payout);

@@ -45,10 +45,10 @@ describe('startApi', () => {
     const { id } = (await created.json()) as { id: string };
 
     // Hold one request inside the service while the server stops.
-    const real = ctx.service.getPayout.bind(ctx.service);
+    const real = ctx.service.getPayoutResource.bind(ctx.service);
     let entered!: () => void;
     const inside = new Promise<void>((resolve) => (entered = resolve));
-    sinon.stub(ctx.service, 'getPayout').callsFake(async (principal, payoutId) => {
+    sinon.stub(ctx.service, 'getPayoutResource').callsFake(async (principal, payoutId) => {
       entered();
       await new Promise((resolve) => setTimeout(resolve, 300));
       return real(principal, payoutId);

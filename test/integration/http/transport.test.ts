@@ -313,7 +313,7 @@ describe('HTTP transport', () => {
 
     it('anything else → 500 that leaks no SQL or stack and is logged with the request id', async () => {
       const failure = new Error('insert into "payouts" ("secret") values ($1) - relation exploded');
-      sinon.stub(api.ctx.service, 'getPayout').rejects(failure);
+      sinon.stub(api.ctx.service, 'getPayoutResource').rejects(failure);
       const response = await api.raw('GET', `/api/payouts/${id}`, {
         key: client.key,
         headers: { 'x-request-id': 'boom-1' },
@@ -330,7 +330,7 @@ describe('HTTP transport', () => {
 
     it('a lost database → 503, not 500', async () => {
       sinon
-        .stub(api.ctx.service, 'getPayout')
+        .stub(api.ctx.service, 'getPayoutResource')
         .rejects(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
       expectProblem(
         await api.request('GET', `/api/payouts/${id}`, { key: client.key }),

@@ -1,6 +1,6 @@
 /**
- * The list page's payouts as PostgreSQL renders them (`payoutResourceSql`) against the same rows rendered by the
- * API's own function (`toPayoutResource`): equal, key for key and in the same order, for payouts in every position
+ * Payouts as PostgreSQL renders them (`payoutResourceSql`: a list page's, a read by id's) against the same rows
+ * rendered by the API's own function (`toPayoutResource`): equal, key for key and in the same order, for payouts in every position
  * of the machine, every currency at the edges of its amounts, recipients and descriptions with text JSON has to
  * escape, timestamps at every kind of sub-millisecond, and every role. Real PostgreSQL, a database of its own.
  */
@@ -133,6 +133,32 @@ describe('payouts rendered by PostgreSQL (real PostgreSQL)', function () {
         after = rendered.last!;
       }
       expect(compared).to.have.length(rows);
+    });
+  }
+
+  for (const role of ROLES) {
+    it(`writes what toPayoutResource writes of a payout read by id, for the role ${role}`, async () => {
+      const store = new PgPayoutStore(db);
+      const principal = { clientId, role, actor: 'test' };
+      const { rows: ids } = await db.raw<{ rows: Array<{ id: string }> }>(
+        'SELECT id FROM payouts WHERE client_id = ?',
+        [clientId],
+      );
+      expect(ids).to.have.length(rows);
+      await Promise.all(
+        ids.map(async ({ id }) => {
+          const read = { clientId, id, includeDeleted: false };
+          const [payout, rendered] = await Promise.all([store.find(read), store.findResource(read, role)]);
+          const expected = toPayoutResource(payout!, principal);
+          const actual = JSON.parse(rendered!.resource) as Record<string, unknown>;
+          expect(actual, id).to.deep.equal(JSON.parse(JSON.stringify(expected)));
+          expect(Object.keys(actual), id).to.deep.equal(Object.keys(expected));
+          expect(rendered!.version, id).to.equal(payout!.version);
+        }),
+      );
+      expect(await store.findResource({ clientId, id: randomUUID(), includeDeleted: false }, role)).to.equal(
+        null,
+      );
     });
   }
 
