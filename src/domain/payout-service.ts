@@ -40,10 +40,10 @@ import type {
   OutboxWaker,
   PayoutListFilter,
   PayoutListPage,
-  RenderedPayout,
   PayoutRead,
   PayoutStore,
   ProcessingScheduler,
+  RenderedPayout,
   ScheduledMessage,
   VersionedChange,
 } from './ports.js';

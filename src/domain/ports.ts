@@ -178,9 +178,9 @@ export interface PayoutStore {
    * written. Null when there is no such payout. An error thrown by `prepare` writes nothing.
    */
   saveLocked(read: PayoutRead, prepare: (current: Payout) => VersionedChange): Promise<Payout | null>;
-  /** With a `proof`, `Unauthenticated` when the remembered key is no longer active. */
   /** The same read, the payout as the API shows it to a principal of `role` (`toPayoutResource`), as JSON text. */
   findResource(read: PayoutRead, role: Role): Promise<RenderedPayout | null>;
+  /** With a `proof`, `Unauthenticated` when the remembered key is no longer active. */
   list(clientId: string, filter: PayoutListFilter, proof?: KeyProof): Promise<PayoutListPage>;
   /** The same page, each payout as the API shows it to a principal of `role` (`toPayoutResource`). */
   listResources(
