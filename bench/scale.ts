@@ -3,12 +3,15 @@
  * plus three reads — a list page filtered by status, one filtered by currency, a payout's history — runs twice in
  * one run: on empty tables, then on `SCALE_PAYOUTS` (5,000,000) payouts seeded in set-based SQL (scripts/seed.ts:
  * 1,000 clients, one holding a fifth, statuses and currencies spread like production, with their history, messages,
- * outcomes and deliveries), the floor's own table seeded to the same size. The reads of the seeded run read the
- * client holding a fifth of all payouts; the creates are a client of their own in both runs. Then each ratio is compared with its empty-table value (target: within
+ * outcomes and deliveries), the floor's own table seeded to the same size. The "empty" tables hold
+ * `SCALE_EMPTY_PAYOUTS` (1,000) payouts seeded the same way, so that both runs read the same client (the one holding
+ * a fifth: 200 payouts, then 1,000,000) and a page filtered by `status=completed` is a full page in both, not an
+ * empty one; the creates are a client of their own in both runs. Then each ratio is compared with its empty-table value (target: within
  * 15 %), the filtered list's p99 with its empty-table p99 (target ≤ 2 ×), and the storage a completed payout takes
- * is reported (target ≤ 2 KiB). Every database it made is dropped at the end.
+ * is reported (target ≤ 2 KiB). Every database it made is dropped at the end (unless SCALE_KEEP_DATABASES=1).
  *
- * Env: SCALE_PAYOUTS (5000000), SCALE_CLIENTS (1000), and the suite's (bench/suite.ts).
+ * Env: SCALE_PAYOUTS (5000000), SCALE_EMPTY_PAYOUTS (1000), SCALE_CLIENTS (1000), SCALE_KEEP_DATABASES (0), and the
+ * suite's (bench/suite.ts).
  */
 import { join } from 'node:path';
 import type * as SeedModule from '../scripts/seed.js';
@@ -35,6 +38,9 @@ import {
 } from './lib.js';
 
 const PAYOUTS = envInt('SCALE_PAYOUTS', 5_000_000);
+const EMPTY_PAYOUTS = envInt('SCALE_EMPTY_PAYOUTS', 1000);
+/** `SCALE_KEEP_DATABASES=1` leaves the seeded databases in place at the end, to look into a plan. */
+const KEEP_DATABASES = process.env.SCALE_KEEP_DATABASES === '1';
 const CLIENTS = envInt('SCALE_CLIENTS', 1000, 2);
 /** The client holding a fifth of the payouts: the first seeded one (scripts/seed.ts). */
 const BIG_CLIENT = 'seed-000001';
@@ -130,7 +136,7 @@ async function phase(label: string, payouts: number, client: string): Promise<Su
 
 async function main(): Promise<void> {
   process.stdout.write(`make bench-scale: the suite on empty tables, then on ${PAYOUTS} payouts\n`);
-  const empty = await phase('empty tables', 0, 'bench');
+  const empty = await phase(`empty tables (${EMPTY_PAYOUTS} payouts)`, EMPTY_PAYOUTS, BIG_CLIENT);
   const scale = await phase(`${PAYOUTS} payouts`, PAYOUTS, BIG_CLIENT);
   const storage = await bytesPerPayout(dbUrl(DATABASES[0]!));
 
@@ -184,9 +190,13 @@ await runMain(
     try {
       await main();
     } finally {
-      await withPg(dbUrl('postgres'), async (pg) => {
-        for (const name of DATABASES) await pg.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      });
+      if (KEEP_DATABASES) {
+        process.stdout.write(`kept for a look: ${DATABASES.join(', ')} (drop them when done)\n`);
+      } else {
+        await withPg(dbUrl('postgres'), async (pg) => {
+          for (const name of DATABASES) await pg.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        });
+      }
     }
   },
   { deleteTopology: true },

@@ -424,7 +424,12 @@ async function findRows<Row, Item>(
     ? (await runner.raw<{ rows: Found[] }>(text.replace('$1', '?'), values)).rows
     : (
         await withConnection(runner, (client) =>
-          client.query<Found>({ name: `${name}${proven ? '.proven' : ''}`, text, values }),
+          client.query<Found>({
+            // One name per text: node-postgres runs a name it prepared before without comparing the text.
+            name: `${name}${proven ? '.proven' : ''}${options.forUpdate ? '.locking' : ''}`,
+            text,
+            values,
+          }),
         )
       ).rows;
   const found = new Array<Item | null | typeof KEY_REFUSED>(reads.length).fill(null);
