@@ -363,7 +363,15 @@ export async function findPayouts(
 }
 
 /** The columns of a rendered read: the resource for the role of the read, `r.role`. */
-const RENDERED_COLUMNS = `p.id, p.version, ${payoutResourceSql('p', 'r.role')} AS resource`;
+const RENDERED_COLUMNS = `p.id, p.version, p.currency, ${payoutResourceSql('p', 'r.role')} AS resource`;
+
+/** A rendered payout's resource, refused (as `toPayout` refuses the row) when its currency is not one we know. */
+function renderedResource(row: { id: string; currency: string; resource: string }): string {
+  if (MINOR_DIGITS[row.currency] === undefined) {
+    throw new Error(`payout ${row.id} has unknown currency ${row.currency}`);
+  }
+  return row.resource;
+}
 
 /**
  * `findPayouts`, each payout as the API shows it to the principal of its read (`role`): its resource written by
@@ -373,10 +381,16 @@ export async function findPayoutResources(
   runner: Runner,
   reads: ReadonlyArray<PayoutRead & { role: Role }>,
 ): Promise<Array<RenderedPayout | null | typeof KEY_REFUSED>> {
-  return findRows(runner, 'payouts.find.resource', reads, RENDERED_COLUMNS, (row: RenderedPayout) => ({
-    version: row.version,
-    resource: row.resource,
-  }));
+  return findRows(
+    runner,
+    'payouts.find.resource',
+    reads,
+    RENDERED_COLUMNS,
+    (row: RenderedPayout & { id: string; currency: string }) => ({
+      version: row.version,
+      resource: renderedResource(row),
+    }),
+  );
 }
 
 /**
@@ -403,33 +417,33 @@ async function findRows<Row, Item>(
   }));
   const proven = reads.some((read) => read.proof !== undefined);
   if (proven && options.forUpdate) throw new Error('a locking read takes no key proof');
-  const recordset = `json_to_recordset($1::json)
+  if (options.forUpdate && !runner.isTransaction) throw new Error('a locking read runs in a transaction');
+  /** The statement, its one parameter (the reads as JSON) written `placeholder`. */
+  const statement = (placeholder: string) => {
+    const recordset = `json_to_recordset(${placeholder}::json)
          AS r(n integer, id uuid, client_id uuid, include_deleted boolean, key_hash text, key_role text, role text)`;
-  const text = proven
-    ? // A row per read, even when no payout matched, so that a refused key is told from a payout not found.
-      `SELECT ${columns}, r.n AS batch_index, a.authorized
+    return proven
+      ? // A row per read, even when no payout matched, so that a refused key is told from a payout not found.
+        `SELECT ${columns}, r.n AS batch_index, a.authorized
            FROM ${recordset}
           CROSS JOIN LATERAL (SELECT r.key_hash IS NULL
                 OR EXISTS (${activeKeyProof('r.key_hash', 'r.client_id', 'r.key_role')}) AS authorized) a
            LEFT JOIN payouts p ON a.authorized AND p.id = r.id AND p.client_id = r.client_id
                 AND (p.deleted_at IS NULL OR r.include_deleted)`
-    : `SELECT ${columns}, r.n AS batch_index
+      : `SELECT ${columns}, r.n AS batch_index
            FROM ${recordset}
            JOIN payouts p ON p.id = r.id AND p.client_id = r.client_id
           WHERE p.deleted_at IS NULL OR r.include_deleted
          ${options.forUpdate ? 'FOR UPDATE OF p' : ''}`;
+  };
   type Found = Row & { id: string | null; batch_index: number; authorized?: boolean };
   const values = [JSON.stringify(input)];
   const rows = runner.isTransaction
-    ? (await runner.raw<{ rows: Found[] }>(text.replace('$1', '?'), values)).rows
+    ? (await runner.raw<{ rows: Found[] }>(statement('?'), values)).rows
     : (
         await withConnection(runner, (client) =>
-          client.query<Found>({
-            // One name per text: node-postgres runs a name it prepared before without comparing the text.
-            name: `${name}${proven ? '.proven' : ''}${options.forUpdate ? '.locking' : ''}`,
-            text,
-            values,
-          }),
+          // A name per text (node-postgres refuses a known name with another text); no locking read gets here.
+          client.query<Found>({ name: `${name}${proven ? '.proven' : ''}`, text: statement('$1'), values }),
         )
       ).rows;
   const found = new Array<Item | null | typeof KEY_REFUSED>(reads.length).fill(null);
@@ -675,11 +689,11 @@ export async function listPayoutPage(
 }
 
 /** Each payout's resource for the principal's role, `$3` (see `payoutResourceSql`). */
-const RESOURCES: PageRendering<{ seq: string; resource: string }, string> = {
+const RESOURCES: PageRendering<{ seq: string; id: string; currency: string; resource: string }, string> = {
   name: 'resource',
-  columns: `seq, ${payoutResourceSql('payouts', '$3::text')} AS resource`,
+  columns: `seq, id, currency, ${payoutResourceSql('payouts', '$3::text')} AS resource`,
   parameters: (role) => [role],
-  item: (row) => row.resource,
+  item: renderedResource,
 };
 
 /**

@@ -20,14 +20,14 @@ function minorUnit(digits: number): string {
 
 /**
  * The amount of row `alias` as the canonical decimal string (`Money.toDecimal`): minor units times the currency's
- * unit, exact in numeric and printed at the currency's scale. A currency missing from `MINOR_DIGITS` fails the
- * statement (its code is not a number), as reading such a row fails `toPayout`.
+ * unit, exact in numeric and printed at the currency's scale. Null for a currency missing from `MINOR_DIGITS`: the
+ * reader refuses such a row, as `toPayout` does, by its `currency` selected beside the resource.
  */
 function amountSql(alias: string): string {
   const units = Object.entries(MINOR_DIGITS)
     .map(([code, digits]) => `WHEN '${code}' THEN ${minorUnit(digits)}`)
     .join(' ');
-  return `(${alias}.amount_minor::numeric * CASE ${alias}.currency ${units} ELSE ${alias}.currency::text::numeric END)::text`;
+  return `(${alias}.amount_minor::numeric * CASE ${alias}.currency ${units} END)::text`;
 }
 
 /** A timestamp as `Date.prototype.toISOString` writes it: UTC, milliseconds (truncated, as pg's parser does). */
@@ -44,8 +44,9 @@ function objectSql(select: string): string {
 }
 
 /**
- * The payout row `alias` as its `PayoutResource` JSON text, compact, keys in the order `toPayoutResource` writes
- * them, for a principal of role `role` (a SQL expression of type text, e.g. a placeholder).
+ * The payout row `alias` as its `PayoutResource` JSON text, keys in the order `toPayoutResource` writes them, for a
+ * principal of role `role` (a SQL expression of type text, e.g. a placeholder). Compact but for the values stored as
+ * jsonb (`available_actions`, a `last_error`), which PostgreSQL prints with a space after `:` and `,`.
  */
 export function payoutResourceSql(alias: string, role: string): string {
   const iban = `(${alias}.recipient->>'iban')`;

@@ -806,6 +806,25 @@ describe('payout service (in-memory store)', () => {
       for (const limit of [1, 100]) await service.listPayouts(client, { limit });
       sinon.assert.calledTwice(list);
     });
+
+    it('validates a page of resources the same way, asking nothing of the store', async () => {
+      const listResources = sinon.spy(store, 'listResources');
+      const refused = await outcomeOf(service.listPayoutResources(client, { limit: 0, currency: 'XXX' }));
+      expect((refused as ValidationFailed).fields!.map((error) => error.field)).to.deep.equal([
+        'limit',
+        'currency',
+      ]);
+      sinon.assert.notCalled(listResources);
+      const page = await service.listPayoutResources(client, { limit: 1 });
+      sinon.assert.calledOnceWithExactly(
+        listResources,
+        client.clientId,
+        client.role,
+        { limit: 1 },
+        undefined,
+      );
+      expect(page.resources.every((resource) => typeof JSON.parse(resource) === 'object')).to.equal(true);
+    });
   });
 
   describe('listEvents', () => {

@@ -144,6 +144,12 @@ describe('machine version 1 rows and messages after the upgrade', function () {
       message: 'The provider refused the payout',
     });
     expect(failed.available_actions).to.deep.equal([]);
+    // As the API answers them (rendered by PostgreSQL from the same rows): the same resources.
+    for (const id of Object.values(ids)) {
+      const rendered = await ctx.service.getPayoutResource(operator(), id);
+      const expected = toPayoutResource(await ctx.service.getPayout(operator(), id), operator());
+      expect(JSON.parse(rendered.resource), id).to.deep.equal(JSON.parse(JSON.stringify(expected)));
+    }
   });
 
   it('finishes a version-1 processing payout from a version-1 message, under the same provider key', async () => {

@@ -1,12 +1,17 @@
 /**
- * Payouts as PostgreSQL renders them (`payoutResourceSql`: a list page's, a read by id's) against the same rows
- * rendered by the API's own function (`toPayoutResource`): equal, key for key and in the same order, for payouts in every position
- * of the machine, every currency at the edges of its amounts, recipients and descriptions with text JSON has to
- * escape, timestamps at every kind of sub-millisecond, and every role. Real PostgreSQL, a database of its own.
+ * Payouts as PostgreSQL renders them (`payoutResourceSql`: a list page's, a read by id's) against the same payouts
+ * read whole and rendered by the API's own function (`toPayoutResource`): equal, key for key and in the same order,
+ * for payouts in every position of the machine, every currency at the edges of its amounts, recipients and
+ * descriptions with text JSON has to escape, timestamps at every kind of sub-millisecond, deleted ones, every role,
+ * every filter, with a key proven in the statement. Real PostgreSQL, a database of its own.
  */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { MINOR_DIGITS } from '../../../src/domain/currency.js';
+import { Unauthenticated, ValueRejected } from '../../../src/domain/errors.js';
+import type { PayoutListFilter } from '../../../src/domain/ports.js';
+import type { KeyProof, Role } from '../../../src/domain/principal.js';
+import type { PayoutResource } from '../../../src/domain/payout-resource.js';
 import { toPayoutResource } from '../../../src/domain/payout-resource.js';
 import { ROLES } from '../../../src/machines/payout.machine.js';
 import { PAYOUT_POSITIONS } from '../../../src/machines/payout-lifecycle.js';
@@ -53,6 +58,8 @@ describe('payouts rendered by PostgreSQL (real PostgreSQL)', function () {
   let db: Db;
   const clientId = randomUUID();
   let rows = 0;
+  let deleted = 0;
+  const KEY_HASH = 'a'.repeat(64);
 
   before(async () => {
     const created = await createTestDatabase();
@@ -88,7 +95,9 @@ describe('payouts rendered by PostgreSQL (real PostgreSQL)', function () {
             status === 'failed' ? (n % 2 === 0 ? null : text) : null,
             TIMES[n % TIMES.length]!,
             TIMES[(n + 1) % TIMES.length]!,
+            status === 'cancelled' && n % 2 === 0 ? TIMES[n % TIMES.length]! : null,
           ]);
+          if (status === 'cancelled' && n % 2 === 0) deleted += 1;
           n += 1;
         }
       }
@@ -96,50 +105,81 @@ describe('payouts rendered by PostgreSQL (real PostgreSQL)', function () {
     for (const row of values) {
       await db.raw(
         `INSERT INTO payouts (id, client_id, amount_minor, currency, recipient, status, stage, snapshot,
-           machine_version, version, description, failure_code, failure_message, created_at, updated_at)
-         VALUES (?, ?, ?::bigint, ?, ?::jsonb, ?, ?, ?::jsonb, 2, ?, ?, ?, ?, ?::timestamptz, ?::timestamptz)`,
+           machine_version, version, description, failure_code, failure_message, created_at, updated_at, deleted_at)
+         VALUES (?, ?, ?::bigint, ?, ?::jsonb, ?, ?, ?::jsonb, 2, ?, ?, ?, ?, ?::timestamptz, ?::timestamptz,
+           ?::timestamptz)`,
         row,
       );
     }
     rows = values.length;
+    await db.raw(
+      `INSERT INTO api_keys (id, client_id, role, key_hash, key_prefix) VALUES (gen_random_uuid(), ?, 'client', ?, 'pk_test')`,
+      [clientId, KEY_HASH],
+    );
   });
   after(async () => {
     await db.destroy();
     await dropTestDatabase(name);
   });
 
-  for (const role of ROLES) {
-    it(`writes what toPayoutResource writes, for the role ${role}`, async () => {
-      const store = new PgPayoutStore(db);
-      const principal = { clientId, role, actor: 'test' };
-      const compared: string[] = [];
-      let after: string | undefined;
-      for (;;) {
-        const filter = { limit: 100, after };
-        const [summaries, rendered] = await Promise.all([
-          store.list(clientId, filter),
-          store.listResources(clientId, role, filter),
-        ]);
-        expect(rendered.resources).to.have.length(summaries.payouts.length);
-        expect([rendered.last, rendered.hasMore]).to.deep.equal([summaries.last, summaries.hasMore]);
-        summaries.payouts.forEach((summary, i) => {
-          const expected = toPayoutResource(summary, principal);
-          const actual = JSON.parse(rendered.resources[i]!) as Record<string, unknown>;
-          expect(actual, summary.id).to.deep.equal(JSON.parse(JSON.stringify(expected)));
-          expect(Object.keys(actual), summary.id).to.deep.equal(Object.keys(expected));
-          compared.push(summary.id);
-        });
-        if (!rendered.hasMore) break;
-        after = rendered.last!;
-      }
-      expect(compared).to.have.length(rows);
-    });
+  /** The resource `toPayoutResource` writes of the payout read whole by id (its last error from its snapshot). */
+  async function expectedResource(store: PgPayoutStore, id: string, role: Role): Promise<PayoutResource> {
+    const payout = await store.find({ clientId, id, includeDeleted: true });
+    return JSON.parse(
+      JSON.stringify(toPayoutResource(payout!, { clientId, role, actor: 'test' })),
+    ) as PayoutResource;
+  }
+
+  function expectSame(rendered: string, expected: PayoutResource, id: string): void {
+    const actual = JSON.parse(rendered) as Record<string, unknown>;
+    expect(actual, id).to.deep.equal(expected);
+    expect(Object.keys(actual), id).to.deep.equal(Object.keys(expected));
+  }
+
+  /** Every page of the list under `filter`, rendered, against the summaries' pages: the same payouts, in order. */
+  async function compareList(
+    role: Role,
+    filter: Omit<PayoutListFilter, 'limit'>,
+    proof?: KeyProof,
+  ): Promise<number> {
+    const store = new PgPayoutStore(db);
+    let compared = 0;
+    let after: string | undefined;
+    for (;;) {
+      const page = { ...filter, limit: 100, after };
+      const [summaries, rendered] = await Promise.all([
+        store.list(clientId, page, proof),
+        store.listResources(clientId, role, page, proof),
+      ]);
+      expect(rendered.resources).to.have.length(summaries.payouts.length);
+      expect([rendered.last, rendered.hasMore]).to.deep.equal([summaries.last, summaries.hasMore]);
+      await Promise.all(
+        summaries.payouts.map(async (summary, i) =>
+          expectSame(rendered.resources[i]!, await expectedResource(store, summary.id, role), summary.id),
+        ),
+      );
+      compared += summaries.payouts.length;
+      if (!rendered.hasMore) return compared;
+      after = rendered.last!;
+    }
   }
 
   for (const role of ROLES) {
-    it(`writes what toPayoutResource writes of a payout read by id, for the role ${role}`, async () => {
+    it(`lists what toPayoutResource writes, for the role ${role}, filtered or not`, async () => {
+      const listed = await compareList(role, {});
+      expect(listed).to.equal(rows - deleted);
+      for (const filter of [
+        { status: 'failed' as const },
+        { stage: 'needs_attention' as const },
+        { currency: 'JPY' },
+        { createdGte: new Date('2026-01-01T00:00:00Z') },
+      ]) {
+        expect(await compareList(role, filter), JSON.stringify(filter)).to.be.greaterThan(0);
+      }
+    });
+
+    it(`reads by id what toPayoutResource writes, deleted payouts included, for the role ${role}`, async () => {
       const store = new PgPayoutStore(db);
-      const principal = { clientId, role, actor: 'test' };
       const { rows: ids } = await db.raw<{ rows: Array<{ id: string }> }>(
         'SELECT id FROM payouts WHERE client_id = ?',
         [clientId],
@@ -147,29 +187,89 @@ describe('payouts rendered by PostgreSQL (real PostgreSQL)', function () {
       expect(ids).to.have.length(rows);
       await Promise.all(
         ids.map(async ({ id }) => {
-          const read = { clientId, id, includeDeleted: false };
-          const [payout, rendered] = await Promise.all([store.find(read), store.findResource(read, role)]);
-          const expected = toPayoutResource(payout!, principal);
-          const actual = JSON.parse(rendered!.resource) as Record<string, unknown>;
-          expect(actual, id).to.deep.equal(JSON.parse(JSON.stringify(expected)));
-          expect(Object.keys(actual), id).to.deep.equal(Object.keys(expected));
-          expect(rendered!.version, id).to.equal(payout!.version);
+          const rendered = await store.findResource({ clientId, id, includeDeleted: true }, role);
+          const expected = await expectedResource(store, id, role);
+          expectSame(rendered!.resource, expected, id);
+          expect(rendered!.version, id).to.equal(expected.version);
         }),
       );
-      expect(await store.findResource({ clientId, id: randomUUID(), includeDeleted: false }, role)).to.equal(
-        null,
-      );
+      const nobody = { clientId, id: randomUUID(), includeDeleted: true };
+      expect(await store.findResource(nobody, role)).to.equal(null);
     });
   }
 
-  it('covers every position, currency and last error it claims to', () => {
-    expect(rows).to.equal(PAYOUT_POSITIONS.length * Object.keys(MINOR_DIGITS).length * 5);
-    expect(PAYOUT_POSITIONS.map(({ status }) => status)).to.include.members([
-      'created',
-      'processing',
-      'completed',
-      'failed',
-      'cancelled',
+  it('lists and reads the same with a remembered key proven in the statement, and refuses a key not active', async () => {
+    const store = new PgPayoutStore(db);
+    const proof: KeyProof = { keyHash: KEY_HASH, role: 'client' };
+    expect(await compareList('client', {}, proof)).to.equal(rows - deleted);
+    const { rows: some } = await db.raw<{ rows: Array<{ id: string }> }>(
+      'SELECT id FROM payouts WHERE client_id = ? AND deleted_at IS NULL LIMIT 20',
+      [clientId],
+    );
+    for (const { id } of some) {
+      const rendered = await store.findResource({ clientId, id, includeDeleted: false, proof }, 'client');
+      expectSame(rendered!.resource, await expectedResource(store, id, 'client'), id);
+    }
+    const revoked: KeyProof = { keyHash: 'b'.repeat(64), role: 'client' };
+    const refusals = await Promise.all([
+      store.listResources(clientId, 'client', { limit: 5 }, revoked).catch((error: unknown) => error),
+      store
+        .findResource({ clientId, id: some[0]!.id, includeDeleted: false, proof: revoked }, 'client')
+        .catch((error: unknown) => error),
     ]);
+    for (const refusal of refusals) expect(refusal).to.be.instanceOf(Unauthenticated);
+  });
+
+  it('refuses a row in a currency it does not know, as reading it whole does: an error, not a bad request', async () => {
+    const store = new PgPayoutStore(db);
+    const other = randomUUID();
+    const id = randomUUID();
+    await db.raw('INSERT INTO clients (id, name) VALUES (?, ?)', [other, 'unknown-currency']);
+    await db.raw(
+      `INSERT INTO payouts (id, client_id, amount_minor, currency, recipient, status, stage, snapshot, machine_version)
+       VALUES (?, ?, 100, 'XXX', ?::jsonb, 'created', 'queued', '{"value":{"created":"queued"},"context":{}}', 2)`,
+      [id, other, JSON.stringify({ type: 'iban', iban: IBANS.DE, bic: null, holder_name: 'X' })],
+    );
+    const read = { clientId: other, id, includeDeleted: false };
+    const outcomes = await Promise.all([
+      store.find(read).catch((error: unknown) => error),
+      store.findResource(read, 'client').catch((error: unknown) => error),
+      store.listResources(other, 'client', { limit: 5 }).catch((error: unknown) => error),
+    ]);
+    for (const outcome of outcomes) {
+      expect(outcome).to.be.instanceOf(Error).and.not.be.instanceOf(ValueRejected);
+      expect((outcome as Error).message).to.match(/unknown currency XXX/);
+    }
+  });
+
+  it('holds rows in every position and currency, with and without a last error, some deleted', async () => {
+    const {
+      rows: [cover],
+    } = await db.raw<{
+      rows: Array<{
+        positions: number;
+        currencies: number;
+        errors: number;
+        nulls: number;
+        missing: number;
+        deleted: number;
+      }>;
+    }>(
+      `SELECT count(DISTINCT (status, stage))::int AS positions, count(DISTINCT currency)::int AS currencies,
+              count(*) FILTER (WHERE jsonb_typeof(snapshot->'context'->'last_error') = 'object')::int AS errors,
+              count(*) FILTER (WHERE jsonb_typeof(snapshot->'context'->'last_error') = 'null')::int AS nulls,
+              count(*) FILTER (WHERE snapshot->'context'->'last_error' IS NULL)::int AS missing,
+              count(*) FILTER (WHERE deleted_at IS NOT NULL)::int AS deleted
+         FROM payouts WHERE client_id = ?`,
+      [clientId],
+    );
+    expect(cover).to.include({
+      positions: PAYOUT_POSITIONS.length,
+      currencies: Object.keys(MINOR_DIGITS).length,
+      deleted,
+    });
+    for (const kind of ['errors', 'nulls', 'missing', 'deleted'] as const) {
+      expect(cover![kind], kind).to.be.greaterThan(0);
+    }
   });
 });
