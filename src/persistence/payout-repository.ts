@@ -607,6 +607,9 @@ const LIST_CONDITIONS = [
   ['createdLt', 'created_at < $::timestamptz'],
 ] as const satisfies ReadonlyArray<readonly [keyof PayoutListFilter, string]>;
 
+/** The most rows a page's statement reads: the largest page the service allows (100), and one to know of a next. */
+const MAX_PAGE_ROWS = 101;
+
 /** How a page's rows are selected and turned into its items. */
 interface PageRendering<Row, Item> {
   /** Names the page's statements. */
@@ -642,8 +645,14 @@ async function listPage<Row extends { seq: string }, Item>(
     conditions.push(condition.replace('$', `$${values.length}`));
     name += `.${field}`;
   }
-  let text = `SELECT ${rendering.columns} FROM payouts WHERE ${conditions.join(' AND ')}
-       ORDER BY seq DESC LIMIT $2::integer`;
+  // The rows are chosen under a constant bound, then `$2` of them rendered. With the page's size as its only limit,
+  // the generic plan of the statement (a limit it cannot see: a tenth of the client's rows, by the planner's default)
+  // looked ten times dearer than a plan for the given values, so PostgreSQL planned the statement afresh at every
+  // execution, the resource's long expression included: 0.54 ms of its CPU per page on 5,000,000 payouts, against
+  // 0.24 ms with the generic plan kept (bench/README.md). The rows are pulled one at a time: no more than `$2` are read.
+  let text = `SELECT ${rendering.columns}
+       FROM (SELECT * FROM payouts WHERE ${conditions.join(' AND ')} ORDER BY seq DESC LIMIT ${MAX_PAGE_ROWS}) payouts
+      ORDER BY seq DESC LIMIT $2::integer`;
   if (proof !== undefined) {
     values.push(proof.keyHash, proof.role);
     const [hash, keyRole] = [`$${values.length - 1}::text`, `$${values.length}::text`];
