@@ -47,6 +47,7 @@ import type {
   ScheduledMessage,
   VersionedChange,
 } from './ports.js';
+import { MAX_PAGE_SIZE } from './ports.js';
 import type { Principal } from './principal.js';
 import { roleSeesDeleted, senderOf } from './principal.js';
 import { isCanonicalUuid, isStorable } from './text.js';
@@ -333,8 +334,8 @@ export class PayoutService {
 
   private checkListQuery(query: ListPayoutsQuery): void {
     const fields: FieldError[] = [];
-    if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 100) {
-      fields.push({ field: 'limit', message: 'must be an integer from 1 to 100' });
+    if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > MAX_PAGE_SIZE) {
+      fields.push({ field: 'limit', message: `must be an integer from 1 to ${MAX_PAGE_SIZE}` });
     }
     if (query.currency !== undefined && !this.deps.currencies.has(query.currency)) {
       fields.push({

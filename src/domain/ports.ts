@@ -92,6 +92,9 @@ export interface StoredOutcome {
 /** `unauthenticated`: the create's key proof failed (revoked or expired since it was remembered); nothing written. */
 export type CreateOutcome = 'created' | 'in_flight' | 'key_used' | 'unauthenticated';
 
+/** The most payouts a page of the list holds. */
+export const MAX_PAGE_SIZE = 100;
+
 export interface PayoutListFilter {
   limit: number;
   /** Only payouts listed after this position (the last one of the previous page). */

@@ -26,6 +26,7 @@ import type {
   ScheduledMessage,
   VersionedChange,
 } from '../domain/ports.js';
+import { MAX_PAGE_SIZE } from '../domain/ports.js';
 import type { PayoutRow } from './models.js';
 import type { PayoutEventRow } from './models.js';
 import { payoutResourceSql } from './payout-resource-sql.js';
@@ -607,16 +608,15 @@ const LIST_CONDITIONS = [
   ['createdLt', 'created_at < $::timestamptz'],
 ] as const satisfies ReadonlyArray<readonly [keyof PayoutListFilter, string]>;
 
-/** The most rows a page's statement reads: the largest page the service allows (100), and one to know of a next. */
-const MAX_PAGE_ROWS = 101;
+/** The most rows a page's statement reads: the largest page, and one to know of a next. */
+const MAX_PAGE_ROWS = MAX_PAGE_SIZE + 1;
 
 /** How a page's rows are selected and turned into its items. */
 interface PageRendering<Row, Item> {
   /** Names the page's statements. */
   name: string;
-  /** The select list; its own parameters, if any, are `$3` on (after the client's id and the row count). */
+  /** The select list; its own parameters (`listPage`'s `parameters`), if any, are `$3` on. */
   columns: string;
-  parameters: (role: Role) => unknown[];
   item: (row: Row) => Item;
 }
 
@@ -630,12 +630,12 @@ interface PageRendering<Row, Item> {
 async function listPage<Row extends { seq: string }, Item>(
   db: Knex,
   rendering: PageRendering<Row, Item>,
+  parameters: unknown[],
   clientId: string,
-  role: Role,
   filter: PayoutListFilter,
   proof: KeyProof | undefined,
 ): Promise<{ items: Item[]; last: string | null; hasMore: boolean } | typeof KEY_REFUSED> {
-  const values: unknown[] = [clientId, filter.limit + 1, ...rendering.parameters(role)];
+  const values: unknown[] = [clientId, filter.limit + 1, ...parameters];
   const conditions = ['client_id = $1::uuid', 'deleted_at IS NULL'];
   let name = `payouts.list.${rendering.name}`;
   for (const [field, condition] of LIST_CONDITIONS) {
@@ -680,7 +680,6 @@ async function listPage<Row extends { seq: string }, Item>(
 const SUMMARIES: PageRendering<SummaryColumns, PayoutSummary> = {
   name: 'summary',
   columns: SUMMARY_COLUMNS,
-  parameters: () => [],
   item: toPayoutSummary,
 };
 
@@ -691,8 +690,7 @@ export async function listPayoutPage(
   filter: PayoutListFilter,
   proof?: KeyProof,
 ): Promise<PayoutListPage | typeof KEY_REFUSED> {
-  // The summary does not depend on the role.
-  const page = await listPage(db, SUMMARIES, clientId, 'client', filter, proof);
+  const page = await listPage(db, SUMMARIES, [], clientId, filter, proof);
   if (page === KEY_REFUSED) return page;
   return { payouts: page.items, last: page.last, hasMore: page.hasMore };
 }
@@ -701,7 +699,6 @@ export async function listPayoutPage(
 const RESOURCES: PageRendering<{ seq: string; id: string; currency: string; resource: string }, string> = {
   name: 'resource',
   columns: `seq, id, currency, ${payoutResourceSql('payouts', '$3::text')} AS resource`,
-  parameters: (role) => [role],
   item: renderedResource,
 };
 
@@ -716,7 +713,7 @@ export async function listPayoutResourcePage(
   filter: PayoutListFilter,
   proof?: KeyProof,
 ): Promise<PayoutResourcePage | typeof KEY_REFUSED> {
-  const page = await listPage(db, RESOURCES, clientId, role, filter, proof);
+  const page = await listPage(db, RESOURCES, [role], clientId, filter, proof);
   if (page === KEY_REFUSED) return page;
   return { resources: page.items, last: page.last, hasMore: page.hasMore };
 }

@@ -1,8 +1,8 @@
 /**
- * A payout's public representation (`toPayoutResource`, src/domain/payout-resource.ts) written by PostgreSQL: the
- * list page's rows leave the database as the JSON the API answers, so the API neither parses a row, a timestamp
- * or a recipient nor builds and serializes an object per payout (bench/README.md: a page cost the API more than
- * twice its floor's CPU, half of it in those steps).
+ * A payout's public representation (`toPayoutResource`, src/domain/payout-resource.ts) written by PostgreSQL: a list
+ * page's rows and a payout read by id leave the database as the JSON the API answers, so the API neither parses a
+ * row, a timestamp or a recipient nor builds and serializes an object per payout (bench/README.md: a page cost the
+ * API more than twice its floor's CPU, half of it in those steps).
  *
  * The expression is generated from the same sources as `toPayoutResource`: the currencies' minor digits
  * (`MINOR_DIGITS`) and the machine's available actions by role and position (`availableActionsTable`), so neither
