@@ -11,10 +11,13 @@ import * as webhooks from './20261201000004_webhooks.js';
 import * as consoleSessions from './20261201000005_console_sessions.js';
 import * as payoutsListIndexes from './20261201000006_payouts_list_indexes.js';
 import * as outboxVacuum from './20261202000001_outbox_vacuum.js';
+import * as payoutsCurrencyPageIndex from './20261202000002_payouts_currency_page_index.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
   down(knex: Knex): Promise<void>;
+  /** `{ transaction: false }` runs the migration outside a transaction (knex reads it). */
+  config?: { transaction?: boolean };
 }
 
 const MIGRATIONS: ReadonlyArray<[name: string, migration: Migration]> = [
@@ -26,6 +29,7 @@ const MIGRATIONS: ReadonlyArray<[name: string, migration: Migration]> = [
   ['20261201000005_console_sessions', consoleSessions],
   ['20261201000006_payouts_list_indexes', payoutsListIndexes],
   ['20261202000001_outbox_vacuum', outboxVacuum],
+  ['20261202000002_payouts_currency_page_index', payoutsCurrencyPageIndex],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {
