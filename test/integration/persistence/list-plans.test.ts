@@ -2,7 +2,7 @@
  * A client's list page keeps one plan: PostgreSQL plans a named statement for the values of its first five
  * executions, then keeps its generic plan unless that plan looks dearer than the ones it made for the values. A
  * page whose generic plan looked dearer was planned afresh at every execution, and planning a page's statement
- * (the resource's long expression included) cost PostgreSQL more than running it (bench/README.md). Each page's
+ * (the resource's long expression included) costs PostgreSQL about as much as running it (bench/README.md). Each page's
  * statement runs here on the largest client of seeded payouts, then must have been executed with its generic plan.
  * Real PostgreSQL, a database of its own (seeded and analyzed by scripts/seed.ts).
  */
@@ -19,9 +19,9 @@ import { createTestDatabase, dropTestDatabase } from '../../support/database.js'
 const EXECUTIONS = 8;
 
 /**
- * The pages `make bench-scale` reads, each with values the largest client has many payouts in. Pages filtered by
- * what the client has few payouts in (a rare status or currency, a stage, a creation window) may still be planned
- * at each execution: their generic plan expects an average client's handful of rows (bench/README.md).
+ * The pages `make bench-scale` reads, each with values the largest client has many payouts in. Other pages may
+ * still be planned at each execution: on this database, those filtered by `stage`, `status=failed`,
+ * `currency=JPY` or a creation window were (bench/README.md).
  */
 const FILTERS: Array<[label: string, filter: Omit<PayoutListFilter, 'limit'>]> = [
   ['no filter', {}],
