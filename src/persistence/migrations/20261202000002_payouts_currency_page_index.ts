@@ -8,8 +8,9 @@ import type { Knex } from 'knex';
  * Without it, a large client's currency page was the one list statement PostgreSQL planned afresh at every
  * execution: its generic plan (which, for an average client, expected to read 40 % of its rows in that currency to
  * fill a page) looked three and a half times dearer than a plan for the given values, and planning the statement
- * costs about as much as running it. On 1,000,000 payouts, a page of the client holding 200,000, `currency=EUR`: 1,006 pages/s before,
- * 1,678 after; `currency=JPY` (a tenth of its payouts) 1,218 and 1,865 (bench/README.md). About 49 bytes a payout.
+ * costs about as much as running it. On 1,000,000 payouts, a page of the client holding 200,000, `currency=EUR`:
+ * 1,006 pages/s before, 1,678 after; `currency=JPY` (a tenth of its payouts) 1,218 and 1,865 (bench/README.md).
+ * About 49 bytes a payout.
  *
  * Built `CONCURRENTLY`, outside a transaction: a payouts table in service keeps taking creates while it builds.
  * A build that failed leaves an invalid index behind, which the next run drops before building again.

@@ -2,8 +2,9 @@
  * A client's list page keeps one plan: PostgreSQL plans a named statement for the values of its first five
  * executions, then keeps its generic plan unless that plan looks dearer than the ones it made for the values. A
  * page whose generic plan looked dearer was planned afresh at every execution, and planning a page's statement
- * (the resource's long expression included) costs PostgreSQL about as much as running it (bench/README.md). Each page's
- * statement runs here on the largest client of seeded payouts, then must have been executed with its generic plan.
+ * (the resource's long expression included) costs PostgreSQL about as much as running it (bench/README.md). Each
+ * page's statement runs here on the largest client of seeded payouts, then must have been executed with its generic
+ * plan.
  * Real PostgreSQL, a database of its own (seeded and analyzed by scripts/seed.ts).
  */
 import { expect } from 'chai';
