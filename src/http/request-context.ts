@@ -13,10 +13,10 @@ import { zeroed } from '../metrics.js';
 import type { RouteTable } from './spec.js';
 
 /**
- * One request's state. A class, so that its `log` getter lives on the prototype: an object literal with a getter
- * gets a hidden class of its own, allocated where the garbage collector looks last, and that one object kept
- * every object of its request alive past the collections meant for them (bench/README.md, "The request state's
- * getter").
+ * One request's state. A class, so that its `log` getter lives on the prototype: V8 turns an object literal with a
+ * getter into a dictionary-mode object, and with one of those per request a fifth of what the API allocated
+ * outlived the young-generation collections meant for it, so that full collections came every ~300 ms under load
+ * (bench/README.md, "The request state's getter, and pretenuring").
  */
 export class RequestState {
   /** The problem code of an error response, for the access log. */

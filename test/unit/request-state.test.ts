@@ -1,9 +1,8 @@
 /**
  * The state every request carries (src/http/request-context.ts): its logger is made only when a line needs it, and
- * the object stays an ordinary one. An object literal with a getter is turned into a dictionary-mode object by V8,
- * and every such literal left objects of its request alive past the young-generation collections meant for them:
- * under load a fifth of what the API allocated was promoted, and full collections came every 300 ms
- * (bench/README.md, "The request state's getter").
+ * the object keeps fast properties. V8 turns an object literal with a getter into a dictionary-mode object, and with
+ * one of those per request a fifth of what the API allocated outlived the young-generation collections meant for it
+ * (bench/README.md, "The request state's getter, and pretenuring").
  */
 import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
