@@ -5,43 +5,23 @@
  * (bench/README.md, "The request state's getter, and pretenuring").
  */
 import { execFileSync } from 'node:child_process';
-import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { RequestState } from '../../src/http/request-context.js';
 import { createLogger } from '../../src/logger.js';
-
-function capturedLogger(): {
-  log: ReturnType<typeof createLogger>;
-  lines: () => Array<Record<string, unknown>>;
-} {
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer | string, _encoding, done) {
-      chunks.push(chunk.toString());
-      done();
-    },
-  });
-  const log = createLogger({ name: 'api', destination });
-  const lines = () =>
-    chunks
-      .join('')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { log, lines };
-}
+import { LogCapture } from '../support/logs.js';
 
 describe('request state', () => {
   it('makes its logger when first read, once, bound to the request id', () => {
-    const { log, lines } = capturedLogger();
+    const capture = new LogCapture();
+    const log = createLogger({ name: 'api', destination: capture });
     const child = sinon.spy(log, 'child');
     const state = new RequestState('req-1', log);
     expect(child.callCount).to.equal(0);
     state.log.info('first');
     state.log.warn('second');
     expect(child.callCount).to.equal(1);
-    expect(lines().map((line) => [line.request_id, line.msg])).to.deep.equal([
+    expect(capture.records().map((line) => [line.request_id, line.msg])).to.deep.equal([
       ['req-1', 'first'],
       ['req-1', 'second'],
     ]);
