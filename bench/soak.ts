@@ -333,8 +333,13 @@ async function autovacuumForTheRun(): Promise<() => Promise<void>> {
     );
     return rows[0];
   });
-  if (process.env.SOAK_AUTOVACUUM === 'keep' || before === undefined || before.setting === 'on')
+  if (before === undefined || before.setting === 'on') return () => Promise.resolve();
+  if (process.env.SOAK_AUTOVACUUM === 'keep') {
+    process.stdout.write(
+      `PostgreSQL runs with autovacuum = ${before.setting}: dead rows accumulate through the run\n`,
+    );
     return () => Promise.resolve();
+  }
   await withPg(admin, async (client) => {
     await client.query('ALTER SYSTEM SET autovacuum = on');
     await client.query('SELECT pg_reload_conf()');
@@ -410,14 +415,6 @@ async function soak(): Promise<void> {
     `retention edge: ${fmt(rate * perCreate.outbox * SECONDS, 0)} outbox rows and ${fmt(rate * perCreate.outcomes * SECONDS, 0)} ` +
       `idempotency outcomes expiring over the run (${fmt(perCreate.outbox, 2)} and ${fmt(perCreate.outcomes, 2)} per create)\n`,
   );
-  const autovacuum = await withPg(
-    url,
-    async (client) => (await client.query<{ autovacuum: string }>('SHOW autovacuum')).rows[0]?.autovacuum,
-  );
-  if (autovacuum !== 'on')
-    process.stdout.write(
-      `PostgreSQL runs with autovacuum = ${autovacuum}: dead rows accumulate through the run\n`,
-    );
 
   const names = Object.keys(roles);
   process.stdout.write(
