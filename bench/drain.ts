@@ -1,17 +1,21 @@
 /**
  * `make bench-drain`: the end-to-end drain rate against PostgreSQL's transition floor, in one run.
  *
- * 1. A dedicated database (payouts_bench_drain) and AMQP namespace (never dev data or queues); N payouts created
- *    through the payout service in-process (with lanes in parallel), so N outbox rows wait for the relay.
- * 2. K workers started from dist/ with PROVIDER_DELAY_MS=0 and waited for (/readyz), then one relay: the clock
- *    starts when the relay starts. The database is polled until every payout is final (completed, failed or
- *    cancelled). Workers and relay are stopped.
- * 3. In the same run: `../shared/limits/pg_floor.sh` (create and transition tps) and
+ * 1. A dedicated database (payouts_bench_drain) and AMQP namespace (never dev data or queues). K workers and one
+ *    relay are started from dist/ with PROVIDER_DELAY_MS=0 and waited for (/readyz); they run for both rounds.
+ * 2. A round: the relay is paused (SIGSTOP) while payouts are created through the payout service in-process (with
+ *    lanes in parallel), so their outbox rows wait as one backlog; it is sent a NOTIFY (as the API's creates
+ *    send one) and resumed, and the clock starts. The database is polled until every payout is final (completed,
+ *    failed or cancelled).
+ * 3. The warm-up round (W payouts, the processes fresh: its rate is printed, not compared), then the measured
+ *    round (N payouts, on processes that have run W, as a running service's have).
+ * 4. In the same run: `../shared/limits/pg_floor.sh` (create and transition tps) and
  *    `../shared/limits/amqp_floor.mjs` (messages/s). Prints the drain rate and its ratio to
  *    (transition tps ÷ 2): a payout makes two transitions, START and SUCCEED. Target ≥ 0.8; each worker's peak RSS
  *    ≤ 150 MB.
  *
- * Env: BENCH_PAYOUTS (10000), BENCH_WORKERS (2), BENCH_WORKER_CONCURRENCY (the service's default when unset),
+ * Env: BENCH_PAYOUTS (10000), BENCH_WARMUP_PAYOUTS (2000; 0: the measured round runs on fresh processes),
+ * BENCH_WORKERS (2), BENCH_WORKER_CONCURRENCY (the service's default when unset),
  * BENCH_CREATE_LANES (16), BENCH_DRAIN_TIMEOUT_SECONDS (600), BENCH_PG_SECONDS (10), BENCH_PG_CLIENTS (16),
  * BENCH_AMQP_MESSAGES (20000), BENCH_AMQP_PREFETCH (50), BENCH_PROFILE (1: profile the workers and the relay).
  * Exits non-zero on a harness error, a drain that does not finish, or a payout that did not complete.
@@ -27,6 +31,7 @@ import type * as ResourcesModule from '../src/http/resources.js';
 import type * as ApiKeysModule from '../src/domain/api-keys.js';
 import type * as LoggerModule from '../src/logger.js';
 import type { Principal } from '../src/domain/principal.js';
+import { OUTBOX_CHANNEL } from '../src/persistence/outbox-repository.js';
 import { printSummary, summariseFile } from './cpuprofile.js';
 import type { Child } from './lib.js';
 /** The harness's settings and types. */
@@ -35,6 +40,7 @@ import { CREATE_INPUT, HarnessError, LIMITS, MAIN, RESULTS } from './lib.js';
 import * as harness from './lib.js';
 
 const PAYOUTS = harness.envInt('BENCH_PAYOUTS', 10_000);
+const WARMUP_PAYOUTS = harness.envInt('BENCH_WARMUP_PAYOUTS', 2_000);
 const WORKERS = harness.envInt('BENCH_WORKERS', 2);
 const WORKER_CONCURRENCY = process.env.BENCH_WORKER_CONCURRENCY;
 const LANES = harness.envInt('BENCH_CREATE_LANES', 16);
@@ -56,8 +62,8 @@ function roleEnv(databaseUrl: string): Record<string, string> {
   return harness.pipelineEnv(databaseUrl, WORKER_CONCURRENCY ? { WORKER_CONCURRENCY } : {});
 }
 
-/** N payouts through the service (compiled, from dist/), in-process, `LANES` at a time, each with its own idempotency key. */
-async function createPayouts(databaseUrl: string): Promise<number> {
+/** `count` payouts through the service (compiled, from dist/), in-process, `LANES` at a time, each with its own idempotency key. */
+async function createPayouts(databaseUrl: string, count: number): Promise<number> {
   const { loadConfig } = await harness.fromDist<typeof ConfigModule>('src/config.ts');
   const { openDatabase, payoutParts } = await harness.fromDist<typeof PartsModule>('src/roles/parts.ts');
   const { createMetrics } = await harness.fromDist<typeof MetricsModule>('src/metrics.ts');
@@ -81,7 +87,7 @@ async function createPayouts(databaseUrl: string): Promise<number> {
     let next = 0;
     const t0 = performance.now();
     const lane = async () => {
-      while (next < PAYOUTS) {
+      while (next < count) {
         next += 1;
         await service.createPayout(principal, input, {
           requestId: null,
@@ -94,7 +100,7 @@ async function createPayouts(databaseUrl: string): Promise<number> {
       }
     };
     await Promise.all(Array.from({ length: LANES }, lane));
-    return PAYOUTS / ((performance.now() - t0) / 1000);
+    return count / ((performance.now() - t0) / 1000);
   } finally {
     await db.destroy();
   }
@@ -127,65 +133,107 @@ function startRole(role: 'worker' | 'relay', index: number, databaseUrl: string)
   });
 }
 
-/** Starts the workers (idle: nothing is published yet), then the relay; polls until every payout is final. */
+/**
+ * One round on a running pipeline: the relay is paused (SIGSTOP) while `count` payouts are created, so their outbox
+ * rows wait as one backlog, as after a burst; then it is told (NOTIFY, as the API tells it after a create) and
+ * resumed, and the clock starts. The database is polled until the round's payouts are final. `before` payouts
+ * were final when the round began (earlier rounds'); the progress counts this round's only.
+ */
+async function drainRound(
+  databaseUrl: string,
+  workers: Child[],
+  relay: Child,
+  before: number,
+  count: number,
+) {
+  relay.proc.kill('SIGSTOP');
+  let createRate: number;
+  try {
+    createRate = await createPayouts(databaseUrl, count);
+    await harness.withPg(databaseUrl, (client) => client.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`));
+    await harness.waitForQuietMachine();
+  } finally {
+    relay.proc.kill('SIGCONT');
+  }
+  const roles = [...workers, relay];
+  const cpuAtStart = new Map(roles.map((role) => [role, harness.cpuTimeMs(role.proc.pid)]));
+  const started = performance.now();
+  const progress: Progress[] = [];
+  let lastPrint = started;
+  for (;;) {
+    const counts = await statusCounts(databaseUrl);
+    const now = performance.now();
+    const final = finalOf(counts) - before;
+    progress.push({ t: (now - started) / 1000, final, counts });
+    if (final >= count) break;
+    for (const role of roles) {
+      if (role.proc.exitCode !== null) {
+        throw new HarnessError(`${role.name} exited with ${role.proc.exitCode}:\n${role.output()}`);
+      }
+    }
+    if (now - started > TIMEOUT_S * 1000) {
+      harness.loud(`drain did not finish within ${TIMEOUT_S} s: ${JSON.stringify(counts)}`);
+      break;
+    }
+    if (now - lastPrint > 5000) {
+      lastPrint = now;
+      process.stdout.write(
+        `  ${harness.fmt((now - started) / 1000)} s: ${final} final ${JSON.stringify(counts)}\n`,
+      );
+    }
+    await harness.sleep(200);
+  }
+  // CPU (user + system) each role spent on the round, per payout: where the pipeline's time goes.
+  const used = (role: Child) => harness.cpuTimeMs(role.proc.pid) - (cpuAtStart.get(role) ?? 0);
+  const workersCpu = workers.reduce((sum, role) => sum + used(role), 0);
+  return {
+    progress,
+    createRate,
+    cpuMsPerPayout: { workers: workersCpu / count, relay: used(relay) / count },
+  };
+}
+
+/**
+ * Starts the workers and the relay (idle: nothing waits yet), and runs the warm-up round (if any) and the measured
+ * round on them: the same processes for both.
+ */
 async function drain(databaseUrl: string) {
   const roles: Child[] = [];
   try {
     for (let i = 1; i <= WORKERS; i += 1) roles.push(await startRole('worker', i, databaseUrl));
-    const cpuAtStart = new Map(roles.map((role) => [role, harness.cpuTimeMs(role.proc.pid)]));
-    const started = performance.now();
+    const workers = [...roles];
     const relay = await startRole('relay', 1, databaseUrl);
     roles.push(relay);
-    cpuAtStart.set(relay, harness.cpuTimeMs(relay.proc.pid));
-    const progress: Progress[] = [];
-    let lastPrint = started;
-    for (;;) {
-      const counts = await statusCounts(databaseUrl);
-      const now = performance.now();
-      const final = finalOf(counts);
-      progress.push({ t: (now - started) / 1000, final, counts });
-      if (final >= PAYOUTS) break;
-      for (const role of roles) {
-        if (role.proc.exitCode !== null) {
-          throw new HarnessError(`${role.name} exited with ${role.proc.exitCode}:\n${role.output()}`);
-        }
-      }
-      if (now - started > TIMEOUT_S * 1000) {
-        harness.loud(`drain did not finish within ${TIMEOUT_S} s: ${JSON.stringify(counts)}`);
-        break;
-      }
-      if (now - lastPrint > 5000) {
-        lastPrint = now;
-        process.stdout.write(
-          `  ${harness.fmt((now - started) / 1000)} s: ${final} final ${JSON.stringify(counts)}\n`,
-        );
-      }
-      await harness.sleep(200);
+    let warmup: { rate: number; firstFinal: number } | null = null;
+    if (WARMUP_PAYOUTS > 0) {
+      process.stdout.write(`warm-up: ${WARMUP_PAYOUTS} payouts, workers and relay fresh…\n`);
+      const round = await drainRound(databaseUrl, workers, relay, 0, WARMUP_PAYOUTS);
+      const last = round.progress[round.progress.length - 1]!;
+      warmup = {
+        rate: last.final / last.t,
+        firstFinal: timeAt(round.progress, 1 / WARMUP_PAYOUTS, WARMUP_PAYOUTS),
+      };
+      process.stdout.write(
+        `warm-up: ${last.final} payouts final in ${harness.fmt(last.t, 2)} s: ${harness.fmt(warmup.rate)} /s ` +
+          `(first final at ${harness.fmt(warmup.firstFinal, 2)} s; not compared)\n`,
+      );
     }
-    // CPU (user + system) each role spent on the drain, per payout: where the pipeline's time goes.
-    const cpu = { workers: 0, relay: 0 };
-    for (const role of roles) {
-      const used = harness.cpuTimeMs(role.proc.pid) - (cpuAtStart.get(role) ?? 0);
-      if (role.name.startsWith('worker')) cpu.workers += used;
-      else cpu.relay += used;
-    }
-    // Peak resident memory of each worker over the drain (VmHWM), read while it still runs.
-    const workerRssMb = roles
-      .filter((role) => role.name.startsWith('worker'))
-      .map((role) => harness.peakRssMb(role.proc.pid));
-    return {
-      progress,
-      workerRssMb,
-      cpuMsPerPayout: { workers: cpu.workers / PAYOUTS, relay: cpu.relay / PAYOUTS },
-    };
+    process.stdout.write(`creating ${PAYOUTS} payouts, then draining…\n`);
+    const round = await drainRound(databaseUrl, workers, relay, WARMUP_PAYOUTS, PAYOUTS);
+    process.stdout.write(
+      `created ${PAYOUTS} payouts in-process at ${harness.fmt(round.createRate)} /s (not measured against a floor)\n`,
+    );
+    // Peak resident memory of each worker over both rounds (VmHWM), read while it still runs.
+    const workerRssMb = workers.map((role) => harness.peakRssMb(role.proc.pid));
+    return { ...round, workerRssMb, warmup };
   } finally {
     for (const role of roles.reverse()) await harness.stop(role);
   }
 }
 
-/** Seconds at which `share` of the payouts were final, interpolated between polls. */
-function timeAt(progress: Progress[], share: number): number {
-  const goal = PAYOUTS * share;
+/** Seconds at which `share` of a round's `count` payouts were final, interpolated between polls. */
+function timeAt(progress: Progress[], share: number, count = PAYOUTS): number {
+  const goal = count * share;
   for (let i = 1; i < progress.length; i += 1) {
     const a = progress[i - 1]!;
     const b = progress[i]!;
@@ -214,14 +262,7 @@ async function main(): Promise<void> {
   let results: Record<string, unknown> | undefined;
   try {
     await harness.waitForQuietMachine();
-    const createRate = await createPayouts(databaseUrl);
-    process.stdout.write(
-      `created ${PAYOUTS} payouts in-process at ${harness.fmt(createRate)} /s (not measured against a floor)\n`,
-    );
-
-    const busy = await harness.waitForQuietMachine();
-    process.stdout.write(`draining (other load ${harness.fmt(busy * 100, 0)}%)…\n`);
-    const { progress, cpuMsPerPayout, workerRssMb } = await drain(databaseUrl);
+    const { progress, cpuMsPerPayout, workerRssMb, warmup, createRate } = await drain(databaseUrl);
     const last = progress[progress.length - 1]!;
     const total = last.t;
     const rate = last.final / total;
@@ -239,7 +280,7 @@ async function main(): Promise<void> {
         transitions: await one("SELECT count(*) AS n FROM payout_events WHERE event <> 'CREATE'"),
       };
     });
-    if ((last.counts.completed ?? 0) !== PAYOUTS)
+    if ((last.counts.completed ?? 0) !== WARMUP_PAYOUTS + PAYOUTS)
       harness.loud(`not every payout completed: ${JSON.stringify(last.counts)}`);
     if (checks.paidTwice > 0) harness.loud(`${checks.paidTwice} payouts have more than one provider effect`);
 
@@ -266,8 +307,11 @@ async function main(): Promise<void> {
     const ratio = rate / floorRate;
 
     process.stdout.write(
-      `\ndrain: ${last.final} payouts final in ${harness.fmt(total, 2)} s (clock from the relay's harness.start; ` +
-        `first final at ${harness.fmt(firstFinal, 2)} s)\n` +
+      `\ndrain: ${last.final} payouts final in ${harness.fmt(total, 2)} s (clock from the relay's resumption; ` +
+        `first final at ${harness.fmt(firstFinal, 2)} s; ${warmup ? `after a warm-up of ${WARMUP_PAYOUTS} payouts` : 'no warm-up'})\n` +
+        (warmup
+          ? `  the statuses and checks below count the warm-up's ${WARMUP_PAYOUTS} payouts too\n`
+          : '') +
         `  statuses ${JSON.stringify(last.counts)}; provider effects ${checks.providerEffects}, ` +
         `paid twice ${checks.paidTwice}, unsent outbox rows ${checks.unsentOutbox}, transitions ${checks.transitions}\n` +
         `  drain rate                  ${harness.fmt(rate).padStart(8)} payouts/s   (10%→90%: ${harness.fmt(steady)} /s)\n` +
@@ -286,8 +330,14 @@ async function main(): Promise<void> {
       }
     }
     results = {
-      settings: { payouts: PAYOUTS, workers: WORKERS, workerConcurrency: WORKER_CONCURRENCY ?? 'default' },
+      settings: {
+        payouts: PAYOUTS,
+        warmupPayouts: WARMUP_PAYOUTS,
+        workers: WORKERS,
+        workerConcurrency: WORKER_CONCURRENCY ?? 'default',
+      },
       createRate,
+      warmup,
       drain: {
         seconds: total,
         rate,

@@ -24,6 +24,7 @@ import pg from 'pg';
 import { Connection } from 'rabbitmq-client';
 import type * as ConfigModule from '../src/config.js';
 import type * as TopologyModule from '../src/messaging/topology.js';
+import type * as AmqpModule from '../src/messaging/amqp.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const LIMITS = resolve(ROOT, '../shared/limits');
@@ -368,10 +369,13 @@ export const BENCH_AMQP_ENV = { AMQP_NAMESPACE: BENCH_NAMESPACE, AMQP_QUEUE_EXPI
 export async function deleteBenchTopology(): Promise<void> {
   const { loadConfig } = await fromDist<typeof ConfigModule>('src/config.ts');
   const { deleteTopology } = await fromDist<typeof TopologyModule>('src/messaging/topology.ts');
+  const { topologyOptions } = await fromDist<typeof AmqpModule>('src/messaging/amqp.ts');
   const config = loadConfig({ ...process.env, ...BENCH_AMQP_ENV });
   const connection = new Connection({ url: config.amqpUrl, retryLow: 100, retryHigh: 200 });
   try {
-    await deleteTopology(connection, { namespace: BENCH_NAMESPACE, retryDelaysMs: config.retryDelaysMs });
+    // Every queue `migrate` declared, the webhooks' delay queues too: left behind, each idle quorum queue keeps
+    // costing the broker CPU until it expires, and back-to-back runs would slow each other down.
+    await deleteTopology(connection, topologyOptions(config));
   } finally {
     await connection.close();
   }

@@ -101,6 +101,11 @@ export interface Config {
   maxDescriptionChanges: number;
   /** Relay: rows claimed per batch. */
   relayBatchSize: number;
+  /**
+   * Relay: rounds in flight at once, each with its own batch (claimed under `SKIP LOCKED` and a lease, like
+   * another relay's): while one round waits for its confirms, another claims or marks.
+   */
+  relayConcurrency: number;
   /** Relay: polling interval when no NOTIFY arrives, in milliseconds. */
   relayPollMs: number;
   /** Relay: how long a claimed row stays leased to one relay, in milliseconds. */
@@ -389,6 +394,7 @@ export function loadConfig(env: Env = process.env): Config {
     commandLeaseMs,
     maxDescriptionChanges: int(env, 'MAX_DESCRIPTION_CHANGES', 100, 1, 100_000),
     relayBatchSize: int(env, 'RELAY_BATCH_SIZE', 100, 1, 10_000),
+    relayConcurrency: int(env, 'RELAY_CONCURRENCY', 4, 1, 64),
     relayPollMs: int(env, 'RELAY_POLL_MS', 1000, 10, 600_000),
     relayLeaseMs: int(env, 'RELAY_LEASE_MS', 30_000, 1_000, 3_600_000),
     outboxRetentionHours: int(env, 'OUTBOX_RETENTION_HOURS', 168, 1, 100_000),

@@ -102,16 +102,18 @@ export class ProcessMessageHandler {
       attempt: counterHeader(delivery.headers, HEADERS.attempt),
       waits: counterHeader(delivery.headers, HEADERS.waits),
     };
-    const log = this.deps.log.child({
+    const context = {
       message_id: message.message_id,
       payout_id: message.payout_id,
       request_id: message.request_id,
       attempt: counters.attempt,
-    });
+    };
     try {
-      return this.acknowledge(await this.deps.processor.process(message), 'processed', log);
+      return this.acknowledge(await this.deps.processor.process(message), 'processed', context);
     } catch (error) {
-      return this.onFailure(delivery, message, counters, error, log);
+      // A child logger carries the message's context on every line of the failure path; the usual path logs one
+      // line, at info (off in production), so it makes none.
+      return this.onFailure(delivery, message, counters, error, this.deps.log.child(context));
     }
   }
 
@@ -134,7 +136,11 @@ export class ProcessMessageHandler {
     return this.deadLetter(delivery, 'retries_exhausted', deadLetterDetail(error), message);
   }
 
-  private acknowledge(outcome: ProcessOutcome, reason: string, log: Logger): ConsumerStatus {
+  private acknowledge(
+    outcome: ProcessOutcome,
+    reason: string,
+    context: Record<string, unknown>,
+  ): ConsumerStatus {
     if (!outcome.acted) {
       // A redelivery or a duplicate for a payout that already moved past the message's command: acknowledged and
       // counted, never carried out again.
@@ -142,7 +148,10 @@ export class ProcessMessageHandler {
     }
     const label = outcome.acted ? reason : 'already_moved_on';
     this.deps.metrics.consumerOutcomes.inc({ outcome: 'ack', reason: label });
-    log.info({ found: outcome.found, status: outcome.status }, 'payout message processed');
+    this.deps.log.info(
+      { ...context, found: outcome.found, status: outcome.status },
+      'payout message processed',
+    );
     return ConsumerStatus.ACK;
   }
 

@@ -607,7 +607,9 @@ export class PayoutService {
   }
 
   private changed(payout: Payout, prepared: Prepared, createdAt: Date): Payout {
-    if ((prepared.change.commands?.length ?? 0) > 0) this.deps.waker?.wake();
+    // Relays are woken for a command they may publish now; one the worker carries out itself is leased to it, and
+    // a relay woken for it would find nothing to claim.
+    if (prepared.change.commands?.some((command) => !command.leaseMs)) this.deps.waker?.wake();
     const { transition } = prepared;
     const metrics = this.deps.metrics;
     if (metrics && transition && transition.from !== transition.to) {

@@ -206,9 +206,7 @@ export class PayoutLifecycle {
 
   /** Rehydrates a stored snapshot (never started: nothing runs), upgrading older versions. */
   restore(persisted: PersistedPayoutSnapshot, machineVersion: number): PayoutSnapshot {
-    if (machineVersion === PAYOUT_MACHINE_VERSION) {
-      return createActor(this.machine, { snapshot: persisted as never }).getSnapshot();
-    }
+    if (machineVersion === PAYOUT_MACHINE_VERSION) return this.scope.restore(persisted);
     if (machineVersion === 1) {
       const { value, context } = upgradeV1(persisted);
       return this.machine.resolveState({ value, context });
@@ -294,6 +292,7 @@ function diagnose(event: PayoutEvent): Refusal {
 }
 
 interface InertScope {
+  restore(persisted: PersistedPayoutSnapshot): PayoutSnapshot;
   transition(
     snapshot: PayoutSnapshot,
     event: PayoutEvent,
@@ -301,11 +300,13 @@ interface InertScope {
 }
 
 /**
- * xstate's pure `transition(machine, snapshot, event)`, with one inert actor scope for every call. `transition()`
- * builds a throwaway actor (and its system) per call to collect the actions — most of a decision's cost. The
- * payout machine spawns nothing and runs no action itself, so the scope holds no state between calls: the
- * collected actions are taken out after each one. Pinned by test/unit/payout-transition.test.ts, which holds it
- * equal to `transition()` for every state and event: a new xstate that changes the scope's contract fails there.
+ * xstate's pure `transition(machine, snapshot, event)` and its rehydration (`createActor(machine, { snapshot })`
+ * then `getSnapshot()`), with one inert actor scope for every call. Both build a throwaway actor (and its system)
+ * per call — `transition()` to collect the actions, `createActor` to restore through it — most of a decision's
+ * cost. The payout machine spawns nothing and runs no action itself, so the scope holds no state between calls:
+ * the collected actions are taken out after each one, and a restore (which uses the scope only for children) has
+ * none to make. Pinned by test/unit/payout-transition.test.ts, which holds both equal to xstate's own for every
+ * state and event: a new xstate that changes the scope's contract fails there.
  */
 function inertScope(machine: PayoutMachine): InertScope {
   let collected: Array<{ type: string; params?: unknown }> = [];
@@ -324,6 +325,9 @@ function inertScope(machine: PayoutMachine): InertScope {
     },
   } as unknown as ActorScope<PayoutSnapshot, AnyEventObject>;
   return {
+    restore(persisted) {
+      return machine.restoreSnapshot(persisted as never, scope as never);
+    },
     transition(snapshot, event) {
       collected = [];
       const next = machine.transition(snapshot, event, scope as never);

@@ -469,7 +469,7 @@ export async function updatePayoutsVersioned(
   changes: readonly VersionedChange[],
 ): Promise<Array<Payout | null>> {
   const rows = await runVersionedUpdate(runner, changes, 'wait');
-  return rows.map((row) => (row.id === null ? null : toPayout(row as PayoutRow)));
+  return rows.map((row) => (row.id === null ? null : toPayout(row as PayoutColumns)));
 }
 
 /** The result of a change whose payout's row another transaction held when the batch ran: nothing was tried. */
@@ -486,13 +486,17 @@ export async function updateUnlockedPayoutsVersioned(
 ): Promise<Array<Payout | null | typeof ROW_LOCKED>> {
   const rows = await runVersionedUpdate(runner, changes, 'skip');
   return rows.map((row) => {
-    if (row.id !== null) return toPayout(row as PayoutRow);
+    if (row.id !== null) return toPayout(row as PayoutColumns);
     return row.locked ? null : ROW_LOCKED;
   });
 }
 
-/** One row per change, in their order: the payout as updated (`id` null when not), and whether its row was locked. */
-type VersionedUpdateRow = Omit<PayoutRow, 'id'> & { id: string | null; locked: boolean };
+/**
+ * One row per change, in their order: the payout as updated (`id` null when not), in the columns `toPayout` reads
+ * (the statement's own — its commands, history fields — are not sent back to be parsed), and whether its row was
+ * locked.
+ */
+type VersionedUpdateRow = Omit<PayoutColumns, 'id'> & { id: string | null; locked: boolean };
 
 async function runVersionedUpdate(
   runner: Runner,
@@ -584,7 +588,7 @@ async function runVersionedUpdate(
        UPDATE outbox SET published_at = now(), locked_until = NULL
         WHERE published_at IS NULL AND (payout_id, command_seq) IN (
           SELECT id, settled_seq FROM u WHERE settled_seq IS NOT NULL))
-     SELECT l.id IS NOT NULL AS locked, u.*
+     SELECT l.id IS NOT NULL AS locked, ${payoutColumns('u')}
        FROM c LEFT JOIN l ON l.id = c.id LEFT JOIN u ON u.batch_index = c.n
       ORDER BY c.n`,
     [JSON.stringify(input)],

@@ -57,21 +57,22 @@ const OUTBOX_PRUNING = { batchSize: 5_000, budgetMs: 250 };
 const LISTEN_TIMEOUT_MS = 10_000;
 
 /**
- * A wake-up flag with a timeout. A `wake()` while nobody waits is remembered, so a NOTIFY that arrives during a
- * round is not lost: the next wait returns at once.
+ * A wake-up flag with a timeout, for the relay's lanes. A `wake()` wakes every lane waiting; one while nobody waits
+ * is remembered, so a NOTIFY that arrives during a round is not lost: the next wait returns at once.
  */
 export class Wakeup {
   private pending = false;
-  private resolve: (() => void) | undefined;
+  private readonly waiting = new Set<() => void>();
 
+  /** Wakes every waiter at once; with none waiting, the next `wait` returns at once. */
   wake(): void {
-    if (this.resolve) {
-      const resolve = this.resolve;
-      this.resolve = undefined;
-      resolve();
-    } else {
+    if (this.waiting.size === 0) {
       this.pending = true;
+      return;
     }
+    const waiting = [...this.waiting];
+    this.waiting.clear();
+    for (const resolve of waiting) resolve();
   }
 
   wait(ms: number): Promise<void> {
@@ -80,14 +81,13 @@ export class Wakeup {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.resolve = undefined;
-        resolve();
-      }, ms);
-      this.resolve = () => {
+      const done = () => {
         clearTimeout(timer);
+        this.waiting.delete(done);
         resolve();
       };
+      const timer = setTimeout(done, ms);
+      this.waiting.add(done);
     });
   }
 }
@@ -185,8 +185,19 @@ export class OutboxRelay {
     private readonly log: Logger,
   ) {}
 
-  /** Rounds until stopped. Never throws: every failure is logged and backed off. */
+  /**
+   * `relayConcurrency` lanes of rounds until stopped, so one lane's claim or mark overlaps another's wait for its
+   * confirms; the first lane also keeps the gauges and prunes. Never throws: every failure is logged and backed
+   * off, in its own lane.
+   */
   async run(): Promise<void> {
+    const lanes = Array.from({ length: this.ctx.config.relayConcurrency }, (_, lane) =>
+      this.lane(lane === 0),
+    );
+    await Promise.all(lanes);
+  }
+
+  private async lane(maintains: boolean): Promise<void> {
     const { relayBatchSize, relayPollMs } = this.ctx.config;
     let failures = 0;
     while (!this.abort.signal.aborted) {
@@ -199,7 +210,7 @@ export class OutboxRelay {
         failures += 1;
         this.log.warn({ err: error, failures }, 'outbox relay round failed');
       }
-      await this.maintain();
+      if (maintains) await this.maintain();
       if (this.abort.signal.aborted) break;
       if (failures > 0) await sleep(backoffMs(failures, 200, 10_000), this.abort.signal);
       // A full batch means more rows are probably waiting: go on at once.
@@ -322,7 +333,7 @@ export async function startRelay(ctx: RelayDeps, options: RelayOptions = {}): Pr
     async stop() {
       abort.abort();
       relay.stop();
-      // The round in flight finishes: its confirmed rows are marked, the others released.
+      // The rounds in flight finish: their confirmed rows are marked, the others released.
       await running;
       await listener?.stop();
       await publisher.close().catch(() => undefined);

@@ -684,6 +684,23 @@ describe('payout service (in-memory store)', () => {
       expect(messagesOf(payout.id)[1]).to.deep.include({ commandSeq: 2, leaseMs: 0, lockedUntil: null });
     });
 
+    it('wakes the relays for a command they may publish now, never for one leased to the worker', async () => {
+      const wake = sinon.spy();
+      const waking = new PayoutService({
+        store,
+        currencies: CURRENCIES,
+        scheduler: new PayoutMessages(),
+        commandLeaseMs: LEASE_MS,
+        waker: { wake },
+      });
+      const leased = await payoutIn('created');
+      await waking.applyEvent(worker, leased.id, { type: 'START' }, { ...ctx, carriesOutCommands: true });
+      sinon.assert.notCalled(wake);
+      const published = await payoutIn('created');
+      await waking.applyEvent(worker, published.id, { type: 'START' }, ctx);
+      sinon.assert.calledOnce(wake);
+    });
+
     it('PROVIDER_SUCCEEDED for the outstanding command completes and withdraws the submit', async () => {
       const payout = await payoutIn('processing');
       const done = await service.applyEvent(

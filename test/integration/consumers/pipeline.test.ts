@@ -118,7 +118,7 @@ describe('consumers: pipeline', function () {
     expect(effects.size).to.equal(ids.length);
   });
 
-  it('never publishes a row twice when two relays run', async () => {
+  it('never publishes a row twice when two relays run, each with several rounds in flight', async () => {
     const client = await createTestClient(harness.ctx.db, 'two-relays');
     const ids = await createPayouts(harness.ctx, client.principal, 300);
     const wanted = new Set(ids);
@@ -133,8 +133,8 @@ describe('consumers: pipeline', function () {
       },
     );
     try {
-      await harness.startRelay({ RELAY_BATCH_SIZE: '20' });
-      await harness.startRelay({ RELAY_BATCH_SIZE: '20' });
+      await harness.startRelay({ RELAY_BATCH_SIZE: '20', RELAY_CONCURRENCY: '4' });
+      await harness.startRelay({ RELAY_BATCH_SIZE: '20', RELAY_CONCURRENCY: '4' });
       await waitFor(() => seen.size === wanted.size, {
         timeoutMs: 30_000,
         message: () => `${seen.size}/${wanted.size}`,
