@@ -388,7 +388,7 @@ export function loadConfig(env: Env = process.env): Config {
       iban.replace(/\s+/g, '').toUpperCase(),
     ),
     providerLimits,
-    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 64, 1, 256),
+    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 128, 1, 256),
     retryDelaysMs,
     maxRedrives: int(env, 'MAX_REDRIVES', 5, 0, 1_000),
     commandLeaseMs,
