@@ -111,8 +111,8 @@ export class ProcessMessageHandler {
     try {
       return this.acknowledge(await this.deps.processor.process(message), 'processed', context);
     } catch (error) {
-      // A child logger carries the message's context on every line of the failure path; the usual path logs one
-      // line, at info (off in production), so it makes none.
+      // A child logger carries the message's context on every line of the failure path. The usual path logs one
+      // line and makes none: a child per message cost the worker its redaction setup even when info was off.
       return this.onFailure(delivery, message, counters, error, this.deps.log.child(context));
     }
   }
