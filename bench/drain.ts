@@ -26,12 +26,12 @@ import { join } from 'node:path';
 import type * as ConfigModule from '../src/config.js';
 import type * as PartsModule from '../src/roles/parts.js';
 import type * as ClientsModule from '../src/persistence/client-repository.js';
+import type * as OutboxModule from '../src/persistence/outbox-repository.js';
 import type * as MetricsModule from '../src/metrics.js';
 import type * as ResourcesModule from '../src/http/resources.js';
 import type * as ApiKeysModule from '../src/domain/api-keys.js';
 import type * as LoggerModule from '../src/logger.js';
 import type { Principal } from '../src/domain/principal.js';
-import { OUTBOX_CHANNEL } from '../src/persistence/outbox-repository.js';
 import { printSummary, summariseFile } from './cpuprofile.js';
 import type { Child } from './lib.js';
 /** The harness's settings and types. */
@@ -62,8 +62,17 @@ function roleEnv(databaseUrl: string): Record<string, string> {
   return harness.pipelineEnv(databaseUrl, WORKER_CONCURRENCY ? { WORKER_CONCURRENCY } : {});
 }
 
-/** `count` payouts through the service (compiled, from dist/), in-process, `LANES` at a time, each with its own idempotency key. */
-async function createPayouts(databaseUrl: string, count: number): Promise<number> {
+/** Creates payouts through the service (compiled, from dist/), in-process, and tells the relays of them. */
+interface Creator {
+  /** `count` payouts, `LANES` at a time, each with its own idempotency key; answers the creates per second. */
+  create(count: number): Promise<number>;
+  /** One NOTIFY, as the API sends after its creates. */
+  notify(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The service on a pool of its own and one client's key, for every round of the run. */
+async function openCreator(databaseUrl: string): Promise<Creator> {
   const { loadConfig } = await harness.fromDist<typeof ConfigModule>('src/config.ts');
   const { openDatabase, payoutParts } = await harness.fromDist<typeof PartsModule>('src/roles/parts.ts');
   const { createMetrics } = await harness.fromDist<typeof MetricsModule>('src/metrics.ts');
@@ -72,11 +81,14 @@ async function createPayouts(databaseUrl: string, count: number): Promise<number
   const { PgApiKeyStore } = await harness.fromDist<typeof ClientsModule>(
     'src/persistence/client-repository.ts',
   );
+  const { notifyOutbox } = await harness.fromDist<typeof OutboxModule>(
+    'src/persistence/outbox-repository.ts',
+  );
   const { createLogger } = await harness.fromDist<typeof LoggerModule>('src/logger.ts');
   const config = loadConfig({ ...process.env, ...roleEnv(databaseUrl), DATABASE_POOL_MAX: String(LANES) });
-  // No NOTIFY: no relay runs yet (it reads the outbox when it starts), and the pool closes right after.
   const log = createLogger({ level: 'warn' });
   const db = openDatabase(config, log);
+  // No NOTIFY per create: the relay is paused while a round is created, and is told once, by `notify`.
   const { service } = payoutParts(config, db, createMetrics({ defaults: false }), log, {
     wake: () => undefined,
   });
@@ -84,25 +96,32 @@ async function createPayouts(databaseUrl: string, count: number): Promise<number
     const issued = await new ApiKeys(new PgApiKeyStore(db)).issue('bench-drain', 'client');
     const principal: Principal = { clientId: issued.clientId, role: 'client', actor: `key:${issued.keyId}` };
     const input = { ...CREATE_INPUT, description: 'bench drain' };
-    let next = 0;
-    const t0 = performance.now();
-    const lane = async () => {
-      while (next < count) {
-        next += 1;
-        await service.createPayout(principal, input, {
-          requestId: null,
-          idempotencyKey: randomUUID(),
-          answer: (payout) => ({
-            status: 201,
-            body: toPayoutResource(payout, principal) as unknown as Record<string, unknown>,
-          }),
-        });
-      }
+    return {
+      async create(count) {
+        let next = 0;
+        const t0 = performance.now();
+        const lane = async () => {
+          while (next < count) {
+            next += 1;
+            await service.createPayout(principal, input, {
+              requestId: null,
+              idempotencyKey: randomUUID(),
+              answer: (payout) => ({
+                status: 201,
+                body: toPayoutResource(payout, principal) as unknown as Record<string, unknown>,
+              }),
+            });
+          }
+        };
+        await Promise.all(Array.from({ length: LANES }, lane));
+        return count / ((performance.now() - t0) / 1000);
+      },
+      notify: () => notifyOutbox(db),
+      close: () => db.destroy(),
     };
-    await Promise.all(Array.from({ length: LANES }, lane));
-    return count / ((performance.now() - t0) / 1000);
-  } finally {
+  } catch (error) {
     await db.destroy();
+    throw error;
   }
 }
 
@@ -141,6 +160,7 @@ function startRole(role: 'worker' | 'relay', index: number, databaseUrl: string)
  */
 async function drainRound(
   databaseUrl: string,
+  creator: Creator,
   workers: Child[],
   relay: Child,
   before: number,
@@ -149,8 +169,8 @@ async function drainRound(
   relay.proc.kill('SIGSTOP');
   let createRate: number;
   try {
-    createRate = await createPayouts(databaseUrl, count);
-    await harness.withPg(databaseUrl, (client) => client.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`));
+    createRate = await creator.create(count);
+    await creator.notify();
     await harness.waitForQuietMachine();
   } finally {
     relay.proc.kill('SIGCONT');
@@ -198,6 +218,7 @@ async function drainRound(
  * round on them: the same processes for both.
  */
 async function drain(databaseUrl: string) {
+  const creator = await openCreator(databaseUrl);
   const roles: Child[] = [];
   try {
     for (let i = 1; i <= WORKERS; i += 1) roles.push(await startRole('worker', i, databaseUrl));
@@ -207,7 +228,7 @@ async function drain(databaseUrl: string) {
     let warmup: { rate: number; firstFinal: number } | null = null;
     if (WARMUP_PAYOUTS > 0) {
       process.stdout.write(`warm-up: ${WARMUP_PAYOUTS} payouts, workers and relay fresh…\n`);
-      const round = await drainRound(databaseUrl, workers, relay, 0, WARMUP_PAYOUTS);
+      const round = await drainRound(databaseUrl, creator, workers, relay, 0, WARMUP_PAYOUTS);
       const last = round.progress[round.progress.length - 1]!;
       warmup = {
         rate: last.final / last.t,
@@ -219,7 +240,7 @@ async function drain(databaseUrl: string) {
       );
     }
     process.stdout.write(`creating ${PAYOUTS} payouts, then draining…\n`);
-    const round = await drainRound(databaseUrl, workers, relay, WARMUP_PAYOUTS, PAYOUTS);
+    const round = await drainRound(databaseUrl, creator, workers, relay, WARMUP_PAYOUTS, PAYOUTS);
     process.stdout.write(
       `created ${PAYOUTS} payouts in-process at ${harness.fmt(round.createRate)} /s (not measured against a floor)\n`,
     );
@@ -228,6 +249,7 @@ async function drain(databaseUrl: string) {
     return { ...round, workerRssMb, warmup };
   } finally {
     for (const role of roles.reverse()) await harness.stop(role);
+    await creator.close();
   }
 }
 
