@@ -5,8 +5,9 @@
  *    relay are started from dist/ with PROVIDER_DELAY_MS=0 and waited for (/readyz); they run for both rounds.
  * 2. A round: the relay is paused (SIGSTOP) while payouts are created through the payout service in-process (with
  *    lanes in parallel), so their outbox rows wait as one backlog; it is sent a NOTIFY (as the API's creates
- *    send one) and resumed, and the clock starts. The database is polled until every payout is final (completed,
- *    failed or cancelled).
+ *    send one) and resumed, and the clock starts. The database is polled (on one connection) until every payout
+ *    is final (completed, failed or cancelled); the round lasts, by the database's clock, until the last final
+ *    transition.
  * 3. The warm-up round (W payouts, the processes fresh: its rate is printed, not compared), then the measured
  *    round (N payouts, on processes that have run W, as a running service's have).
  * 4. In the same run: `../shared/limits/pg_floor.sh` (create and transition tps) and
@@ -23,6 +24,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import type * as ConfigModule from '../src/config.js';
 import type * as PartsModule from '../src/roles/parts.js';
 import type * as ClientsModule from '../src/persistence/client-repository.js';
@@ -131,13 +133,38 @@ interface Progress {
   counts: Record<string, number>;
 }
 
-async function statusCounts(databaseUrl: string): Promise<Record<string, number>> {
-  return harness.withPg(databaseUrl, async (client) => {
-    const { rows } = await client.query<{ status: string; n: string }>(
-      'SELECT status, count(*) AS n FROM payouts GROUP BY status',
-    );
-    return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
-  });
+/**
+ * The database's view of the rounds, on one connection held for the run: a connection per poll would start a
+ * backend five times a second beside the pipeline it measures.
+ */
+interface Observer {
+  /** The database's clock, in seconds since the epoch. */
+  now(): Promise<number>;
+  statusCounts(): Promise<Record<string, number>>;
+  /** When the latest payout became final, by the database's clock (seconds since the epoch). */
+  lastFinalAt(): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function openObserver(databaseUrl: string): Promise<Observer> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const seconds = async (sql: string) => Number((await client.query<{ s: string }>(sql)).rows[0]?.s);
+  return {
+    now: () => seconds('SELECT extract(epoch FROM clock_timestamp())::text AS s'),
+    async statusCounts() {
+      const { rows } = await client.query<{ status: string; n: string }>(
+        'SELECT status, count(*) AS n FROM payouts GROUP BY status',
+      );
+      return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
+    },
+    lastFinalAt: () =>
+      seconds(
+        `SELECT extract(epoch FROM max(status_changed_at))::text AS s FROM payouts
+          WHERE status IN ('completed', 'failed', 'cancelled')`,
+      ),
+    close: () => client.end(),
+  };
 }
 
 const finalOf = (counts: Record<string, number>) =>
@@ -154,12 +181,14 @@ function startRole(role: 'worker' | 'relay', index: number, databaseUrl: string)
 
 /**
  * One round on a running pipeline: the relay is paused (SIGSTOP) while `count` payouts are created, so their outbox
- * rows wait as one backlog, as after a burst; then it is told (NOTIFY, as the API tells it after a create) and
- * resumed, and the clock starts. The database is polled until the round's payouts are final. `before` payouts
- * were final when the round began (earlier rounds'); the progress counts this round's only.
+ * rows wait as one backlog; then it is told (NOTIFY, as the API tells it after a create) and resumed, and the clock
+ * starts. The database is polled until the round's payouts are final. `before` payouts were final when the round
+ * began (earlier rounds'); the progress counts this round's only. The round's time is the database's: from its
+ * clock just before the relay resumes to the last payout's final transition, not to the poll that saw it (up to
+ * a poll's interval later).
  */
 async function drainRound(
-  databaseUrl: string,
+  observer: Observer,
   creator: Creator,
   workers: Child[],
   relay: Child,
@@ -168,10 +197,12 @@ async function drainRound(
 ) {
   relay.proc.kill('SIGSTOP');
   let createRate: number;
+  let startedAt: number;
   try {
     createRate = await creator.create(count);
     await creator.notify();
     await harness.waitForQuietMachine();
+    startedAt = await observer.now();
   } finally {
     relay.proc.kill('SIGCONT');
   }
@@ -181,7 +212,7 @@ async function drainRound(
   const progress: Progress[] = [];
   let lastPrint = started;
   for (;;) {
-    const counts = await statusCounts(databaseUrl);
+    const counts = await observer.statusCounts();
     const now = performance.now();
     const final = finalOf(counts) - before;
     progress.push({ t: (now - started) / 1000, final, counts });
@@ -207,6 +238,7 @@ async function drainRound(
   const used = (role: Child) => harness.cpuTimeMs(role.proc.pid) - (cpuAtStart.get(role) ?? 0);
   const workersCpu = workers.reduce((sum, role) => sum + used(role), 0);
   return {
+    seconds: (await observer.lastFinalAt()) - startedAt,
     progress,
     createRate,
     cpuMsPerPayout: { workers: workersCpu / count, relay: used(relay) / count },
@@ -219,6 +251,10 @@ async function drainRound(
  */
 async function drain(databaseUrl: string) {
   const creator = await openCreator(databaseUrl);
+  const observer = await openObserver(databaseUrl).catch(async (error: unknown) => {
+    await creator.close();
+    throw error;
+  });
   const roles: Child[] = [];
   try {
     for (let i = 1; i <= WORKERS; i += 1) roles.push(await startRole('worker', i, databaseUrl));
@@ -228,19 +264,19 @@ async function drain(databaseUrl: string) {
     let warmup: { rate: number; firstFinal: number } | null = null;
     if (WARMUP_PAYOUTS > 0) {
       process.stdout.write(`warm-up: ${WARMUP_PAYOUTS} payouts, workers and relay fresh…\n`);
-      const round = await drainRound(databaseUrl, creator, workers, relay, 0, WARMUP_PAYOUTS);
+      const round = await drainRound(observer, creator, workers, relay, 0, WARMUP_PAYOUTS);
       const last = round.progress[round.progress.length - 1]!;
       warmup = {
-        rate: last.final / last.t,
+        rate: last.final / round.seconds,
         firstFinal: timeAt(round.progress, 1 / WARMUP_PAYOUTS, WARMUP_PAYOUTS),
       };
       process.stdout.write(
-        `warm-up: ${last.final} payouts final in ${harness.fmt(last.t, 2)} s: ${harness.fmt(warmup.rate)} /s ` +
+        `warm-up: ${last.final} payouts final in ${harness.fmt(round.seconds, 2)} s: ${harness.fmt(warmup.rate)} /s ` +
           `(first final at ${harness.fmt(warmup.firstFinal, 2)} s; not compared)\n`,
       );
     }
     process.stdout.write(`creating ${PAYOUTS} payouts, then draining…\n`);
-    const round = await drainRound(databaseUrl, creator, workers, relay, WARMUP_PAYOUTS, PAYOUTS);
+    const round = await drainRound(observer, creator, workers, relay, WARMUP_PAYOUTS, PAYOUTS);
     process.stdout.write(
       `created ${PAYOUTS} payouts in-process at ${harness.fmt(round.createRate)} /s (not measured against a floor)\n`,
     );
@@ -249,6 +285,7 @@ async function drain(databaseUrl: string) {
     return { ...round, workerRssMb, warmup };
   } finally {
     for (const role of roles.reverse()) await harness.stop(role);
+    await observer.close();
     await creator.close();
   }
 }
@@ -284,9 +321,15 @@ async function main(): Promise<void> {
   let results: Record<string, unknown> | undefined;
   try {
     await harness.waitForQuietMachine();
-    const { progress, cpuMsPerPayout, workerRssMb, warmup, createRate } = await drain(databaseUrl);
+    const {
+      seconds: total,
+      progress,
+      cpuMsPerPayout,
+      workerRssMb,
+      warmup,
+      createRate,
+    } = await drain(databaseUrl);
     const last = progress[progress.length - 1]!;
-    const total = last.t;
     const rate = last.final / total;
     const steady = (0.8 * PAYOUTS) / (timeAt(progress, 0.9) - timeAt(progress, 0.1));
     const firstFinal = timeAt(progress, 1 / PAYOUTS);
@@ -329,7 +372,8 @@ async function main(): Promise<void> {
     const ratio = rate / floorRate;
 
     process.stdout.write(
-      `\ndrain: ${last.final} payouts final in ${harness.fmt(total, 2)} s (clock from the relay's resumption; ` +
+      `\ndrain: ${last.final} payouts final in ${harness.fmt(total, 2)} s (the database's clock, from the relay's resumption to the last final ` +
+        `transition; the poll saw it at ${harness.fmt(last.t, 2)} s; ` +
         `first final at ${harness.fmt(firstFinal, 2)} s; ${warmup ? `after a warm-up of ${WARMUP_PAYOUTS} payouts` : 'no warm-up'})\n` +
         (warmup
           ? `  the statuses and checks below count the warm-up's ${WARMUP_PAYOUTS} payouts too\n`
