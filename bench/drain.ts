@@ -2,21 +2,22 @@
  * `make bench-drain`: the end-to-end drain rate against PostgreSQL's transition floor, in one run.
  *
  * 1. A dedicated database (payouts_bench_drain) and AMQP namespace (never dev data or queues). K workers and one
- *    relay are started from dist/ with PROVIDER_DELAY_MS=0 and waited for (/readyz); they run for both rounds.
+ *    relay are started from dist/ with PROVIDER_DELAY_MS=0 and waited for (/readyz); they run for every round.
  * 2. A round: the relay is paused (SIGSTOP) while payouts are created through the payout service in-process (with
  *    lanes in parallel), so their outbox rows wait as one backlog; it is sent a NOTIFY (as the API's creates
  *    send one) and resumed, and the clock starts. The database is polled (on one connection) until every payout
  *    is final (completed, failed or cancelled); the round lasts, by the database's clock, until the last final
  *    transition.
- * 3. The warm-up round (W payouts, the processes fresh: its rate is printed, not compared), then the measured
- *    round (N payouts, on processes that have run W, as a running service's have).
- * 4. In the same run: `../shared/limits/pg_floor.sh` (create and transition tps) and
- *    `../shared/limits/amqp_floor.mjs` (messages/s). Prints the drain rate and its ratio to
- *    (transition tps ÷ 2): a payout makes two transitions, START and SUCCEED. Target ≥ 0.8; each worker's peak RSS
- *    ≤ 150 MB.
+ * 3. The warm-up round (W payouts, the processes fresh: its rate is printed, not compared), then R measured rounds
+ *    (N payouts each, on processes that have run W, as a running service's have), each just after its own
+ *    `../shared/limits/pg_floor.sh` (create and transition tps; the pipeline idle meanwhile): floor and drain
+ *    alternate, as `make bench`'s rounds do.
+ * 4. Prints each round's drain rate against its floor (transition tps ÷ 2: a payout makes two transitions, START and
+ *    SUCCEED) and the ratio of the means (target ≥ 0.8), each worker's peak RSS (≤ 150 MB), and for context
+ *    `../shared/limits/amqp_floor.mjs` (messages/s).
  *
- * Env: BENCH_PAYOUTS (10000), BENCH_WARMUP_PAYOUTS (2000; 0: the measured round runs on fresh processes),
- * BENCH_WORKERS (2), BENCH_WORKER_CONCURRENCY (the service's default when unset),
+ * Env: BENCH_PAYOUTS (10000), BENCH_DRAIN_ROUNDS (2), BENCH_WARMUP_PAYOUTS (2000; 0: the first measured round
+ * runs on fresh processes), BENCH_WORKERS (2), BENCH_WORKER_CONCURRENCY (the service's default when unset),
  * BENCH_CREATE_LANES (16), BENCH_DRAIN_TIMEOUT_SECONDS (600), BENCH_PG_SECONDS (10), BENCH_PG_CLIENTS (16),
  * BENCH_AMQP_MESSAGES (20000), BENCH_AMQP_PREFETCH (50), BENCH_PROFILE (1: profile the workers and the relay).
  * Exits non-zero on a harness error, a drain that does not finish, or a payout that did not complete.
@@ -42,6 +43,7 @@ import { CREATE_INPUT, HarnessError, LIMITS, MAIN, RESULTS } from './lib.js';
 import * as harness from './lib.js';
 
 const PAYOUTS = harness.envInt('BENCH_PAYOUTS', 10_000);
+const ROUNDS = harness.envInt('BENCH_DRAIN_ROUNDS', 2);
 const WARMUP_PAYOUTS = harness.envInt('BENCH_WARMUP_PAYOUTS', 2_000);
 const WORKERS = harness.envInt('BENCH_WORKERS', 2);
 const WORKER_CONCURRENCY = process.env.BENCH_WORKER_CONCURRENCY;
@@ -245,9 +247,32 @@ async function drainRound(
   };
 }
 
+/** pgbench's rates for the service's two transaction shapes (`../shared/limits/pg_floor.sh`). */
+interface PgFloor {
+  transitionTps: number;
+  createTps: number;
+}
+
+/** PostgreSQL's floor, measured now: printed, and parsed. */
+async function pgFloor(): Promise<PgFloor> {
+  await harness.waitForQuietMachine();
+  const out = await harness.run(
+    join(LIMITS, 'pg_floor.sh'),
+    [String(PG_SECONDS), String(PG_CLIENTS)],
+    {},
+    300_000,
+  );
+  process.stdout.write(out);
+  return {
+    transitionTps: metric(out, 'pg_floor_transition_tps'),
+    createTps: metric(out, 'pg_floor_create_tps'),
+  };
+}
+
 /**
- * Starts the workers and the relay (idle: nothing waits yet), and runs the warm-up round (if any) and the measured
- * round on them: the same processes for both.
+ * Starts the workers and the relay (idle: nothing waits yet) and runs on them the warm-up round (if any), then
+ * `ROUNDS` measured rounds, each just after its own pgbench floor (the pipeline idle meanwhile): floor and drain
+ * alternate, so a drift of the machine during the run reaches both.
  */
 async function drain(databaseUrl: string) {
   const creator = await openCreator(databaseUrl);
@@ -275,14 +300,38 @@ async function drain(databaseUrl: string) {
           `(first final at ${harness.fmt(warmup.firstFinal, 2)} s; not compared)\n`,
       );
     }
-    process.stdout.write(`creating ${PAYOUTS} payouts, then draining…\n`);
-    const round = await drainRound(observer, creator, workers, relay, WARMUP_PAYOUTS, PAYOUTS);
-    process.stdout.write(
-      `created ${PAYOUTS} payouts in-process at ${harness.fmt(round.createRate)} /s (not measured against a floor)\n`,
-    );
-    // Peak resident memory of each worker over both rounds (VmHWM), read while it still runs.
+    const rounds = [];
+    for (let index = 1; index <= ROUNDS; index += 1) {
+      process.stdout.write(
+        `\nround ${index} of ${ROUNDS}: the floor, then ${PAYOUTS} payouts created and drained\n`,
+      );
+      const floor = await pgFloor();
+      const before = WARMUP_PAYOUTS + (index - 1) * PAYOUTS;
+      const round = await drainRound(observer, creator, workers, relay, before, PAYOUTS);
+      const last = round.progress[round.progress.length - 1]!;
+      const rate = last.final / round.seconds;
+      const floorRate = floor.transitionTps / TRANSITIONS_PER_PAYOUT;
+      const steady = (0.8 * PAYOUTS) / (timeAt(round.progress, 0.9) - timeAt(round.progress, 0.1));
+      process.stdout.write(
+        `round ${index}: ${last.final} payouts final in ${harness.fmt(round.seconds, 2)} s (the poll saw it at ` +
+          `${harness.fmt(last.t, 2)} s): ${harness.fmt(rate)} /s (10%→90%: ${harness.fmt(steady)} /s) against ` +
+          `${harness.fmt(floorRate)} = ${harness.fmt(rate / floorRate, 2)}; created at ` +
+          `${harness.fmt(round.createRate)} /s in-process (not compared)\n`,
+      );
+      rounds.push({
+        ...round,
+        floor,
+        floorRate,
+        rate,
+        steady,
+        final: last.final,
+        firstFinal: timeAt(round.progress, 1 / PAYOUTS),
+      });
+    }
+    // Peak resident memory of each worker over every round (VmHWM), read while it still runs.
     const workerRssMb = workers.map((role) => harness.peakRssMb(role.proc.pid));
-    return { ...round, workerRssMb, warmup };
+    const counts = await observer.statusCounts();
+    return { rounds, counts, workerRssMb, warmup };
   } finally {
     for (const role of roles.reverse()) await harness.stop(role);
     await observer.close();
@@ -321,18 +370,16 @@ async function main(): Promise<void> {
   let results: Record<string, unknown> | undefined;
   try {
     await harness.waitForQuietMachine();
-    const {
-      seconds: total,
-      progress,
-      cpuMsPerPayout,
-      workerRssMb,
-      warmup,
-      createRate,
-    } = await drain(databaseUrl);
-    const last = progress[progress.length - 1]!;
-    const rate = last.final / total;
-    const steady = (0.8 * PAYOUTS) / (timeAt(progress, 0.9) - timeAt(progress, 0.1));
-    const firstFinal = timeAt(progress, 1 / PAYOUTS);
+    const { rounds, counts, workerRssMb, warmup } = await drain(databaseUrl);
+    const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+    const rate = mean(rounds.map((round) => round.rate));
+    const floorRate = mean(rounds.map((round) => round.floorRate));
+    const steady = mean(rounds.map((round) => round.steady));
+    const ratio = rate / floorRate;
+    const cpuMsPerPayout = {
+      workers: mean(rounds.map((round) => round.cpuMsPerPayout.workers)),
+      relay: mean(rounds.map((round) => round.cpuMsPerPayout.relay)),
+    };
 
     const checks = await harness.withPg(databaseUrl, async (client) => {
       const one = async (sql: string) => Number((await client.query<{ n: string }>(sql)).rows[0]?.n ?? 0);
@@ -345,19 +392,12 @@ async function main(): Promise<void> {
         transitions: await one("SELECT count(*) AS n FROM payout_events WHERE event <> 'CREATE'"),
       };
     });
-    if ((last.counts.completed ?? 0) !== WARMUP_PAYOUTS + PAYOUTS)
-      harness.loud(`not every payout completed: ${JSON.stringify(last.counts)}`);
+    const total = WARMUP_PAYOUTS + ROUNDS * PAYOUTS;
+    if ((counts.completed ?? 0) !== total)
+      harness.loud(`not every payout completed: ${JSON.stringify(counts)}`);
     if (checks.paidTwice > 0) harness.loud(`${checks.paidTwice} payouts have more than one provider effect`);
 
-    process.stdout.write('\nfloors, same run:\n');
-    await harness.waitForQuietMachine();
-    const pgOut = await harness.run(
-      join(LIMITS, 'pg_floor.sh'),
-      [String(PG_SECONDS), String(PG_CLIENTS)],
-      {},
-      300_000,
-    );
-    process.stdout.write(pgOut);
+    process.stdout.write("\nthe broker's floor, for context:\n");
     await harness.waitForQuietMachine();
     const amqpOut = await harness.run('node', [
       join(LIMITS, 'amqp_floor.mjs'),
@@ -365,26 +405,20 @@ async function main(): Promise<void> {
       String(AMQP_PREFETCH),
     ]);
     process.stdout.write(amqpOut);
-    const transitionTps = metric(pgOut, 'pg_floor_transition_tps');
-    const createTps = metric(pgOut, 'pg_floor_create_tps');
     const amqpRate = metric(amqpOut, 'amqp_floor_msgs_per_s');
-    const floorRate = transitionTps / TRANSITIONS_PER_PAYOUT;
-    const ratio = rate / floorRate;
 
     process.stdout.write(
-      `\ndrain: ${last.final} payouts final in ${harness.fmt(total, 2)} s (the database's clock, from the relay's resumption to the last final ` +
-        `transition; the poll saw it at ${harness.fmt(last.t, 2)} s; ` +
-        `first final at ${harness.fmt(firstFinal, 2)} s; ${warmup ? `after a warm-up of ${WARMUP_PAYOUTS} payouts` : 'no warm-up'})\n` +
-        (warmup
-          ? `  the statuses and checks below count the warm-up's ${WARMUP_PAYOUTS} payouts too\n`
-          : '') +
-        `  statuses ${JSON.stringify(last.counts)}; provider effects ${checks.providerEffects}, ` +
+      `\ndrain: ${ROUNDS} round(s) of ${PAYOUTS} payouts, each timed by the database's clock from the relay's ` +
+        `resumption to the last final transition, ${warmup ? `after a warm-up of ${WARMUP_PAYOUTS} payouts` : 'no warm-up'}\n` +
+        `  all ${total} payouts: statuses ${JSON.stringify(counts)}; provider effects ${checks.providerEffects}, ` +
         `paid twice ${checks.paidTwice}, unsent outbox rows ${checks.unsentOutbox}, transitions ${checks.transitions}\n` +
-        `  drain rate                  ${harness.fmt(rate).padStart(8)} payouts/s   (10%→90%: ${harness.fmt(steady)} /s)\n` +
+        `  drain rate (mean)           ${harness.fmt(rate).padStart(8)} payouts/s   (10%→90%: ${harness.fmt(steady)} /s; rounds ` +
+        `${rounds.map((round) => harness.fmt(round.rate)).join(', ')})\n` +
         `  CPU per payout: workers ${harness.fmt(cpuMsPerPayout.workers, 2)} ms, relay ${harness.fmt(cpuMsPerPayout.relay, 2)} ms\n` +
-        `  floor: pgbench transition   ${harness.fmt(transitionTps, 0).padStart(8)} tps ÷ ${TRANSITIONS_PER_PAYOUT} = ${harness.fmt(floorRate)} payouts/s` +
-        `   (create shape ${harness.fmt(createTps, 0)} tps; broker ${harness.fmt(amqpRate, 0)} msgs/s)\n` +
-        `  drain / floor = ${harness.fmt(ratio, 2)}   target ≥ ${TARGET_RATIO}   ${harness.verdict(ratio >= TARGET_RATIO)}\n` +
+        `  floor (mean): pgbench transition ÷ ${TRANSITIONS_PER_PAYOUT} = ${harness.fmt(floorRate)} payouts/s   (rounds ` +
+        `${rounds.map((round) => `${harness.fmt(round.floor.transitionTps, 0)} tps`).join(', ')}; broker ${harness.fmt(amqpRate, 0)} msgs/s)\n` +
+        `  drain / floor = ${harness.fmt(ratio, 2)}   target ≥ ${TARGET_RATIO}   ${harness.verdict(ratio >= TARGET_RATIO)}` +
+        `   (rounds ${rounds.map((round) => harness.fmt(round.rate / round.floorRate, 2)).join(', ')})\n` +
         `  (10%→90% rate / floor = ${harness.fmt(steady / floorRate, 2)}; drain / broker floor = ${harness.fmt(rate / amqpRate, 2)})\n` +
         `  worker peak RSS (VmHWM)  = ${workerRssMb.map((mb) => `${harness.fmt(mb, 0)} MB`).join(', ')}   target ≤ ${TARGET_WORKER_RSS_MB} MB ` +
         `${harness.verdict(workerRssMb.every((mb) => mb <= TARGET_WORKER_RSS_MB))}\n`,
@@ -398,26 +432,17 @@ async function main(): Promise<void> {
     results = {
       settings: {
         payouts: PAYOUTS,
+        rounds: ROUNDS,
         warmupPayouts: WARMUP_PAYOUTS,
         workers: WORKERS,
         workerConcurrency: WORKER_CONCURRENCY ?? 'default',
       },
-      createRate,
       warmup,
-      drain: {
-        seconds: total,
-        rate,
-        steadyRate: steady,
-        firstFinal,
-        counts: last.counts,
-        checks,
-        cpuMsPerPayout,
-        workerRssMb,
-      },
-      floors: { transitionTps, createTps, amqpRate, floorRate },
+      drain: { rate, steadyRate: steady, counts, checks, cpuMsPerPayout, workerRssMb },
+      floors: { floorRate, amqpRate },
       ratio,
       target: TARGET_RATIO,
-      progress,
+      rounds,
     };
   } finally {
     await harness
