@@ -16,7 +16,7 @@
  *    SUCCEED) and the ratio of the means (target ≥ 0.8), each worker's peak RSS (≤ 150 MB), and for context
  *    `../shared/limits/amqp_floor.mjs` (messages/s).
  *
- * Env: BENCH_PAYOUTS (10000), BENCH_DRAIN_ROUNDS (2), BENCH_WARMUP_PAYOUTS (2000; 0: the first measured round
+ * Env: BENCH_PAYOUTS (10000), BENCH_DRAIN_ROUNDS (2), BENCH_WARMUP_PAYOUTS (10000; 0: the first measured round
  * runs on fresh processes), BENCH_WORKERS (2), BENCH_WORKER_CONCURRENCY (the service's default when unset),
  * BENCH_CREATE_LANES (16), BENCH_DRAIN_TIMEOUT_SECONDS (600), BENCH_PG_SECONDS (10), BENCH_PG_CLIENTS (16),
  * BENCH_AMQP_MESSAGES (20000), BENCH_AMQP_PREFETCH (50), BENCH_PROFILE (1: profile the workers and the relay).
@@ -44,7 +44,7 @@ import * as harness from './lib.js';
 
 const PAYOUTS = harness.envInt('BENCH_PAYOUTS', 10_000);
 const ROUNDS = harness.envInt('BENCH_DRAIN_ROUNDS', 2);
-const WARMUP_PAYOUTS = harness.envInt('BENCH_WARMUP_PAYOUTS', 2_000);
+const WARMUP_PAYOUTS = harness.envInt('BENCH_WARMUP_PAYOUTS', 10_000);
 const WORKERS = harness.envInt('BENCH_WORKERS', 2);
 const WORKER_CONCURRENCY = process.env.BENCH_WORKER_CONCURRENCY;
 const LANES = harness.envInt('BENCH_CREATE_LANES', 16);
