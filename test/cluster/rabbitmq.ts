@@ -202,10 +202,34 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** `count` consecutive free ports on loopback (the CLI's distribution range must be one range). */
+/** The lowest port the cluster's listeners are given. */
+const LOWEST_PORT = 10_000;
+
+/**
+ * The first port of the kernel's range for the local ends of outgoing connections. A node's ports are closed while
+ * it is stopped (`stop_app`, a kill, a restart), and a port inside that range can then become the local end of any
+ * connection on the machine, so that the node cannot listen on it again (`eaddrinuse`): the ports are chosen below.
+ */
+function ephemeralLow(): number {
+  const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  if (!low || low < LOWEST_PORT + 1_000)
+    throw new ClusterError(
+      `the kernel's local port range starts at ${low}: no room below it for the cluster`,
+    );
+  return low;
+}
+
+/**
+ * `count` consecutive free ports on loopback (the CLI's distribution range must be one range), below the kernel's
+ * range for outgoing connections.
+ */
 async function freeRange(count: number, taken: Set<number>): Promise<number> {
+  const span = ephemeralLow() - LOWEST_PORT - count;
   for (let tries = 0; tries < 200; tries += 1) {
-    const first = 20_000 + Math.floor(Math.random() * 30_000);
+    const first = LOWEST_PORT + Math.floor(Math.random() * span);
     const ports = Array.from({ length: count }, (_, i) => first + i);
     if (ports.some((port) => taken.has(port))) continue;
     if ((await Promise.all(ports.map(portFree))).every(Boolean)) {
