@@ -143,15 +143,18 @@ interface Observer {
   /** The database's clock, in seconds since the epoch. */
   now(): Promise<number>;
   statusCounts(): Promise<Record<string, number>>;
-  /** When the latest payout became final, by the database's clock (seconds since the epoch). */
-  lastFinalAt(): Promise<number>;
+  /** When the latest payout became final at or after `since` (both by the database's clock); NaN if none did. */
+  lastFinalAt(since: number): Promise<number>;
   close(): Promise<void>;
 }
 
 async function openObserver(databaseUrl: string): Promise<Observer> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
-  const seconds = async (sql: string) => Number((await client.query<{ s: string }>(sql)).rows[0]?.s);
+  const seconds = async (sql: string, values: unknown[] = []) => {
+    const value = (await client.query<{ s: string | null }>(sql, values)).rows[0]?.s;
+    return value == null ? NaN : Number(value);
+  };
   return {
     now: () => seconds('SELECT extract(epoch FROM clock_timestamp())::text AS s'),
     async statusCounts() {
@@ -160,10 +163,11 @@ async function openObserver(databaseUrl: string): Promise<Observer> {
       );
       return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
     },
-    lastFinalAt: () =>
+    lastFinalAt: (since) =>
       seconds(
         `SELECT extract(epoch FROM max(status_changed_at))::text AS s FROM payouts
-          WHERE status IN ('completed', 'failed', 'cancelled')`,
+          WHERE status IN ('completed', 'failed', 'cancelled') AND status_changed_at >= to_timestamp($1)`,
+        [since],
       ),
     close: () => client.end(),
   };
@@ -240,7 +244,7 @@ async function drainRound(
   const used = (role: Child) => harness.cpuTimeMs(role.proc.pid) - (cpuAtStart.get(role) ?? 0);
   const workersCpu = workers.reduce((sum, role) => sum + used(role), 0);
   return {
-    seconds: (await observer.lastFinalAt()) - startedAt,
+    seconds: (await observer.lastFinalAt(startedAt)) - startedAt,
     progress,
     createRate,
     cpuMsPerPayout: { workers: workersCpu / count, relay: used(relay) / count },

@@ -223,11 +223,11 @@ function ephemeralLow(): number {
 }
 
 /**
- * `count` consecutive free ports on loopback (the CLI's distribution range must be one range), below the kernel's
- * range for outgoing connections.
+ * `count` consecutive free ports on loopback (the CLI's distribution range must be one range), from `LOWEST_PORT`
+ * to below `below` (the kernel's range for outgoing connections).
  */
-async function freeRange(count: number, taken: Set<number>): Promise<number> {
-  const span = ephemeralLow() - LOWEST_PORT - count;
+async function freeRange(count: number, taken: Set<number>, below: number): Promise<number> {
+  const span = below - LOWEST_PORT - count;
   for (let tries = 0; tries < 200; tries += 1) {
     const first = LOWEST_PORT + Math.floor(Math.random() * span);
     const ports = Array.from({ length: count }, (_, i) => first + i);
@@ -489,9 +489,10 @@ export async function startCluster(prefix = 'payouts-test'): Promise<Cluster> {
   writeFileSync(join(root, 'enabled_plugins'), '[].\n');
 
   const taken = new Set<number>();
-  const port = () => freeRange(1, taken);
+  const below = ephemeralLow();
+  const port = () => freeRange(1, taken, below);
   const epmdPort = await port();
-  const ctlPortMin = await freeRange(CTL_PORTS, taken);
+  const ctlPortMin = await freeRange(CTL_PORTS, taken, below);
   const nodes: ClusterNode[] = [];
   for (const label of ['a', 'b', 'c']) {
     const dir = join(root, label);
